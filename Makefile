@@ -1,0 +1,38 @@
+# mspwatch: `make demo` runs the stack on the simulated estate, `make test` runs every check.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+
+.PHONY: all deps venv lint typecheck test demo bench clean
+
+all: test
+
+deps:
+	bash scripts/install-system-deps.sh
+
+$(BIN)/mspwatch: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+venv: $(BIN)/mspwatch
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: venv
+	$(BIN)/mypy
+
+test: deps venv lint typecheck
+	$(BIN)/pytest
+
+demo: deps venv
+	$(BIN)/mspwatch demo
+
+bench: deps venv
+	$(BIN)/python benchmarks/snmp_bench.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache

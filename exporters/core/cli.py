@@ -1,0 +1,116 @@
+"""Prometheus-style command-line flags and the run loop every exporter shares."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Callable
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from .config import ConfigError
+from .logs import setup_logging
+from .server import ExporterMetrics, ExporterServer, ServerOptions, TargetApp, serve
+from .webconfig import load_web_config
+
+log = logging.getLogger("mspwatch")
+
+
+def mspwatch_version() -> str:
+    try:
+        return version("mspwatch")
+    except PackageNotFoundError:  # running from a source tree
+        return "0.0.0+unknown"
+
+
+def add_exporter_flags(
+    parser: argparse.ArgumentParser, *, default_port: int, default_config: str
+) -> None:
+    """Add the flags every exporter takes, spelled as Prometheus spells them."""
+    parser.add_argument(
+        "--config.file",
+        dest="config_file",
+        type=Path,
+        default=Path(default_config),
+        help=f"exporter configuration file (default: {default_config})",
+    )
+    parser.add_argument(
+        "--config.check",
+        dest="config_check",
+        action="store_true",
+        help="validate the configuration, print the result and exit",
+    )
+    parser.add_argument(
+        "--web.listen-address",
+        dest="listen_address",
+        default=f":{default_port}",
+        help=f"address to listen on (default: :{default_port})",
+    )
+    parser.add_argument(
+        "--web.config.file",
+        dest="web_config_file",
+        type=Path,
+        default=None,
+        help="exporter-toolkit web config: TLS and basic auth",
+    )
+    parser.add_argument(
+        "--scrape.default-timeout",
+        dest="default_timeout",
+        type=float,
+        default=10.0,
+        help="probe budget in seconds when Prometheus sends no scrape-timeout header",
+    )
+    parser.add_argument(
+        "--scrape.timeout-offset",
+        dest="timeout_margin",
+        type=float,
+        default=0.5,
+        help="seconds subtracted from Prometheus's scrape timeout (default: 0.5)",
+    )
+    add_log_flags(parser)
+
+
+def add_log_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--log.level",
+        dest="log_level",
+        default="info",
+        choices=["debug", "info", "warning", "error"],
+    )
+    parser.add_argument(
+        "--log.format", dest="log_format", default="logfmt", choices=["logfmt", "json"]
+    )
+
+
+def run_exporter(args: argparse.Namespace, build: Callable[[Path], TargetApp]) -> int:
+    """Load config, then either check it and exit or serve until stopped."""
+    setup_logging(args.log_level, args.log_format)
+    try:
+        app = build(args.config_file)
+        web = load_web_config(args.web_config_file)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if args.config_check:
+        print(f"{args.config_file}: OK")
+        return 0
+    metrics = ExporterMetrics(app.namespace, mspwatch_version())
+    metrics.reloaded(True)
+    server = ExporterServer(
+        app,
+        web=web,
+        metrics=metrics,
+        options=ServerOptions(
+            default_timeout=args.default_timeout, timeout_margin=args.timeout_margin
+        ),
+    )
+    try:
+        asyncio.run(serve(server, listen_address=args.listen_address, web=web))
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        pass
+    return 0

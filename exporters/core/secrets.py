@@ -1,0 +1,92 @@
+"""A secret value that never renders: not in repr, str, logs, /metrics or errors.
+
+In YAML a secret is written one of three ways::
+
+    password: s3cret                     # inline (discouraged outside tests)
+    password: {env: VEEAM_PASSWORD}      # read from an environment variable at load time
+    password: {file: /run/secrets/veeam} # read from a file, trailing newline stripped
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import GetCoreSchemaHandler
+from pydantic_core import PydanticCustomError, core_schema
+
+REDACTED = "<secret>"
+
+
+class Secret:
+    """Hold a credential; only :meth:`reveal` returns the raw value."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """Return the raw value, for handing to a client library only."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return f"Secret({REDACTED!r})"
+
+    def __str__(self) -> str:
+        return REDACTED
+
+    def __format__(self, spec: str) -> str:
+        return REDACTED
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __reduce__(self) -> Any:
+        raise TypeError("secrets cannot be pickled")
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        return core_schema.no_info_plain_validator_function(
+            _parse_secret,
+            serialization=core_schema.plain_serializer_function_ser_schema(lambda _s: REDACTED),
+        )
+
+
+def _parse_secret(raw: Any) -> Secret:
+    if isinstance(raw, Secret):
+        return raw
+    if isinstance(raw, str):
+        if not raw:
+            raise PydanticCustomError("secret_empty", "must not be empty")
+        return Secret(raw)
+    if isinstance(raw, dict) and len(raw) == 1:
+        ((kind, ref),) = raw.items()
+        if kind == "env" and isinstance(ref, str):
+            value = os.environ.get(ref)
+            if not value:
+                raise PydanticCustomError(
+                    "secret_env", "environment variable {var} is not set", {"var": ref}
+                )
+            return Secret(value)
+        if kind == "file" and isinstance(ref, str):
+            try:
+                value = Path(ref).read_text(encoding="utf-8").rstrip("\r\n")
+            except OSError as exc:
+                raise PydanticCustomError(
+                    "secret_file",
+                    "cannot read secret file {path}: {reason}",
+                    {"path": ref, "reason": exc.strerror or type(exc).__name__},
+                ) from None
+            if not value:
+                raise PydanticCustomError(
+                    "secret_file", "secret file {path} is empty", {"path": ref}
+                )
+            return Secret(value)
+    raise PydanticCustomError("secret_type", "must be a string, {{env: NAME}} or {{file: PATH}}")

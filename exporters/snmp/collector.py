@@ -1,0 +1,312 @@
+"""Collector: scrape one device with its profiles into metric families.
+
+Output for a device that answers (abridged)::
+
+    snmp_up 1
+    snmp_scrape_error{reason="timeout"} 0
+    snmp_profile_success{profile="interfaces"} 1
+    snmp_scrape_pdus_sent 14
+    snmp_device_uptime_seconds 1.2345e+06
+
+and for one that does not::
+
+    snmp_up 0
+    snmp_scrape_error{reason="timeout"} 1
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from prometheus_client.core import GaugeMetricFamily, Metric
+
+from exporters.core.deadline import Deadline
+
+from .client import REASONS, SnmpError, SnmpSession, Value
+from .config import WalkOptions
+from .mapping import DeviceData, map_profiles
+from .profile import Oid, Profile, TableSpec
+
+log = logging.getLogger("mspwatch.snmp")
+
+SYS_OBJECT_ID: Oid = (1, 3, 6, 1, 2, 1, 1, 2, 0)
+SYS_UPTIME: Oid = (1, 3, 6, 1, 2, 1, 1, 3, 0)
+
+
+@dataclass
+class CachedLabels:
+    """Lookup columns (index -> interface name, ...) of one device."""
+
+    uptime: int | None
+    fetched_at: float
+    change: dict[Oid, Value | None]
+    columns: dict[Oid, dict[Oid, Value]] = field(default_factory=dict)
+    indexes: dict[int, set[Oid]] = field(default_factory=dict)  # id(table) -> rows seen
+
+
+class LabelCache:
+    """Per-device lookup cache, bounded, dropped on reboot or a table change."""
+
+    def __init__(self, max_age: float, max_devices: int = 100_000) -> None:
+        self.max_age = max_age
+        self.max_devices = max_devices
+        self._entries: OrderedDict[tuple[str, int, str], CachedLabels] = OrderedDict()
+
+    def get(
+        self,
+        key: tuple[str, int, str],
+        uptime: int | None,
+        change: dict[Oid, Value | None],
+        now: float,
+    ) -> CachedLabels:
+        entry = self._entries.get(key)
+        rebooted = (
+            entry is not None
+            and uptime is not None
+            and entry.uptime is not None
+            and (uptime < entry.uptime)
+        )
+        if (
+            entry is None
+            or rebooted
+            or entry.change != change
+            or now - entry.fetched_at > self.max_age
+        ):
+            entry = CachedLabels(uptime=uptime, fetched_at=now, change=change)
+        entry.uptime = uptime
+        self._entries[key] = entry
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.max_devices:
+            self._entries.popitem(last=False)
+        return entry
+
+
+@dataclass
+class ScrapeResult:
+    families: list[Metric]
+    up: bool
+
+
+def _gauge(name: str, help_text: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, help_text, value=value)
+
+
+def choose_profiles(profiles: dict[str, Profile], sys_object_id: Oid | None) -> list[Profile]:
+    """Vendor profiles whose sysObjectID prefix matches, then the generic ones."""
+    vendor = [p for p in profiles.values() if p.match and p.applies_to(sys_object_id)]
+    return vendor + [p for p in profiles.values() if not p.match]
+
+
+class DeviceScrape:
+    """One scrape of one device; walks each needed column once, concurrently."""
+
+    def __init__(
+        self,
+        session: SnmpSession,
+        options: WalkOptions,
+        deadline: Deadline,
+        cache: LabelCache,
+        cache_key: tuple[str, int, str],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.session = session
+        self.options = options
+        self.deadline = deadline
+        self.cache = cache
+        self.cache_key = cache_key
+        self.clock = clock
+        self._walk_slots = asyncio.Semaphore(options.max_concurrent_walks)
+        self._walks: dict[Oid, asyncio.Task[list[tuple[Oid, Value]]]] = {}
+        self.columns: dict[Oid, dict[Oid, Value]] = {}
+        self.cache_hits = 0
+
+    async def _walk_once(self, root: Oid) -> list[tuple[Oid, Value]]:
+        async with self._walk_slots:
+            return await self.session.walk(root, self.deadline)
+
+    async def column(self, root: Oid) -> dict[Oid, Value]:
+        """Walk a column (memoised per scrape) and key it by row index."""
+        task = self._walks.get(root)
+        if task is None:
+            task = asyncio.ensure_future(self._walk_once(root))
+            self._walks[root] = task
+        n = len(root)
+        try:
+            rows = await asyncio.shield(task)
+        except SnmpError as exc:
+            self.columns[root] = {oid[n:]: v for oid, v in exc.partial}
+            raise
+        col = {oid[n:]: v for oid, v in rows}
+        self.columns[root] = col
+        return col
+
+    async def _table(self, table: TableSpec, cached: CachedLabels) -> None:
+        # Values first: for each metric the first source with rows wins, later ones are
+        # only walked when the earlier ones are empty (64-bit counters before 32-bit).
+        async def metric_sources(sources: Sequence[Oid]) -> None:
+            for oid in sources:
+                if await self.column(oid):
+                    return
+
+        extra: list[Oid] = []
+        for spec in table.metrics:
+            extra += [c for c in spec.columns if c not in {s.oid for s in spec.sources}]
+        await _gather(
+            [metric_sources([s.oid for s in spec.sources]) for spec in table.metrics]
+            + [self.column(c) for c in dict.fromkeys(extra)]
+        )
+        rows = {
+            i for spec in table.metrics for s in spec.sources for i in self.columns.get(s.oid, {})
+        }
+        lookup_oids = list(dict.fromkeys(o for ls in table.labels.values() for o in ls.oids))
+        known = cached.indexes.get(id(table))
+        if known is not None and rows <= known and all(o in cached.columns for o in lookup_oids):
+            self.cache_hits += 1
+            for oid in lookup_oids:
+                self.columns.setdefault(oid, cached.columns[oid])
+            return
+        await _gather([self.column(o) for o in lookup_oids])
+        for oid in lookup_oids:
+            cached.columns[oid] = self.columns[oid]
+        cached.indexes[id(table)] = rows
+
+    async def profile(
+        self, profile: Profile, cached: CachedLabels, scalars: dict[Oid, Value]
+    ) -> None:
+        wanted = [s.oid for spec in profile.scalars for s in spec.sources]
+        wanted += [o for spec in profile.scalars for ls in spec.labels.values() for o in ls.oids]
+        missing = [o for o in dict.fromkeys(wanted) if o not in scalars]
+        if missing:
+            scalars.update(await self.session.get(missing, self.deadline))
+        await _gather([self._table(t, cached) for t in profile.tables])
+
+
+async def _gather(aws: Iterable[asyncio.Future[object] | object]) -> None:
+    """Run concurrently; wait for all; re-raise the first SnmpError."""
+    results = await asyncio.gather(*aws, return_exceptions=True)  # type: ignore[arg-type]
+    for r in results:
+        if isinstance(r, BaseException):
+            raise r
+
+
+async def scrape_device(
+    session: SnmpSession,
+    profiles: dict[str, Profile],
+    modules: list[str] | None,
+    options: WalkOptions,
+    deadline: Deadline,
+    cache: LabelCache,
+    cache_key: tuple[str, int, str],
+    clock: Callable[[], float] = time.time,
+) -> ScrapeResult:
+    """Scrape one device; failures become ``snmp_up 0`` with a reason, never an exception."""
+    started = time.monotonic()
+    change_oids = sorted({o for p in profiles.values() for t in p.tables for o in t.change_oids})
+    families: list[Metric] = []
+    reason = None
+    scalars: dict[Oid, Value] = {}
+    try:
+        scalars = await session.get([SYS_OBJECT_ID, SYS_UPTIME, *change_oids], deadline)
+    except SnmpError as exc:
+        reason = exc.reason
+        log.info(
+            "device down",
+            extra={"target": cache_key[0], "reason": exc.reason, "detail": exc.detail},
+        )
+    up = reason is None
+    if up:
+        sys_oid = scalars.get(SYS_OBJECT_ID)
+        sys_oid = sys_oid if isinstance(sys_oid, tuple) else None
+        chosen = [profiles[m] for m in modules] if modules else choose_profiles(profiles, sys_oid)
+        uptime = scalars.get(SYS_UPTIME)
+        cached = cache.get(
+            cache_key,
+            uptime if isinstance(uptime, int) else None,
+            {o: scalars.get(o) for o in change_oids},
+            clock(),
+        )
+        scrape = DeviceScrape(session, options, deadline, cache, cache_key, clock)
+        results = await asyncio.gather(
+            *(scrape.profile(p, cached, scalars) for p in chosen), return_exceptions=True
+        )
+        success = GaugeMetricFamily(
+            "snmp_profile_success",
+            "1 when every OID of the profile was read; 0 on timeout, agent error or broken walk.",
+            labels=["profile"],
+        )
+        for profile, result in zip(chosen, results, strict=True):
+            if isinstance(result, SnmpError):
+                log.info(
+                    "profile failed",
+                    extra={
+                        "target": cache_key[0],
+                        "profile": profile.name,
+                        "reason": result.reason,
+                        "detail": result.detail,
+                    },
+                )
+            elif isinstance(result, BaseException):
+                log.error(
+                    "profile crashed",
+                    exc_info=result,
+                    extra={"target": cache_key[0], "profile": profile.name},
+                )
+            success.add_metric([profile.name], 0.0 if isinstance(result, BaseException) else 1.0)
+        # Failed profiles still contribute what was read before the failure.
+        mapped = map_profiles(
+            chosen, DeviceData(scalars=scalars, columns=scrape.columns, now=clock())
+        )
+        families += mapped.metrics()
+        families.append(success)
+        families.append(
+            _gauge(
+                "snmp_scrape_lookup_cache_hits",
+                "Tables whose lookup labels (e.g. ifIndex -> ifName) came from the per-device cache.",
+                scrape.cache_hits,
+            )
+        )
+        families.append(
+            _gauge(
+                "snmp_scrape_invalid_values",
+                "Values skipped because the agent returned a non-numeric value for a numeric metric.",
+                mapped.invalid_values,
+            )
+        )
+    families.append(
+        _gauge("snmp_up", "1 if the device answered SNMP, 0 otherwise.", 1 if up else 0)
+    )
+    errors = GaugeMetricFamily(
+        "snmp_scrape_error",
+        "1 for the reason the device could not be scraped (snmp_up 0), 0 for the others.",
+        labels=["reason"],
+    )
+    for r in REASONS:
+        errors.add_metric([r], 1.0 if r == reason else 0.0)
+    families.append(errors)
+    stats = session.stats
+    families += [
+        _gauge(
+            "snmp_scrape_pdus_sent",
+            "SNMP requests sent in this scrape, retries included.",
+            stats.pdus_sent,
+        ),
+        _gauge(
+            "snmp_scrape_retries",
+            "SNMP requests re-sent after a timeout in this scrape.",
+            stats.retries,
+        ),
+        _gauge(
+            "snmp_scrape_values_returned",
+            "Variable bindings received in this scrape.",
+            stats.values,
+        ),
+        _gauge(
+            "snmp_scrape_duration_seconds", "Time this scrape took.", time.monotonic() - started
+        ),
+    ]
+    return ScrapeResult(families=families, up=up)

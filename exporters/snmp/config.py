@@ -1,0 +1,138 @@
+"""SNMP exporter configuration: auths (credentials by name), walk options, limits.
+
+Example ``snmp.yml``::
+
+    auths:
+      public_v2:
+        version: 2
+        community: public
+      acme_v3:
+        version: 3
+        username: monitor
+        security_level: authPriv
+        auth_protocol: SHA256          # never defaulted: MD5 must be asked for by name
+        auth_password: {env: ACME_SNMP_AUTH}
+        priv_protocol: AES256
+        priv_password: {file: /run/secrets/acme_snmp_priv}
+    walk:
+      timeout: 2s
+      retries: 1
+      max_repetitions: 25
+      max_concurrent_walks: 4
+    max_devices_in_flight: 64
+    allowed_targets: [10.0.0.0/8, 192.168.0.0/16]
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BeforeValidator, Field, model_validator
+
+from exporters.core.config import StrictModel, load_model
+from exporters.core.secrets import Secret
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(value: object) -> object:
+    """Accept Prometheus-style durations (``500ms``, ``2s``, ``5m``) or plain seconds."""
+    if isinstance(value, str):
+        m = _DURATION.match(value.strip())
+        if not m:
+            raise ValueError(f"invalid duration {value!r}, want e.g. 500ms, 2s, 5m")
+        return float(m.group(1)) * _UNITS[m.group(2)]
+    return value
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
+
+AuthProtocol = Literal["MD5", "SHA", "SHA224", "SHA256", "SHA384", "SHA512"]
+PrivProtocol = Literal["DES", "AES", "AES128", "AES192", "AES256", "AES192C", "AES256C"]
+SecurityLevel = Literal["noAuthNoPriv", "authNoPriv", "authPriv"]
+
+
+class Auth(StrictModel):
+    """One named set of SNMP credentials; profiles never carry credentials."""
+
+    version: Literal[1, 2, 3] = 2
+    community: Secret | None = None
+    username: str | None = None
+    security_level: SecurityLevel | None = None
+    auth_protocol: AuthProtocol | None = None
+    auth_password: Secret | None = None
+    priv_protocol: PrivProtocol | None = None
+    priv_password: Secret | None = None
+    context_name: str = ""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Auth:
+        v3_fields = (
+            "username",
+            "security_level",
+            "auth_protocol",
+            "auth_password",
+            "priv_protocol",
+            "priv_password",
+        )
+        if self.version in (1, 2):
+            if self.community is None:
+                raise ValueError(f"community: required for SNMP v{self.version}")
+            for name in v3_fields:
+                if getattr(self, name) is not None:
+                    raise ValueError(f"{name}: only valid with version 3")
+            return self
+        if self.community is not None:
+            raise ValueError("community: not valid with version 3, use username")
+        if not self.username:
+            raise ValueError("username: required for SNMP v3")
+        if self.security_level is None:
+            raise ValueError(
+                "security_level: required for SNMP v3 (noAuthNoPriv, authNoPriv, authPriv)"
+            )
+        wants_auth = self.security_level in ("authNoPriv", "authPriv")
+        wants_priv = self.security_level == "authPriv"
+        for proto, password, wanted, what in (
+            ("auth_protocol", "auth_password", wants_auth, "authentication"),
+            ("priv_protocol", "priv_password", wants_priv, "privacy"),
+        ):
+            if wanted:
+                if getattr(self, proto) is None:
+                    raise ValueError(
+                        f"{proto}: required for security_level {self.security_level} "
+                        f"(there is no default {what} protocol)"
+                    )
+                if getattr(self, password) is None:
+                    raise ValueError(
+                        f"{password}: required for security_level {self.security_level}"
+                    )
+            elif getattr(self, proto) is not None or getattr(self, password) is not None:
+                raise ValueError(f"{proto}: not used with security_level {self.security_level}")
+        return self
+
+
+class WalkOptions(StrictModel):
+    timeout: Duration = 2.0  # per request, before the scrape deadline cuts it shorter
+    retries: int = Field(default=1, ge=0, le=10)
+    max_repetitions: int = Field(default=25, ge=1, le=200)
+    max_concurrent_walks: int = Field(default=4, ge=1, le=64)
+    max_rows_per_walk: int = Field(default=100_000, ge=1)
+
+
+class SnmpConfig(StrictModel):
+    auths: dict[str, Auth] = Field(min_length=1)
+    walk: WalkOptions = WalkOptions()
+    max_devices_in_flight: int = Field(default=64, ge=1, le=10_000)
+    allowed_targets: list[ipaddress.IPv4Network | ipaddress.IPv6Network] | None = None
+    profile_dirs: list[Path] = []
+    lookup_cache_max_age: Duration = 3600.0
+
+
+def load_config(path: Path) -> SnmpConfig:
+    cfg = load_model(SnmpConfig, path)
+    resolved = [d if d.is_absolute() else path.parent / d for d in cfg.profile_dirs]
+    return cfg.model_copy(update={"profile_dirs": resolved})

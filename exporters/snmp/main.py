@@ -1,0 +1,177 @@
+"""``mspwatch snmp-exporter``: scrape SNMP devices the way snmp_exporter is scraped.
+
+GET /snmp?target=10.0.0.1[:161]&auth=public_v2[&module=system,interfaces]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ipaddress
+import socket
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import Metric
+
+from exporters.core.cli import add_exporter_flags, run_exporter
+from exporters.core.deadline import Deadline
+from exporters.core.server import BadRequest
+
+from .client import PysnmpClient, SessionStats, SnmpClient, SnmpError, SnmpSession, Value
+from .collector import LabelCache, scrape_device
+from .config import SnmpConfig, load_config
+from .profile import Oid, Profile, load_profiles
+
+DEFAULT_PORT = 9816
+DEFAULT_AUTH = "public_v2"  # snmp_exporter's default, so its scrape configs keep working
+
+
+class _Families:
+    """A one-shot collector handing pre-built families to a per-request registry."""
+
+    def __init__(self, families: list[Metric]) -> None:
+        self._families = families
+
+    def collect(self) -> Iterable[Metric]:
+        return self._families
+
+
+class SnmpApp:
+    namespace = "snmp"
+    probe_path = "/snmp"
+
+    def __init__(
+        self,
+        config_file: Path,
+        client_factory: Callable[[], SnmpClient] = PysnmpClient,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config_file = config_file
+        self.config, self.profiles = self._load()
+        self._client_factory = client_factory
+        self._client: SnmpClient | None = None
+        self._in_flight: asyncio.Semaphore | None = None
+        self.cache = LabelCache(self.config.lookup_cache_max_age)
+        self._clock = clock
+
+    def _load(self) -> tuple[SnmpConfig, dict[str, Profile]]:
+        config = load_config(self.config_file)
+        return config, load_profiles(config.profile_dirs)
+
+    def reload(self) -> None:
+        config, profiles = self._load()
+        self.config, self.profiles = config, profiles
+        self.cache = LabelCache(config.lookup_cache_max_age)
+        self._in_flight = None
+
+    async def start(self) -> None:
+        self._client = self._client_factory()
+
+    async def stop(self) -> None:
+        return None
+
+    async def probe(self, params: Mapping[str, str], deadline: Deadline) -> CollectorRegistry:
+        cfg = self.config
+        target = params.get("target", "").strip()
+        if not target:
+            raise BadRequest("'target' parameter must be specified")
+        auth_name = params.get("auth") or DEFAULT_AUTH
+        auth = cfg.auths.get(auth_name)
+        if auth is None:
+            raise BadRequest(f"unknown auth {auth_name!r}")
+        modules = [m for m in params.get("module", "").split(",") if m] or None
+        for m in modules or []:
+            if m not in self.profiles:
+                raise BadRequest(f"unknown module {m!r}")
+        host, port = _split_target(target)
+        if cfg.allowed_targets is not None:
+            await _check_allowed(host, cfg.allowed_targets)
+        if self._client is None:
+            self._client = self._client_factory()
+        if self._in_flight is None:
+            self._in_flight = asyncio.Semaphore(cfg.max_devices_in_flight)
+        in_flight = self._in_flight
+        acquired = False
+        session: SnmpSession
+        try:
+            try:
+                # Waiting for a slot counts against this scrape's deadline.
+                async with asyncio.timeout(deadline.remaining()):
+                    await in_flight.acquire()
+                acquired = True
+                session = await self._client.session(host, port, auth, cfg.walk)
+            except TimeoutError:
+                session = _DeadSession(SnmpError("deadline", "max_devices_in_flight reached"))
+            except SnmpError as exc:
+                session = _DeadSession(exc)
+            result = await scrape_device(
+                session,
+                self.profiles,
+                modules,
+                cfg.walk,
+                deadline,
+                self.cache,
+                (host, port, auth_name),
+                clock=self._clock,
+            )
+        finally:
+            if acquired:
+                in_flight.release()
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(_Families(result.families))
+        return registry
+
+
+class _DeadSession:
+    """Stands in for a session that could not be opened (name does not resolve)."""
+
+    def __init__(self, error: SnmpError) -> None:
+        self._error = error
+        self.stats = SessionStats()
+
+    async def get(self, oids: Sequence[Oid], deadline: Deadline) -> dict[Oid, Value]:
+        raise self._error
+
+    async def walk(self, root: Oid, deadline: Deadline) -> list[tuple[Oid, Value]]:
+        raise self._error
+
+
+def _split_target(target: str) -> tuple[str, int]:
+    from mspwatch.inventory import split_host_port
+
+    try:
+        host, port = split_host_port(target)
+    except ValueError as exc:
+        raise BadRequest(f"invalid target: {exc}") from None
+    return host, port or 161
+
+
+async def _check_allowed(
+    host: str, allowed: list[ipaddress.IPv4Network | ipaddress.IPv6Network]
+) -> None:
+    try:
+        addrs = {ipaddress.ip_address(host)}
+    except ValueError:
+        loop = asyncio.get_running_loop()
+        try:
+            infos = await loop.getaddrinfo(host, None, type=socket.SOCK_DGRAM)
+        except OSError:
+            raise BadRequest(f"target {host!r} does not resolve") from None
+        addrs = {ipaddress.ip_address(info[4][0]) for info in infos}
+    for addr in addrs:
+        if not any(addr in net for net in allowed):
+            raise BadRequest(f"target {host!r} is not in allowed_targets")
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser(
+        "snmp-exporter",
+        help="serve SNMP device metrics (multi-target, snmp_exporter-compatible URL)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_exporter_flags(p, default_port=DEFAULT_PORT, default_config="snmp.yml")
+    p.set_defaults(func=lambda args: run_exporter(args, SnmpApp))

@@ -1,0 +1,208 @@
+"""Mapping: SNMP values + profiles -> metric families. Pure: no I/O, no clock.
+
+A table metric turns each row into a sample, e.g. for the interfaces profile::
+
+    # HELP snmp_interface_receive_bytes_total Octets received (IF-MIB ifHCInOctets ...).
+    # TYPE snmp_interface_receive_bytes_total counter
+    snmp_interface_receive_bytes_total{if_index="1",interface="Gi0/1"} 1.234e+09
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+from .client import Value
+from .profile import LabelSpec, MetricSpec, Oid, Profile, TableSpec
+
+Column = Mapping[Oid, Value]  # row index suffix -> value
+
+
+@dataclass
+class DeviceData:
+    """Everything read from one device in one scrape."""
+
+    scalars: Mapping[Oid, Value]
+    columns: Mapping[Oid, Column]  # column OID -> rows
+    now: float  # wall clock, for boot time
+
+
+@dataclass
+class Families:
+    """Collects samples by metric name so profiles can share a metric."""
+
+    _by_name: dict[str, Metric] = field(default_factory=dict)
+    _seen: set[tuple[str, tuple[tuple[str, str], ...]]] = field(default_factory=set)
+    invalid_values: int = 0
+
+    def add(self, spec: MetricSpec, labels: dict[str, str], value: float) -> None:
+        # Profiles may cover the same thing (APC and UPS-MIB); the first one wins.
+        key = (spec.name, tuple(sorted(labels.items())))
+        if key in self._seen:
+            return
+        self._seen.add(key)
+        fam = self._by_name.get(spec.name)
+        if fam is None:
+            if spec.type == "counter":
+                fam = CounterMetricFamily(spec.name, spec.help)
+            else:
+                fam = GaugeMetricFamily(spec.name, spec.help)
+            self._by_name[spec.name] = fam
+        sample_name = fam.name + "_total" if spec.type == "counter" else fam.name
+        fam.add_sample(sample_name, labels, value)
+
+    def metrics(self) -> list[Metric]:
+        return [self._by_name[name] for name in sorted(self._by_name)]
+
+
+def render_label(value: Value | None, fmt: str = "auto") -> str:
+    """Render an SNMP value as a label: text when printable, else colon-separated hex."""
+    if value is None:
+        return ""
+    if isinstance(value, bytes) and fmt == "hex":
+        return ":".join(f"{b:02x}" for b in value)
+    if isinstance(value, bytes):
+        stripped = value.rstrip(b"\x00")
+        try:
+            text = stripped.decode("utf-8")
+        except UnicodeDecodeError:
+            return ":".join(f"{b:02x}" for b in value)
+        if text.isprintable():
+            return text.strip()
+        return ":".join(f"{b:02x}" for b in value)
+    if isinstance(value, tuple):
+        return ".".join(map(str, value))
+    return str(value)
+
+
+def numeric(value: Value | None) -> float | None:
+    """Numbers as floats; numeric strings (UCD laLoad "0.05") parsed; anything else None."""
+    if isinstance(value, int):
+        return float(value)
+    if isinstance(value, bytes):
+        try:
+            parsed = float(value.decode("ascii").strip())
+        except (UnicodeDecodeError, ValueError):
+            return None
+        return parsed if math.isfinite(parsed) else None
+    return None
+
+
+def index_labels(names: list[str], index: Oid) -> dict[str, str]:
+    """Split a row index into its labels; the last label takes any remaining components."""
+    if len(names) == 1 or len(index) < len(names):
+        out = {names[0]: ".".join(map(str, index))}
+    else:
+        out = {name: str(part) for name, part in zip(names[:-1], index, strict=False)}
+        out[names[-1]] = ".".join(map(str, index[len(names) - 1 :]))
+    return {k: v for k, v in out.items() if not k.startswith("_")}
+
+
+def lookup(spec: LabelSpec, columns: Mapping[Oid, Column], index: Oid) -> str:
+    key = (index[spec.index_part],) if spec.index_part is not None else index
+    for oid in spec.oids:
+        raw = columns.get(oid, {}).get(key)
+        if spec.map and isinstance(raw, int):
+            return spec.map.get(raw, str(raw))
+        text = render_label(raw, spec.format)
+        if text:
+            return text
+    return ""
+
+
+def _emit(
+    out: Families,
+    spec: MetricSpec,
+    raw: Value | None,
+    scale: float,
+    labels: dict[str, str],
+    row: Mapping[Oid, Column] | None = None,
+    index: Oid = (),
+    now: float = 0.0,
+) -> None:
+    if spec.type == "info":
+        out.add(spec, labels, 1.0)
+        return
+    if spec.type == "state":
+        assert spec.states is not None
+        current = (spec.states.get(raw) if isinstance(raw, int) else None) or "unknown"
+        for name in dict.fromkeys([*spec.states.values(), "unknown"]):
+            hit = name == current
+            out.add(spec, {**labels, spec.state_label: name}, 1.0 if hit else 0.0)
+        return
+    if spec.type == "bool":
+        assert spec.true_values is not None
+        out.add(spec, labels, 1.0 if raw in spec.true_values else 0.0)
+        return
+    value = numeric(raw)
+    if value is None:
+        out.invalid_values += 1
+        return
+    value *= scale * spec.scale
+    if spec.multiply_by is not None and row is not None:
+        factor = numeric(row.get(spec.multiply_by, {}).get(index))
+        if factor is None:
+            out.invalid_values += 1
+            return
+        value *= factor
+    if spec.add is not None and row is not None:
+        term = numeric(row.get(spec.add, {}).get(index))
+        if term is None:
+            out.invalid_values += 1
+            return
+        value += term * scale * spec.scale
+    if spec.transform == "entity_sensor" and row is not None:
+        base = spec.sources[0].oid[:-1]
+        unit = numeric(row.get((*base, 2), {}).get(index))  # entPhySensorScale, 9 = units
+        precision = numeric(row.get((*base, 3), {}).get(index)) or 0.0
+        exponent = 3 * ((unit or 9.0) - 9)
+        value = value * 10.0**exponent / 10.0**precision
+    elif spec.transform == "boot_time":
+        value = now - value
+    out.add(spec, labels, value)
+
+
+def map_scalars(profile: Profile, data: DeviceData, out: Families) -> None:
+    for spec in profile.scalars:
+        source = next((s for s in spec.sources if s.oid in data.scalars), None)
+        if source is None:
+            continue
+        labels = {}
+        for name, ls in spec.labels.items():
+            texts = (render_label(data.scalars.get(o)) for o in ls.oids)
+            labels[name] = next((t for t in texts if t), "")
+        _emit(out, spec, data.scalars[source.oid], source.scale, labels, now=data.now)
+
+
+def map_table(table: TableSpec, data: DeviceData, out: Families) -> None:
+    cols = data.columns
+    for spec in table.metrics:
+        # Per row, the first source that has the row wins (64-bit before 32-bit counters).
+        rows: dict[Oid, tuple[Value, float]] = {}
+        for source in reversed(spec.sources):
+            for index, value in cols.get(source.oid, {}).items():
+                rows[index] = (value, source.scale)
+        for index in sorted(rows):
+            value, scale = rows[index]
+            if spec.where is not None and not spec.where.keeps(
+                render_label(cols.get(spec.where.oid, {}).get(index))
+            ):
+                continue
+            labels = index_labels(table.index, index)
+            for name, ls in table.labels.items():
+                labels[name] = lookup(ls, cols, index)
+            for name, ls in spec.labels.items():
+                labels[name] = lookup(ls, cols, index)
+            _emit(out, spec, value, scale, labels, cols, index, data.now)
+
+
+def map_profiles(profiles: Iterable[Profile], data: DeviceData) -> Families:
+    out = Families()
+    for profile in profiles:
+        map_scalars(profile, data, out)
+        for table in profile.tables:
+            map_table(table, data, out)
+    return out

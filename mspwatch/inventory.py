@@ -1,0 +1,204 @@
+"""The customer inventory: customers -> sites -> devices, the one source of target labels.
+
+Example ``inventory.yml``::
+
+    customers:
+      - name: acme
+        display_name: Acme Dental Ltd
+        sites:
+          - name: hq
+            devices:
+              - name: core-sw1
+                address: 10.20.0.2
+                snmp_auth: acme_v3
+                role: core
+              - name: ups1
+                address: 10.20.0.9:1161
+                snmp_auth: public_v2
+                profiles: [system, ups_apc]
+                role: ups
+
+Later areas (backup sources, Microsoft 365 tenants, patch sources, SLA targets, maintenance
+windows) hang off the same customers.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, StringConstraints, field_validator, model_validator
+
+from exporters.core.config import StrictModel, load_model
+
+# Label values that are safe in file names, URLs and PromQL regexes alike.
+Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
+
+Role = Literal[
+    "core",
+    "distribution",
+    "access",
+    "uplink",
+    "router",
+    "firewall",
+    "wifi",
+    "ups",
+    "server",
+    "storage",
+    "printer",
+    "other",
+]
+
+_HOSTNAME = re.compile(
+    r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
+)
+
+
+def split_host_port(address: str) -> tuple[str, int | None]:
+    """Split ``host``, ``host:port``, ``[v6]`` or ``[v6]:port``; validate both parts."""
+    host, port = address, None
+    if address.startswith("["):
+        host, _, rest = address[1:].partition("]")
+        if rest:
+            if not rest.startswith(":"):
+                raise ValueError(f"invalid address {address!r}")
+            port = _port(rest[1:], address)
+        ipaddress.IPv6Address(host)
+        return host, port
+    if address.count(":") == 1:
+        host, raw = address.split(":")
+        port = _port(raw, address)
+    elif address.count(":") > 1:
+        ipaddress.IPv6Address(address)
+        return address, None
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        if not _HOSTNAME.match(host):
+            raise ValueError(f"invalid host {host!r}") from None
+    return host, port
+
+
+def _port(raw: str, address: str) -> int:
+    if not raw.isdigit() or not 0 < int(raw) < 65536:
+        raise ValueError(f"invalid port in {address!r}")
+    return int(raw)
+
+
+class Device(StrictModel):
+    name: Slug
+    address: str
+    role: Role = "other"
+    snmp_auth: str | None = Field(default=None, description="auth name in the SNMP exporter config")
+    profiles: list[str] | None = Field(
+        default=None, description="SNMP profiles to walk; default: chosen by sysObjectID"
+    )
+    ping: bool = True
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        split_host_port(value)
+        return value
+
+
+class Site(StrictModel):
+    name: Slug
+    display_name: str | None = None
+    devices: list[Device] = []
+
+
+class Customer(StrictModel):
+    name: Slug
+    display_name: str | None = None
+    sites: list[Site] = []
+
+    @model_validator(mode="after")
+    def _unique(self) -> Customer:
+        _no_duplicates([s.name for s in self.sites], "site")
+        for site in self.sites:
+            _no_duplicates([d.name for d in site.devices], f"device in site {site.name}")
+        return self
+
+
+class Inventory(StrictModel):
+    customers: list[Customer]
+
+    @model_validator(mode="after")
+    def _unique(self) -> Inventory:
+        _no_duplicates([c.name for c in self.customers], "customer")
+        return self
+
+
+def _no_duplicates(names: list[str], what: str) -> None:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise ValueError(f"duplicate {what} name {name!r}")
+        seen.add(name)
+
+
+def load_inventory(path: Path) -> Inventory:
+    return load_model(Inventory, path)
+
+
+TargetGroup = dict[str, Any]
+
+
+def snmp_targets(inv: Inventory) -> list[TargetGroup]:
+    """file_sd groups for the SNMP exporter: one group per device.
+
+    ``__param_auth`` and ``__param_module`` become URL parameters of the scrape, the rest
+    become the series' labels, so exporters never invent ``customer`` or ``site``.
+    """
+    groups = []
+    for customer, site, dev in _devices(inv):
+        if dev.snmp_auth is None:
+            continue
+        labels = _labels(customer, site, dev)
+        labels["__param_auth"] = dev.snmp_auth
+        if dev.profiles:
+            labels["__param_module"] = ",".join(dev.profiles)
+        groups.append({"targets": [dev.address], "labels": labels})
+    return groups
+
+
+def icmp_targets(inv: Inventory) -> list[TargetGroup]:
+    """file_sd groups for blackbox_exporter's ICMP module: reachability, the parent of SNMP."""
+    return [
+        {"targets": [split_host_port(dev.address)[0]], "labels": _labels(customer, site, dev)}
+        for customer, site, dev in _devices(inv)
+        if dev.ping
+    ]
+
+
+def _devices(inv: Inventory) -> list[tuple[Customer, Site, Device]]:
+    return [(c, s, d) for c in inv.customers for s in c.sites for d in s.devices]
+
+
+def _labels(customer: Customer, site: Site, dev: Device) -> dict[str, str]:
+    return {"customer": customer.name, "site": site.name, "device": dev.name, "role": dev.role}
+
+
+# One file per scrape job; later areas add their own generator here.
+TARGET_FILES: dict[str, Callable[[Inventory], list[TargetGroup]]] = {
+    "snmp.json": snmp_targets,
+    "icmp.json": icmp_targets,
+}
+
+
+def write_targets(inv: Inventory, out_dir: Path) -> list[Path]:
+    """Write every file_sd file atomically (Prometheus may read at any moment)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, make in TARGET_FILES.items():
+        path = out_dir / name
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(make(inv), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        tmp.replace(path)
+        written.append(path)
+    return written
