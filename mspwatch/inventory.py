@@ -33,6 +33,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
+from exporters.backup.inventory import BackupSource, backup_targets
 from exporters.core.config import StrictModel, load_model
 
 # Label values that are safe in file names, URLs and PromQL regexes alike.
@@ -116,6 +117,7 @@ class Customer(StrictModel):
     name: Slug
     display_name: str | None = None
     sites: list[Site] = []
+    backup_sources: list[BackupSource] = []
 
     @model_validator(mode="after")
     def _unique(self) -> Customer:
@@ -188,6 +190,7 @@ def _labels(customer: Customer, site: Site, dev: Device) -> dict[str, str]:
 TARGET_FILES: dict[str, Callable[[Inventory], list[TargetGroup]]] = {
     "snmp.json": snmp_targets,
     "icmp.json": icmp_targets,
+    "backup.json": backup_targets,
 }
 
 

@@ -1,0 +1,1 @@
+"""Backup job exporter: Veeam B&R REST API v1, restic and a vendor-neutral drop folder."""

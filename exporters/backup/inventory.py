@@ -1,0 +1,161 @@
+"""Backup sources as the customer inventory declares them (no credentials here).
+
+Each customer lists its sources; ``credentials`` names an entry of the exporter's own
+config (``backup.yml``), so the inventory can be read without any secret::
+
+    customers:
+      - name: acme
+        backup_sources:
+          - name: acme-vbr
+            kind: veeam
+            url: https://vbr.acme.local:9419
+            credentials: acme_veeam
+            ca_file: certs/acme-vbr-ca.pem
+            rpo:
+              default: 26h
+              jobs:
+                - {match: "SQL*", rpo: 4h}
+          - name: acme-nas-restic
+            kind: restic
+            snapshots_file: /var/lib/restic/acme-snapshots.json
+          - name: acme-cloud
+            kind: folder
+            path: /srv/backup-drop/acme
+
+Relative paths are relative to the inventory file.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from pydantic import BeforeValidator, Field, StringConstraints, model_validator
+
+from exporters.core.config import StrictModel
+
+if TYPE_CHECKING:
+    from mspwatch.inventory import Inventory
+
+SourceName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$")]
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d|w)$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+
+
+def parse_duration(value: object) -> object:
+    """Accept Prometheus-style durations (``90s``, ``26h``, ``7d``) or plain seconds."""
+    if isinstance(value, str):
+        m = _DURATION.match(value.strip())
+        if not m:
+            raise ValueError(f"invalid duration {value!r}, want e.g. 30s, 26h, 7d")
+        return float(m.group(1)) * _UNITS[m.group(2)]
+    return value
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
+
+DEFAULT_RPO = 26 * 3600.0  # a daily job plus two hours of slack
+
+
+class RpoRule(StrictModel):
+    match: str = Field(min_length=1, description="glob on the job name (fnmatch, case-sensitive)")
+    rpo: Duration
+
+
+class RpoConfig(StrictModel):
+    """RPO per job: the first rule whose glob matches the job name wins, else ``default``."""
+
+    default: Duration = DEFAULT_RPO
+    jobs: list[RpoRule] = []
+
+    def for_job(self, job_name: str) -> float:
+        for rule in self.jobs:
+            if fnmatch.fnmatchcase(job_name, rule.match):
+                return rule.rpo
+        return self.default
+
+
+class _SourceBase(StrictModel):
+    name: SourceName
+    rpo: RpoConfig = RpoConfig()
+
+
+class VeeamSource(_SourceBase):
+    """Veeam Backup & Replication REST API v1 (default port 9419)."""
+
+    kind: Literal["veeam"]
+    url: Annotated[str, StringConstraints(pattern=r"^https?://[^/\s]+/?$")] = Field(
+        description="scheme, host and port of the VBR REST API, e.g. https://vbr:9419"
+    )
+    credentials: str = Field(min_length=1, description="entry in the exporter's credentials")
+    api_version: str = "1.1-rev2"
+    ca_file: Path | None = None
+    insecure_skip_verify: bool = False
+    page_size: int = Field(default=200, ge=1, le=1000)
+    session_lookback: Duration = 8 * 86400.0
+    request_timeout: Duration = 10.0
+    surebackup: bool = True
+
+    @model_validator(mode="after")
+    def _tls(self) -> VeeamSource:
+        if self.insecure_skip_verify and self.ca_file is not None:
+            raise ValueError("ca_file and insecure_skip_verify are mutually exclusive")
+        return self
+
+
+class ResticSource(_SourceBase):
+    """``restic snapshots --json``, from a file the scheduler writes or a command."""
+
+    kind: Literal["restic"]
+    snapshots_file: Path | None = None
+    command: list[str] | None = Field(default=None, min_length=1)
+    credentials: str | None = Field(
+        default=None, description="entry whose password is passed as RESTIC_PASSWORD"
+    )
+    check_file: Path | None = Field(
+        default=None, description="output of `restic check --json` written by the scheduler"
+    )
+    repository: str | None = Field(default=None, description="repository label; default: name")
+    group_by: list[Literal["host", "paths", "tags"]] = Field(default=["host", "paths"], min_length=1)
+    command_timeout: Duration = 60.0
+
+    @model_validator(mode="after")
+    def _one_input(self) -> ResticSource:
+        if (self.snapshots_file is None) == (self.command is None):
+            raise ValueError("set exactly one of snapshots_file and command")
+        return self
+
+
+class FolderSource(_SourceBase):
+    """A drop folder of JSON/CSV run records (docs/backup-metrics.md has the schema)."""
+
+    kind: Literal["folder"]
+    path: Path
+
+
+BackupSource = Annotated[VeeamSource | ResticSource | FolderSource, Field(discriminator="kind")]
+
+
+def resolve(base: Path, path: Path | None) -> Path | None:
+    """A configured path, relative to the file that configured it."""
+    if path is None:
+        return None
+    return path if path.is_absolute() else base / path
+
+
+def backup_targets(inv: Inventory) -> list[dict[str, Any]]:
+    """file_sd groups for the backup exporter: the target is the source name.
+
+    ``customer`` and ``source_kind`` become target labels, so the exporter never invents them.
+    """
+    return [
+        {
+            "targets": [source.name],
+            "labels": {"customer": customer.name, "source_kind": source.kind},
+        }
+        for customer in inv.customers
+        for source in customer.backup_sources
+    ]

@@ -1,0 +1,124 @@
+"""Plain records every backup client returns; they know nothing of Prometheus."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Result = Literal["success", "warning", "failed", "none", "unknown"]
+RESULTS: tuple[Result, ...] = ("success", "warning", "failed", "none", "unknown")
+
+Reason = Literal[
+    "deadline",  # the scrape deadline was reached before the source answered
+    "unreachable",  # connection refused, no route, name does not resolve
+    "tls",  # the TLS handshake or certificate verification failed
+    "auth",  # credentials refused (wrong password, account locked)
+    "throttled",  # HTTP 429 and no time left to wait for Retry-After
+    "server_error",  # HTTP 5xx after the retry
+    "http_error",  # another unexpected HTTP status
+    "malformed",  # the answer was not the documented JSON
+    "command_failed",  # the configured command exited non-zero or could not start
+    "io",  # a configured file or folder is missing or unreadable
+]
+REASONS: tuple[Reason, ...] = (
+    "deadline",
+    "unreachable",
+    "tls",
+    "auth",
+    "throttled",
+    "server_error",
+    "http_error",
+    "malformed",
+    "command_failed",
+    "io",
+)
+
+
+class SourceError(Exception):
+    """A source could not be read; ``detail`` is for logs and never holds credentials."""
+
+    def __init__(self, reason: Reason, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason: Reason = reason
+        self.detail = detail
+
+
+_RESULT_ALIASES: dict[str, Result] = {
+    "success": "success",
+    "succeeded": "success",
+    "ok": "success",
+    "warning": "warning",
+    "failed": "failed",
+    "failure": "failed",
+    "error": "failed",
+    "none": "none",
+}
+
+
+def parse_result(raw: object) -> Result:
+    """Map a product's result value to a state; anything unrecognised is ``unknown``.
+
+    >>> parse_result("Success"), parse_result("None"), parse_result("Pending")
+    ('success', 'none', 'unknown')
+    """
+    if not isinstance(raw, str):
+        return "unknown"
+    return _RESULT_ALIASES.get(raw.strip().lower(), "unknown")
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """The state of one backup job (or policy, or restic snapshot group)."""
+
+    name: str
+    type: str
+    enabled: bool = True
+    running: bool = False
+    last_result: Result = "none"
+    last_run: float | None = None  # Unix seconds
+    last_success: float | None = None
+    next_run: float | None = None
+    last_duration: float | None = None  # seconds, of the last finished run
+    transferred_bytes: float | None = None  # of the last finished run
+    protected_objects: int | None = None
+    workload: str = ""
+    repository: str = ""
+
+
+@dataclass(frozen=True)
+class RepositoryRecord:
+    name: str
+    type: str
+    capacity_bytes: float | None
+    free_bytes: float | None
+
+
+@dataclass(frozen=True)
+class RestoreTest:
+    """One restore test: a SureBackup session or an engineer's log entry."""
+
+    job_name: str
+    timestamp: float
+    result: Result
+    method: Literal["surebackup", "log"]
+
+
+@dataclass
+class SourceData:
+    """Everything one scrape of one source found."""
+
+    jobs: list[JobRecord] = field(default_factory=list)
+    repositories: list[RepositoryRecord] = field(default_factory=list)
+    restore_tests: list[RestoreTest] = field(default_factory=list)
+    # drop folder only: file name -> number of malformed lines (0 for a clean file)
+    file_errors: dict[str, int] | None = None
+    # restic only: repository -> (timestamp, passed) of the last `restic check`
+    checks: dict[str, tuple[float, bool]] = field(default_factory=dict)
+
+
+@dataclass
+class RequestStats:
+    """Per-scrape request counts, reported as gauges."""
+
+    requests: int = 0
+    retries: int = 0
