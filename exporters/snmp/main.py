@@ -20,9 +20,10 @@ from exporters.core.cli import add_exporter_flags, run_exporter
 from exporters.core.deadline import Deadline
 from exporters.core.server import BadRequest
 
-from .client import PysnmpClient, SessionStats, SnmpClient, SnmpError, SnmpSession, Value
+from .client import SessionStats, SnmpClient, SnmpError, SnmpSession, Value
 from .collector import LabelCache, scrape_device
 from .config import SnmpConfig, load_config
+from .fastclient import DispatchingClient
 from .profile import Oid, Profile, load_profiles
 
 DEFAULT_PORT = 9816
@@ -46,7 +47,7 @@ class SnmpApp:
     def __init__(
         self,
         config_file: Path,
-        client_factory: Callable[[], SnmpClient] = PysnmpClient,
+        client_factory: Callable[[], SnmpClient] = DispatchingClient,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.config_file = config_file
