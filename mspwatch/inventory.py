@@ -35,6 +35,7 @@ from pydantic import Field, StringConstraints, field_validator, model_validator
 
 from exporters.backup.inventory import BackupSource, backup_targets
 from exporters.core.config import StrictModel, load_model
+from exporters.m365.inventory import M365Tenant, m365_targets
 
 # Label values that are safe in file names, URLs and PromQL regexes alike.
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
@@ -118,6 +119,7 @@ class Customer(StrictModel):
     display_name: str | None = None
     sites: list[Site] = []
     backup_sources: list[BackupSource] = []
+    m365_tenants: list[M365Tenant] = []
 
     @model_validator(mode="after")
     def _unique(self) -> Customer:
@@ -191,6 +193,7 @@ TARGET_FILES: dict[str, Callable[[Inventory], list[TargetGroup]]] = {
     "snmp.json": snmp_targets,
     "icmp.json": icmp_targets,
     "backup.json": backup_targets,
+    "m365.json": m365_targets,
 }
 
 

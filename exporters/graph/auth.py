@@ -1,0 +1,122 @@
+"""Access tokens for Graph: msal client credentials, one app object per tenant.
+
+msal caches the token inside its app object, so one object per (tenant, app) lives as long
+as the exporter. msal is synchronous and does network I/O (tenant discovery when the object
+is built, the token request when the cache misses): both run in a worker thread, bounded by
+the deadline, one at a time per tenant.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any, Protocol
+
+from exporters.core.deadline import Deadline
+
+from .config import GraphApp, GraphOptions
+from .errors import GraphError, Reason
+
+log = logging.getLogger("mspwatch.graph.auth")
+
+GRAPH_SCOPE_SUFFIX = "/.default"
+
+# Token endpoint errors that mean "the service is having trouble", not "you are refused".
+_TRANSIENT = {"temporarily_unavailable", "server_error"}
+
+
+class TokenProvider(Protocol):
+    async def token(self, deadline: Deadline) -> str:
+        """Return a bearer token for Graph, or raise :class:`GraphError`."""
+        ...
+
+
+class MsalTokenProvider:
+    """Client-credentials tokens for one tenant through one msal app object."""
+
+    def __init__(
+        self, tenant_id: str, app: GraphApp, options: GraphOptions, base_dir: Path | None = None
+    ) -> None:
+        self.tenant_id = tenant_id
+        self._app_config = app
+        self._options = options
+        self._base_dir = base_dir or Path()
+        self._scopes = [options.url + GRAPH_SCOPE_SUFFIX]
+        self._msal: Any = None
+        self._lock = asyncio.Lock()
+
+    def _credential(self) -> str | dict[str, str]:
+        app = self._app_config
+        if app.client_secret is not None:
+            return app.client_secret.reveal()
+        assert app.certificate is not None
+        cert = app.certificate
+        path = cert.certificate_file
+        if not path.is_absolute():
+            path = self._base_dir / path
+        cred = {
+            "private_key": cert.private_key.reveal(),
+            "public_certificate": path.read_text(encoding="utf-8"),
+        }
+        if cert.passphrase is not None:
+            cred["passphrase"] = cert.passphrase.reveal()
+        return cred
+
+    def _build(self) -> Any:
+        import msal
+        import requests
+
+        session = requests.Session()
+        session.trust_env = True  # honour HTTPS_PROXY like every other client
+        if self._options.ca_file is not None:
+            session.verify = str(self._options.ca_file)
+        return msal.ConfidentialClientApplication(
+            self._app_config.client_id,
+            client_credential=self._credential(),
+            authority=f"{self._options.authority_host}/{self.tenant_id}",
+            # Our own authority host (a sovereign cloud, the simulator): no discovery call to
+            # login.microsoftonline.com, no validation against Microsoft's list of hosts.
+            validate_authority=False,
+            instance_discovery=False,
+            azure_region=False,
+            http_client=session,
+            timeout=self._options.request_timeout,
+        )
+
+    def _acquire(self) -> dict[str, Any]:
+        import requests
+
+        try:
+            if self._msal is None:
+                self._msal = self._build()
+            result: dict[str, Any] = self._msal.acquire_token_for_client(scopes=self._scopes)
+        except requests.RequestException as exc:
+            raise GraphError("network", f"token endpoint: {type(exc).__name__}") from None
+        except ValueError as exc:
+            # msal: tenant discovery answered 4xx (unknown tenant) or the credential is bad.
+            text = str(exc)
+            if "OIDC" in text or "authority" in text:
+                raise GraphError("auth", "tenant discovery failed (unknown tenant?)") from None
+            raise GraphError("auth", f"credential rejected by msal: {type(exc).__name__}") from None
+        except OSError as exc:
+            raise GraphError("auth", f"cannot read credential: {exc.strerror or exc}") from None
+        return result
+
+    async def token(self, deadline: Deadline) -> str:
+        try:
+            async with asyncio.timeout(deadline.remaining()):
+                async with self._lock:
+                    result = await asyncio.to_thread(self._acquire)
+        except TimeoutError:
+            raise GraphError("deadline", "token request did not finish in time") from None
+        token = result.get("access_token")
+        if isinstance(token, str) and token:
+            return token
+        error = str(result.get("error") or "unknown_error")
+        codes = result.get("error_codes") or []
+        detail = f"token endpoint refused: {error}"
+        if codes:
+            detail += f" (AADSTS{codes[0]})"
+        reason: Reason = "unavailable" if error in _TRANSIENT else "auth"
+        raise GraphError(reason, detail, code=error)

@@ -1,0 +1,102 @@
+"""Graph settings: app registrations (client credentials) and transport options.
+
+Example (embedded in an exporter's config)::
+
+    apps:
+      msp:
+        client_id: 4f1c2d9e-0000-4000-8000-000000000001
+        client_secret: {env: M365_CLIENT_SECRET}
+      msp-cert:
+        client_id: 4f1c2d9e-0000-4000-8000-000000000002
+        certificate:
+          certificate_file: msp.crt            # PEM; relative to the config file
+          private_key: {file: /run/secrets/msp.key}
+    graph:
+      url: https://graph.microsoft.com
+      authority_host: https://login.microsoftonline.com
+      ca_file: null                          # extra CA bundle (a private or test CA)
+      request_timeout: 10s
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BeforeValidator, Field, field_validator, model_validator
+
+from exporters.core.config import StrictModel
+from exporters.core.secrets import Secret
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d)$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(value: object) -> object:
+    """Accept Prometheus-style durations (``500ms``, ``2s``, ``5m``, ``1h``, ``1d``) or seconds."""
+    if isinstance(value, str):
+        m = _DURATION.match(value.strip())
+        if not m:
+            raise ValueError(f"invalid duration {value!r}, want e.g. 500ms, 30s, 5m, 1h, 1d")
+        return float(m.group(1)) * _UNITS[m.group(2)]
+    return value
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
+
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+[a-zA-Z]{2,63}$")
+
+
+def check_tenant_id(value: str) -> str:
+    """A tenant is a GUID or a verified domain (``contoso.onmicrosoft.com``)."""
+    if not (_GUID.match(value) or _DOMAIN.match(value)):
+        raise ValueError(f"invalid tenant id {value!r}, want a GUID or a domain name")
+    return value
+
+
+class Certificate(StrictModel):
+    """A certificate credential: msal signs a client assertion with the private key."""
+
+    certificate_file: Path
+    private_key: Secret
+    passphrase: Secret | None = None
+
+
+class GraphApp(StrictModel):
+    """One app registration (commonly one multi-tenant app consented in every customer)."""
+
+    client_id: str
+    client_secret: Secret | None = None
+    certificate: Certificate | None = None
+
+    @field_validator("client_id")
+    @classmethod
+    def _client_id(cls, value: str) -> str:
+        if not _GUID.match(value):
+            raise ValueError(f"invalid client id {value!r}, want a GUID")
+        return value
+
+    @model_validator(mode="after")
+    def _one_credential(self) -> GraphApp:
+        if (self.client_secret is None) == (self.certificate is None):
+            raise ValueError("exactly one of client_secret or certificate is required")
+        return self
+
+
+class GraphOptions(StrictModel):
+    url: str = "https://graph.microsoft.com"
+    authority_host: str = "https://login.microsoftonline.com"
+    ca_file: Path | None = None
+    request_timeout: Duration = 10.0
+    max_retries: int = Field(default=3, ge=0, le=10)  # per request, for 429/5xx/network
+    max_pages: int = Field(default=500, ge=1, le=100_000)
+    max_restarts: int = Field(default=2, ge=0, le=10)  # expired skip token: start over
+
+    @field_validator("url", "authority_host")
+    @classmethod
+    def _https(cls, value: str) -> str:
+        if not value.startswith("https://"):
+            raise ValueError(f"must be an https:// URL, got {value!r}")
+        return value.rstrip("/")
