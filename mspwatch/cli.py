@@ -18,6 +18,8 @@ from exporters.core.config import ConfigError
 # dependencies never slow down or break another.
 SUBCOMMANDS: dict[str, str] = {
     "snmp-exporter": "exporters.snmp.main",
+    "backup-exporter": "exporters.backup.main",
+    "backup": "exporters.backup.main",
     "targets": "mspwatch.cli",
 }
 

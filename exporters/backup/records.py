@@ -10,6 +10,7 @@ RESULTS: tuple[Result, ...] = ("success", "warning", "failed", "none", "unknown"
 
 Reason = Literal[
     "deadline",  # the scrape deadline was reached before the source answered
+    "timeout",  # one request got no answer within request_timeout
     "unreachable",  # connection refused, no route, name does not resolve
     "tls",  # the TLS handshake or certificate verification failed
     "auth",  # credentials refused (wrong password, account locked)
@@ -22,6 +23,7 @@ Reason = Literal[
 ]
 REASONS: tuple[Reason, ...] = (
     "deadline",
+    "timeout",
     "unreachable",
     "tls",
     "auth",
