@@ -18,6 +18,7 @@ from exporters.core.config import ConfigError
 # dependencies never slow down or break another.
 SUBCOMMANDS: dict[str, str] = {
     "snmp-exporter": "exporters.snmp.main",
+    "m365-exporter": "exporters.m365.main",
     "backup-exporter": "exporters.backup.main",
     "backup": "exporters.backup.main",
     "targets": "mspwatch.cli",

@@ -67,10 +67,10 @@ class MsalTokenProvider:
         import msal
         import requests
 
-        session = requests.Session()
-        session.trust_env = True  # honour HTTPS_PROXY like every other client
+        session = requests.Session()  # trust_env: HTTPS_PROXY is honoured
+        verify: str | bool = True
         if self._options.ca_file is not None:
-            session.verify = str(self._options.ca_file)
+            verify = str(self._options.ca_file)
         return msal.ConfidentialClientApplication(
             self._app_config.client_id,
             client_credential=self._credential(),
@@ -80,7 +80,7 @@ class MsalTokenProvider:
             validate_authority=False,
             instance_discovery=False,
             azure_region=False,
-            http_client=session,
+            http_client=_VerifyingHttp(session, verify),
             timeout=self._options.request_timeout,
         )
 
@@ -120,3 +120,26 @@ class MsalTokenProvider:
             detail += f" (AADSTS{codes[0]})"
         reason: Reason = "unavailable" if error in _TRANSIENT else "auth"
         raise GraphError(reason, detail, code=error)
+
+
+class _VerifyingHttp:
+    """Hand msal a session whose CA bundle wins over ``REQUESTS_CA_BUNDLE``.
+
+    requests lets the environment's bundle override ``Session.verify``; passing ``verify``
+    on every call is the documented way to make the configured bundle stick.
+    """
+
+    def __init__(self, session: Any, verify: str | bool) -> None:
+        self._session = session
+        self._verify = verify
+
+    def get(self, url: str, **kwargs: Any) -> Any:
+        kwargs.setdefault("verify", self._verify)
+        return self._session.get(url, **kwargs)
+
+    def post(self, url: str, **kwargs: Any) -> Any:
+        kwargs.setdefault("verify", self._verify)
+        return self._session.post(url, **kwargs)
+
+    def close(self) -> None:
+        self._session.close()

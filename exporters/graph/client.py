@@ -71,6 +71,10 @@ class Graph(Protocol):
         """GET a collection and every following page."""
         ...
 
+    async def get(self, path: str, deadline: Deadline, params: Mapping[str, str] | None = None) -> Record:
+        """GET one object (or one page, no paging)."""
+        ...
+
 
 class _ExpiredPageToken(Exception):
     pass
@@ -80,9 +84,8 @@ def make_http_client(options: GraphOptions) -> httpx.AsyncClient:
     """One pooled HTTP client shared by every tenant."""
     verify: ssl.SSLContext | bool = True
     if options.ca_file is not None:
-        ctx = ssl.create_default_context()
-        ctx.load_verify_locations(cafile=str(options.ca_file))
-        verify = ctx
+        # The bundle replaces the system's CAs, as it does for msal's requests session.
+        verify = ssl.create_default_context(cafile=str(options.ca_file))
     return httpx.AsyncClient(
         verify=verify,
         timeout=options.request_timeout,

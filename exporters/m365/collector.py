@@ -1,0 +1,180 @@
+"""Collector: keep one tenant's signals fresh in the background and serve the latest.
+
+Each signal (health, issues, licences, secure_score, mfa) has its own interval. A refresh
+runs under its own budget (``refresh.timeout``), never inside a scrape; a failed refresh
+keeps the last good data (its age keeps growing) and is retried after ``refresh.retry`` or
+the server's ``Retry-After``, whichever is later. Tenants never share a task, so a slow or
+refusing tenant only ever delays itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from exporters.core.deadline import Deadline
+from exporters.graph.client import RequestStats
+from exporters.graph.errors import GraphError
+
+from .client import M365Source
+from .config import Refresh, Signal
+from .inventory import M365Tenant
+from .mapping import SignalState, TenantView
+
+log = logging.getLogger("mspwatch.m365")
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
+
+
+@dataclass
+class _Slot:
+    state: SignalState
+    data: Any = None
+    next_due: float = 0.0
+    running: asyncio.Task[None] | None = None
+
+
+class TenantCollector:
+    """One tenant: its signals' latest data and the refreshes that keep it current."""
+
+    def __init__(
+        self,
+        tenant: M365Tenant,
+        source: M365Source,
+        stats: RequestStats,
+        refresh: Refresh,
+        signals: Sequence[Signal],
+        *,
+        clock: Clock = time.time,
+        slots: asyncio.Semaphore | None = None,
+    ) -> None:
+        self.tenant = tenant
+        self.source = source
+        self.stats = stats
+        self.refresh_cfg = refresh
+        self.clock = clock
+        self._slots = slots
+        self._signals: dict[Signal, _Slot] = {
+            s: _Slot(SignalState(interval=refresh.interval(s))) for s in signals
+        }
+
+    # --- refreshing ---------------------------------------------------------------------
+
+    async def _fetch(self, signal: Signal, deadline: Deadline) -> Any:
+        src = self.source
+        if signal == "health":
+            return await src.health(deadline)
+        if signal == "issues":
+            return await src.issues(deadline)
+        if signal == "licences":
+            return await src.licences(deadline)
+        if signal == "secure_score":
+            return await src.secure_score(deadline)
+        return await src.mfa(deadline)
+
+    async def refresh(self, signal: Signal) -> None:
+        """Refresh one signal now; never raises (a failure is recorded as state)."""
+        slot = self._signals[signal]
+        cfg = self.refresh_cfg
+        deadline = Deadline.after(cfg.timeout)
+        retry_after: float | None = None
+        try:
+            async with asyncio.timeout(cfg.timeout + 1.0):
+                if self._slots is not None:
+                    async with self._slots:
+                        data = await self._fetch(signal, deadline)
+                else:
+                    data = await self._fetch(signal, deadline)
+        except GraphError as exc:
+            self._failed(signal, exc)
+            retry_after = exc.retry_after
+        except TimeoutError:
+            self._failed(signal, GraphError("deadline", "refresh overran its budget"))
+        except Exception as exc:  # a bug must not kill the tenant's loop
+            log.exception("refresh crashed", extra={"tenant": self.tenant.name, "signal": signal})
+            self._failed(signal, GraphError("protocol", type(exc).__name__))
+        else:
+            now = self.clock()
+            slot.data = data
+            slot.state = replace(slot.state, attempted=True, ok=True, reason=None, fetched_at=now)
+            slot.next_due = now + slot.state.interval
+            return
+        now = self.clock()
+        wait = min(cfg.retry, slot.state.interval)
+        if retry_after is not None:
+            wait = max(wait, retry_after)
+        slot.next_due = now + wait
+
+    def _failed(self, signal: Signal, exc: GraphError) -> None:
+        slot = self._signals[signal]
+        if slot.state.reason != exc.reason:  # log changes, not every retry
+            log.warning(
+                "refresh failed",
+                extra={
+                    "tenant": self.tenant.name,
+                    "signal": signal,
+                    "reason": exc.reason,
+                    "detail": exc.detail,
+                },
+            )
+        slot.state = replace(slot.state, attempted=True, ok=False, reason=exc.reason)
+
+    def _start(self, signal: Signal) -> asyncio.Task[None]:
+        slot = self._signals[signal]
+        if slot.running is None or slot.running.done():
+            slot.running = asyncio.ensure_future(self.refresh(signal))
+        return slot.running
+
+    async def refresh_due(self, *, force: bool = False) -> None:
+        """Refresh every signal that is due (every signal with ``force``), concurrently."""
+        now = self.clock()
+        tasks = [self._start(s) for s, slot in self._signals.items() if force or slot.next_due <= now]
+        if tasks:
+            await asyncio.gather(*tasks)
+
+    def next_due(self) -> float:
+        return min((slot.next_due for slot in self._signals.values()), default=self.clock() + 3600)
+
+    async def run(self, sleep: Sleep = asyncio.sleep) -> None:
+        """The tenant's background loop: refresh what is due, sleep until the next one."""
+        while True:
+            await self.refresh_due()
+            await sleep(min(max(1.0, self.next_due() - self.clock()), 3600.0))
+
+    # --- serving ------------------------------------------------------------------------
+
+    async def wait_first(self, deadline: Deadline) -> None:
+        """Before the first data of a signal exists, wait for its refresh, up to the deadline."""
+        pending = [
+            slot.running
+            for slot in self._signals.values()
+            if not slot.state.attempted and slot.running is not None and not slot.running.done()
+        ]
+        if pending and deadline.remaining() > 0:
+            await asyncio.wait([asyncio.shield(t) for t in pending], timeout=deadline.remaining())
+
+    def view(self) -> TenantView:
+        def data(signal: Signal) -> Any:
+            slot = self._signals.get(signal)
+            return None if slot is None else slot.data
+
+        return TenantView(
+            signals={s: slot.state for s, slot in self._signals.items()},
+            now=self.clock(),
+            requests=self.stats,
+            health=data("health"),
+            issues=data("issues"),
+            licences=data("licences"),
+            secure_score=data("secure_score"),
+            mfa=data("mfa"),
+        )
+
+    def cancel(self) -> None:
+        for slot in self._signals.values():
+            if slot.running is not None:
+                slot.running.cancel()

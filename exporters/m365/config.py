@@ -1,0 +1,111 @@
+"""Microsoft 365 exporter configuration: apps (credentials), Graph, refresh intervals, tenants.
+
+Example ``m365.yml``::
+
+    inventory: inventory.yml      # tenants come from customers[].m365_tenants
+    apps:
+      msp:                        # the multi-tenant app consented in each customer tenant
+        client_id: 4f1c2d9e-0000-4000-8000-000000000001
+        client_secret: {env: M365_CLIENT_SECRET}
+    refresh:                      # each signal on its own interval, in the background
+      health: 2m
+      issues: 5m
+      licences: 1h
+      secure_score: 1d
+      mfa: 6h
+      retry: 1m                   # after a failure, try again this soon (Retry-After wins)
+      timeout: 1m                 # budget of one refresh
+    tenants:                      # optional: tenants declared here instead of the inventory
+      - {name: lab, tenant_id: lab.onmicrosoft.com, app: msp}
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from cryptography import x509
+from pydantic import Field
+
+from exporters.core.config import ConfigError, StrictModel, load_model
+from exporters.graph.config import Duration, GraphApp, GraphOptions
+
+from .inventory import M365Tenant
+
+Signal = Literal["health", "issues", "licences", "secure_score", "mfa"]
+SIGNALS: tuple[Signal, ...] = ("health", "issues", "licences", "secure_score", "mfa")
+
+
+class Refresh(StrictModel):
+    health: Duration = 120.0
+    issues: Duration = 300.0
+    licences: Duration = 3600.0
+    secure_score: Duration = 86400.0
+    mfa: Duration = 21600.0
+    retry: Duration = 60.0
+    timeout: Duration = 60.0
+
+    def interval(self, signal: Signal) -> float:
+        return float(getattr(self, signal))
+
+
+class M365Config(StrictModel):
+    apps: dict[str, GraphApp] = Field(min_length=1)
+    graph: GraphOptions = GraphOptions()
+    refresh: Refresh = Refresh()
+    signals: list[Signal] = list(SIGNALS)
+    inventory: Path | None = None
+    tenants: list[M365Tenant] = []
+    max_concurrent_refreshes: int = Field(default=16, ge=1, le=1000)
+
+
+def _resolve(base: Path, path: Path) -> Path:
+    return path if path.is_absolute() else base / path
+
+
+def load_config(path: Path) -> tuple[M365Config, list[M365Tenant]]:
+    """Load the config and the tenants it covers (its own list plus the inventory's)."""
+    cfg = load_model(M365Config, path)
+    base = path.parent
+    graph = cfg.graph
+    if graph.ca_file is not None:
+        ca = _resolve(base, graph.ca_file)
+        if not ca.is_file():
+            raise ConfigError(f"{path}: graph.ca_file: file not found: {graph.ca_file}")
+        graph = graph.model_copy(update={"ca_file": ca})
+    apps = {}
+    for name, app in cfg.apps.items():
+        if app.certificate is not None:
+            cert_path = _resolve(base, app.certificate.certificate_file)
+            where = f"{path}: apps.{name}.certificate.certificate_file"
+            try:
+                x509.load_pem_x509_certificate(cert_path.read_bytes())
+            except OSError as exc:
+                raise ConfigError(f"{where}: cannot read {cert_path.name}: {exc.strerror}") from None
+            except ValueError:
+                raise ConfigError(f"{where}: not a PEM certificate") from None
+            app = app.model_copy(
+                update={"certificate": app.certificate.model_copy(update={"certificate_file": cert_path})}
+            )
+        apps[name] = app
+
+    tenants: list[tuple[str, M365Tenant]] = [(f"{path}: tenants.{i}", t) for i, t in enumerate(cfg.tenants)]
+    inventory = cfg.inventory
+    if inventory is not None:
+        from mspwatch.inventory import load_inventory  # the exporter reads the shared inventory
+
+        inventory = _resolve(base, inventory)
+        inv = load_inventory(inventory)
+        for ci, customer in enumerate(inv.customers):
+            for ti, tenant in enumerate(customer.m365_tenants):
+                tenants.append((f"{inventory}: customers.{ci}.m365_tenants.{ti}", tenant))
+    seen: dict[str, str] = {}
+    for where, tenant in tenants:
+        if tenant.app not in apps:
+            known = ", ".join(sorted(apps))
+            raise ConfigError(f"{where}.app: unknown app {tenant.app!r} (apps in {path.name}: {known})")
+        if tenant.name in seen:
+            raise ConfigError(f"{where}.name: duplicate tenant name {tenant.name!r}")
+        seen[tenant.name] = where
+    cfg = cfg.model_copy(update={"graph": graph, "apps": apps, "inventory": inventory})
+    return cfg, [t for _, t in tenants]

@@ -1,0 +1,1 @@
+"""A Microsoft Graph simulator: token endpoint, service health, licences, Secure Score, MFA."""

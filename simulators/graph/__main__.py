@@ -1,0 +1,77 @@
+"""Run the Graph simulator: ``python -m simulators.graph --listen 127.0.0.1:PORT --scenario FILE``.
+
+It always serves HTTPS (msal refuses plain http authorities). With ``--tls-dir DIR`` it uses
+``DIR/server.pem`` and ``DIR/server-key.pem`` or, when they are missing, creates a test CA
+there; point clients at ``DIR/ca.pem``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+import uvicorn
+from cryptography import x509
+
+from .app import GraphSimulator
+from .scenario import load_scenario
+from .tls import make_test_ca
+
+SCENARIOS = Path(__file__).resolve().parent / "scenarios"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m simulators.graph", description=__doc__.split("\n")[0])
+    p.add_argument("--listen", default="127.0.0.1:9443", help="host:port (default 127.0.0.1:9443)")
+    p.add_argument(
+        "--scenario",
+        type=Path,
+        default=SCENARIOS / "estate.yaml",
+        help="scenario YAML, or the name of a built-in one (default: estate)",
+    )
+    p.add_argument("--tls-dir", type=Path, required=True, help="certificate directory (see above)")
+    p.add_argument(
+        "--trust-cert",
+        type=Path,
+        action="append",
+        default=[],
+        help="PEM certificate accepted for client assertions (repeatable)",
+    )
+    p.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s %(message)s")
+    scenario_path: Path = args.scenario
+    if not scenario_path.exists() and (SCENARIOS / f"{scenario_path}.yaml").exists():
+        scenario_path = SCENARIOS / f"{scenario_path}.yaml"
+    try:
+        scenario = load_scenario(scenario_path)
+    except (OSError, ValueError) as exc:
+        print(f"error: {scenario_path}: {exc}", file=sys.stderr)
+        return 1
+    cert_file, key_file = args.tls_dir / "server.pem", args.tls_dir / "server-key.pem"
+    if not (cert_file.exists() and key_file.exists()):
+        make_test_ca(args.tls_dir)
+    trusted = [x509.load_pem_x509_certificate(p.read_bytes()) for p in args.trust_cert]
+    host, _, port = args.listen.rpartition(":")
+    app = GraphSimulator(scenario, trusted)
+    uvicorn.run(
+        app,
+        host=host.strip("[]") or "127.0.0.1",
+        port=int(port),
+        ssl_certfile=str(cert_file),
+        ssl_keyfile=str(key_file),
+        log_level=args.log_level,
+        access_log=False,
+        lifespan="off",
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,137 @@
+"""Scenario files for the Graph simulator: tenants, their data, faults and a timeline.
+
+A scenario (YAML)::
+
+    start: 2026-11-02T07:55:00Z       # the simulated clock starts here
+    tenants:
+      - name: contoso                  # for humans and logs only
+        tenant_id: 2b6f0c5e-0000-4000-8000-00000000c0de
+        domains: [contoso.onmicrosoft.com]
+        clients:
+          - client_id: 4f1c2d9e-0000-4000-8000-000000000001
+            secret: sim-contoso-secret  # accepted client secret (certificates: --trust-cert)
+        deny: null                     # 401 or 403: answer every Graph call with it
+        page_size: {issues: 2, userRegistrationDetails: 100}
+        health:   [{id: Exchange, service: Exchange Online, status: ServiceDegradation}]
+        issues:   [{id: EX1, service: Exchange Online, classification: incident, ...}]
+        skus:     [{skuPartNumber: ENTERPRISEPACK, consumedUnits: 48, prepaidUnits: {...}}]
+        secure_score: {currentScore: 41.5, maxScore: 72}
+        users: {total: 250, mfa_registered: 180, admins: 5, admins_mfa_registered: 4}
+        faults:                        # by the n-th request (1-based) to an endpoint
+          - {endpoint: issues, request: 2, status: 429, retry_after: 1}
+          - {endpoint: userRegistrationDetails, request: 2, expired_skiptoken: true}
+        timeline:                      # from simulated second ``at`` on, replace these lists
+          - {at: 600, health: [...]}
+
+Endpoints: token, healthOverviews, issues, subscribedSkus, secureScores,
+userRegistrationDetails.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Endpoint = Literal[
+    "token",
+    "healthOverviews",
+    "issues",
+    "subscribedSkus",
+    "secureScores",
+    "userRegistrationDetails",
+]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Client(_Model):
+    client_id: str
+    secret: str | None = None
+
+
+class Users(_Model):
+    total: int = Field(ge=0)
+    mfa_registered: int = Field(ge=0)
+    admins: int = Field(default=0, ge=0)
+    admins_mfa_registered: int = Field(default=0, ge=0)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Users:
+        if self.mfa_registered > self.total or self.admins > self.total:
+            raise ValueError("mfa_registered and admins must not exceed total")
+        if self.admins_mfa_registered > min(self.admins, self.mfa_registered):
+            raise ValueError("admins_mfa_registered must not exceed admins or mfa_registered")
+        return self
+
+
+class Fault(_Model):
+    endpoint: Endpoint
+    request: int = Field(default=1, ge=1)  # first matching request, 1-based per endpoint
+    times: int = Field(default=1, ge=1)
+    status: int | None = None
+    retry_after: str | None = None
+    expired_skiptoken: bool = False
+    delay: float = Field(default=0.0, ge=0)  # seconds before answering (a slow Graph)
+
+    def matches(self, endpoint: str, count: int) -> bool:
+        return self.endpoint == endpoint and self.request <= count < self.request + self.times
+
+
+class Data(_Model):
+    """The lists a timeline step may replace."""
+
+    health: list[dict[str, Any]] | None = None
+    issues: list[dict[str, Any]] | None = None
+    skus: list[dict[str, Any]] | None = None
+    secure_score: dict[str, Any] | None = None
+    users: Users | None = None
+
+
+class Step(Data):
+    at: float = Field(ge=0)
+
+
+class Tenant(Data):
+    name: str
+    tenant_id: str
+    domains: list[str] = []
+    clients: list[Client] = []
+    deny: Literal[401, 403] | None = None
+    page_size: dict[Endpoint, int] = {}
+    faults: list[Fault] = []
+    timeline: list[Step] = []
+
+    def data_at(self, offset: float) -> Data:
+        """The tenant's data ``offset`` simulated seconds after the start."""
+        merged: dict[str, Any] = {k: getattr(self, k) for k in Data.model_fields}
+        for step in sorted(self.timeline, key=lambda s: s.at):
+            if step.at > offset:
+                break
+            for key in Data.model_fields:
+                value = getattr(step, key)
+                if value is not None:
+                    merged[key] = value
+        return Data(**merged)
+
+
+class Scenario(_Model):
+    start: datetime
+    tenants: list[Tenant]
+
+    def tenant(self, key: str) -> Tenant | None:
+        key = key.lower()
+        for t in self.tenants:
+            if t.tenant_id.lower() == key or key in (d.lower() for d in t.domains):
+                return t
+        return None
+
+
+def load_scenario(path: Path) -> Scenario:
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return Scenario.model_validate(data)
