@@ -25,9 +25,7 @@ def mspwatch_version() -> str:
         return "0.0.0+unknown"
 
 
-def add_exporter_flags(
-    parser: argparse.ArgumentParser, *, default_port: int, default_config: str
-) -> None:
+def add_exporter_flags(parser: argparse.ArgumentParser, *, default_port: int, default_config: str) -> None:
     """Add the flags every exporter takes, spelled as Prometheus spells them."""
     parser.add_argument(
         "--config.file",
@@ -79,9 +77,7 @@ def add_log_flags(parser: argparse.ArgumentParser) -> None:
         default="info",
         choices=["debug", "info", "warning", "error"],
     )
-    parser.add_argument(
-        "--log.format", dest="log_format", default="logfmt", choices=["logfmt", "json"]
-    )
+    parser.add_argument("--log.format", dest="log_format", default="logfmt", choices=["logfmt", "json"])
 
 
 def run_exporter(args: argparse.Namespace, build: Callable[[Path], TargetApp]) -> int:
@@ -102,9 +98,7 @@ def run_exporter(args: argparse.Namespace, build: Callable[[Path], TargetApp]) -
         app,
         web=web,
         metrics=metrics,
-        options=ServerOptions(
-            default_timeout=args.default_timeout, timeout_margin=args.timeout_margin
-        ),
+        options=ServerOptions(default_timeout=args.default_timeout, timeout_margin=args.timeout_margin),
     )
     try:
         asyncio.run(serve(server, listen_address=args.listen_address, web=web))

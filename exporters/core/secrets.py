@@ -71,9 +71,7 @@ def _parse_secret(raw: Any) -> Secret:
         if kind == "env" and isinstance(ref, str):
             value = os.environ.get(ref)
             if not value:
-                raise PydanticCustomError(
-                    "secret_env", "environment variable {var} is not set", {"var": ref}
-                )
+                raise PydanticCustomError("secret_env", "environment variable {var} is not set", {"var": ref})
             return Secret(value)
         if kind == "file" and isinstance(ref, str):
             try:
@@ -85,8 +83,6 @@ def _parse_secret(raw: Any) -> Secret:
                     {"path": ref, "reason": exc.strerror or type(exc).__name__},
                 ) from None
             if not value:
-                raise PydanticCustomError(
-                    "secret_file", "secret file {path} is empty", {"path": ref}
-                )
+                raise PydanticCustomError("secret_file", "secret file {path} is empty", {"path": ref})
             return Secret(value)
     raise PydanticCustomError("secret_type", "must be a string, {{env: NAME}} or {{file: PATH}}")

@@ -81,9 +81,9 @@ class ExporterMetrics:
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
         prefix = f"{namespace}_exporter"
-        Gauge(
-            f"{prefix}_build_info", "Build information.", ["version"], registry=self.registry
-        ).labels(version).set(1)
+        Gauge(f"{prefix}_build_info", "Build information.", ["version"], registry=self.registry).labels(
+            version
+        ).set(1)
         self.reload_ok = Gauge(
             f"{prefix}_config_last_reload_successful",
             "Whether the last configuration reload attempt was successful.",
@@ -178,9 +178,7 @@ class ExporterServer:
         else:
             await _respond(send, 404, "Not Found\n")
 
-    async def _probe(
-        self, scope: Scope, receive: Receive, send: Send, headers: Mapping[str, str]
-    ) -> None:
+    async def _probe(self, scope: Scope, receive: Receive, send: Send, headers: Mapping[str, str]) -> None:
         opts = self.options
         deadline = Deadline.from_headers(
             headers,

@@ -73,9 +73,7 @@ def load_web_config(path: Path | None) -> WebConfig:
     if tls.client_auth_type in ("VerifyClientCertIfGiven", "RequireAndVerifyClientCert") and (
         tls.client_ca_file is None
     ):
-        raise ConfigError(
-            f"{path}: tls_server_config.client_ca_file: required by {tls.client_auth_type}"
-        )
+        raise ConfigError(f"{path}: tls_server_config.client_ca_file: required by {tls.client_auth_type}")
     # Relative paths are relative to the web config file, as in the toolkit.
     resolved = tls.model_copy(
         update={
@@ -90,9 +88,7 @@ def load_web_config(path: Path | None) -> WebConfig:
 def ssl_context(tls: TLSServerConfig) -> ssl.SSLContext:
     """Build the server-side TLS context the toolkit's settings describe."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.minimum_version = (
-        ssl.TLSVersion.TLSv1_3 if tls.min_version == "TLS13" else ssl.TLSVersion.TLSv1_2
-    )
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3 if tls.min_version == "TLS13" else ssl.TLSVersion.TLSv1_2
     try:
         ctx.load_cert_chain(str(tls.cert_file), str(tls.key_file))
         if tls.client_ca_file is not None:

@@ -75,9 +75,7 @@ class SnmpSession(Protocol):
 
 
 class SnmpClient(Protocol):
-    async def session(
-        self, host: str, port: int, auth: Auth, options: WalkOptions
-    ) -> SnmpSession: ...
+    async def session(self, host: str, port: int, auth: Auth, options: WalkOptions) -> SnmpSession: ...
 
 
 # --- pysnmp implementation ------------------------------------------------------------------
@@ -224,9 +222,7 @@ class _PysnmpSession:
                 reason: Reason = "auth" if name in _AUTH_ERRORS else "protocol"
                 raise SnmpError(reason, str(err_ind))
             if err_status and int(err_status) != 0:
-                status = (
-                    err_status.prettyPrint() if hasattr(err_status, "prettyPrint") else err_status
-                )
+                status = err_status.prettyPrint() if hasattr(err_status, "prettyPrint") else err_status
                 if str(status) == "noSuchName":  # v1 end of view / missing OID
                     return []
                 raise SnmpError(
@@ -246,9 +242,7 @@ class _PysnmpSession:
             return out
         objs = [ObjectType(ObjectIdentity(o)) for o in oids]
         rows = await self._request(
-            lambda: get_cmd(
-                self._engine, self._auth, self._target, self._context, *objs, lookupMib=False
-            ),
+            lambda: get_cmd(self._engine, self._auth, self._target, self._context, *objs, lookupMib=False),
             deadline,
         )
         for oid, raw in rows:

@@ -66,17 +66,9 @@ class LabelCache:
     ) -> CachedLabels:
         entry = self._entries.get(key)
         rebooted = (
-            entry is not None
-            and uptime is not None
-            and entry.uptime is not None
-            and (uptime < entry.uptime)
+            entry is not None and uptime is not None and entry.uptime is not None and (uptime < entry.uptime)
         )
-        if (
-            entry is None
-            or rebooted
-            or entry.change != change
-            or now - entry.fetched_at > self.max_age
-        ):
+        if entry is None or rebooted or entry.change != change or now - entry.fetched_at > self.max_age:
             entry = CachedLabels(uptime=uptime, fetched_at=now, change=change)
         entry.uptime = uptime
         self._entries[key] = entry
@@ -160,9 +152,7 @@ class DeviceScrape:
             [metric_sources([s.oid for s in spec.sources]) for spec in table.metrics]
             + [self.column(c) for c in dict.fromkeys(extra)]
         )
-        rows = {
-            i for spec in table.metrics for s in spec.sources for i in self.columns.get(s.oid, {})
-        }
+        rows = {i for spec in table.metrics for s in spec.sources for i in self.columns.get(s.oid, {})}
         lookup_oids = list(dict.fromkeys(o for ls in table.labels.values() for o in ls.oids))
         known = cached.indexes.get(id(table))
         if known is not None and rows <= known and all(o in cached.columns for o in lookup_oids):
@@ -175,9 +165,7 @@ class DeviceScrape:
             cached.columns[oid] = self.columns[oid]
         cached.indexes[id(table)] = rows
 
-    async def profile(
-        self, profile: Profile, cached: CachedLabels, scalars: dict[Oid, Value]
-    ) -> None:
+    async def profile(self, profile: Profile, cached: CachedLabels, scalars: dict[Oid, Value]) -> None:
         wanted = [s.oid for spec in profile.scalars for s in spec.sources]
         wanted += [o for spec in profile.scalars for ls in spec.labels.values() for o in ls.oids]
         missing = [o for o in dict.fromkeys(wanted) if o not in scalars]
@@ -258,9 +246,7 @@ async def scrape_device(
                 )
             success.add_metric([profile.name], 0.0 if isinstance(result, BaseException) else 1.0)
         # Failed profiles still contribute what was read before the failure.
-        mapped = map_profiles(
-            chosen, DeviceData(scalars=scalars, columns=scrape.columns, now=clock())
-        )
+        mapped = map_profiles(chosen, DeviceData(scalars=scalars, columns=scrape.columns, now=clock()))
         families += mapped.metrics()
         families.append(success)
         families.append(
@@ -277,9 +263,7 @@ async def scrape_device(
                 mapped.invalid_values,
             )
         )
-    families.append(
-        _gauge("snmp_up", "1 if the device answered SNMP, 0 otherwise.", 1 if up else 0)
-    )
+    families.append(_gauge("snmp_up", "1 if the device answered SNMP, 0 otherwise.", 1 if up else 0))
     errors = GaugeMetricFamily(
         "snmp_scrape_error",
         "1 for the reason the device could not be scraped (snmp_up 0), 0 for the others.",
@@ -305,8 +289,6 @@ async def scrape_device(
             "Variable bindings received in this scrape.",
             stats.values,
         ),
-        _gauge(
-            "snmp_scrape_duration_seconds", "Time this scrape took.", time.monotonic() - started
-        ),
+        _gauge("snmp_scrape_duration_seconds", "Time this scrape took.", time.monotonic() - started),
     ]
     return ScrapeResult(families=families, up=up)

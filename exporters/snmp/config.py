@@ -91,9 +91,7 @@ class Auth(StrictModel):
         if not self.username:
             raise ValueError("username: required for SNMP v3")
         if self.security_level is None:
-            raise ValueError(
-                "security_level: required for SNMP v3 (noAuthNoPriv, authNoPriv, authPriv)"
-            )
+            raise ValueError("security_level: required for SNMP v3 (noAuthNoPriv, authNoPriv, authPriv)")
         wants_auth = self.security_level in ("authNoPriv", "authPriv")
         wants_priv = self.security_level == "authPriv"
         for proto, password, wanted, what in (
@@ -107,9 +105,7 @@ class Auth(StrictModel):
                         f"(there is no default {what} protocol)"
                     )
                 if getattr(self, password) is None:
-                    raise ValueError(
-                        f"{password}: required for security_level {self.security_level}"
-                    )
+                    raise ValueError(f"{password}: required for security_level {self.security_level}")
             elif getattr(self, proto) is not None or getattr(self, password) is not None:
                 raise ValueError(f"{proto}: not used with security_level {self.security_level}")
         return self

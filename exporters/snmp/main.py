@@ -150,9 +150,7 @@ def _split_target(target: str) -> tuple[str, int]:
     return host, port or 161
 
 
-async def _check_allowed(
-    host: str, allowed: list[ipaddress.IPv4Network | ipaddress.IPv6Network]
-) -> None:
+async def _check_allowed(host: str, allowed: list[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> None:
     try:
         addrs = {ipaddress.ip_address(host)}
     except ValueError:

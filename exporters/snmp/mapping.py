@@ -110,7 +110,16 @@ def lookup(spec: LabelSpec, columns: Mapping[Oid, Column], index: Oid) -> str:
         text = render_label(raw, spec.format)
         if text:
             return text
-    return ""
+    return ".".join(map(str, index)) if spec.fallback_to_index else ""
+
+
+def _scaled(value: float, scale: float) -> float:
+    """Multiply by ``scale``; divide by its inverse when that is whole (41 * 0.01 -> 0.41)."""
+    if 0 < scale < 1:
+        inverse = round(1 / scale)
+        if abs(1 / scale - inverse) < 1e-9:
+            return value / inverse
+    return value * scale
 
 
 def _emit(
@@ -141,7 +150,7 @@ def _emit(
     if value is None:
         out.invalid_values += 1
         return
-    value *= scale * spec.scale
+    value = _scaled(value, scale * spec.scale)
     if spec.multiply_by is not None and row is not None:
         factor = numeric(row.get(spec.multiply_by, {}).get(index))
         if factor is None:
@@ -153,7 +162,7 @@ def _emit(
         if term is None:
             out.invalid_values += 1
             return
-        value += term * scale * spec.scale
+        value += _scaled(term, scale * spec.scale)
     if spec.transform == "entity_sensor" and row is not None:
         base = spec.sources[0].oid[:-1]
         unit = numeric(row.get((*base, 2), {}).get(index))  # entPhySensorScale, 9 = units

@@ -66,6 +66,7 @@ class LabelSpec(StrictModel):
     index_part: int | None = None  # look up by this component of the row index
     format: Literal["auto", "hex"] = "auto"  # hex: MAC addresses, binary ids
     map: dict[int, str] = {}  # enum values to names (entPhysicalClass 3 -> chassis)
+    fallback_to_index: bool = False  # no value: use the row index, so rows stay distinct
 
     @model_validator(mode="before")
     @classmethod

@@ -1,0 +1,98 @@
+"""The simulated SNMP estate: real device recordings from snmpsim-data served by snmpsim.
+
+Each device is reached with its community (v1/v2c) or SNMPv3 context name, which is the
+recording's file name without extension, e.g. ``switch-cisco-c3560``.
+"""
+
+from __future__ import annotations
+
+import bz2
+import os
+import shutil
+import subprocess
+import sys
+from importlib.resources import files
+from pathlib import Path
+
+# community -> recording in the snmpsim-data package (data/<family>/<file>.snmprec[.bz2]).
+# Chosen to cover every device family an MSP runs; each one is a real device's walk.
+RECORDINGS: dict[str, str] = {
+    "switch-cisco-c3560": "network/switch/cisco-c3560.snmprec.bz2",
+    "switch-hpe-procurve": "network/switch/hpe-procurve-516733-b21.snmprec.bz2",
+    "switch-h3c-e528": "network/switch/h3c-e528-2.snmprec.bz2",
+    "router-huawei-s5720": "network/router/huawei-s5720.snmprec.bz2",
+    "router-juniper-mx960": "network/router/juniper-mx960-13-3r9-13.snmprec.bz2",
+    "router-vyatta": "network/router/vyatta-unknown.snmprec.bz2",
+    "firewall-paloalto-pa5000": "network/firewall/paloalto-pa-5000.snmprec.bz2",
+    "firewall-fortinet": "network/firewall/fortinet-xcu.snmprec.bz2",
+    "ups-eaton-93e": "UPS/eaton-93e-80.snmprec.bz2",
+    "pdu-apc-ap8932": "UPS/apc-8932.snmprec",
+    "wifi-aruba-7210": "network/wifi/aruba-7210.snmprec.bz2",
+    "server-linux": "os/linux/unknown-002.snmprec.bz2",
+    "server-windows-2003": "os/windows/server-2003-5-2.snmprec.bz2",
+    "storage-isilon": "storage/isilon-onefs.snmprec.bz2",
+}
+
+# Recordings of our own (simulators/snmp/recordings/): synthetic devices for cases the
+# public recordings lack, each documented in its first lines.
+SYNTHETIC_DIR = Path(__file__).parent / "recordings"
+
+V3_USER = "mspwatch"
+V3_AUTH_PROTO = "SHA256"
+V3_PRIV_PROTO = "AES256BLMT"  # snmpsim's name for AES-256 with the Blumenthal key extension
+
+
+def snmpsim_data_dir() -> Path:
+    return Path(str(files("snmpsim_data"))) / "data"
+
+
+def prepare_data_dir(dest: Path) -> Path:
+    """Write the estate's recordings, uncompressed (snmpsim answers 50x faster), to ``dest``."""
+    dest.mkdir(parents=True, exist_ok=True)
+    src = snmpsim_data_dir()
+    for community, rel in RECORDINGS.items():
+        out = dest / f"{community}.snmprec"
+        if out.exists():
+            continue
+        path = src / rel
+        opener = bz2.open if path.suffix == ".bz2" else open
+        with opener(path, "rb") as fin, out.open("wb") as fout:
+            shutil.copyfileobj(fin, fout)
+    for path in sorted(SYNTHETIC_DIR.glob("*.snmprec")):
+        lines = [ln for ln in path.read_text().splitlines() if ln and not ln.startswith("#")]
+        (dest / path.name).write_text("\n".join(lines) + "\n")
+    return dest
+
+
+def snmpsim_command(data_dir: Path, cache_dir: Path, port: int, auth_key: str, priv_key: str) -> list[str]:
+    """The snmpsim command line serving ``data_dir`` on 127.0.0.1:port (v1, v2c and v3)."""
+    exe = Path(sys.executable).parent / "snmpsim-command-responder"
+    return [
+        str(exe),
+        f"--data-dir={data_dir}",
+        f"--cache-dir={cache_dir}",
+        f"--agent-udpv4-endpoint=127.0.0.1:{port}",
+        f"--v3-user={V3_USER}",
+        f"--v3-auth-key={auth_key}",
+        f"--v3-auth-proto={V3_AUTH_PROTO}",
+        f"--v3-priv-key={priv_key}",
+        f"--v3-priv-proto={V3_PRIV_PROTO}",
+        "--logging-method=null",
+    ]
+
+
+def snmpsim_env() -> dict[str, str]:
+    # snmpsim refuses to run as root unless told; our tests and demo may run as root.
+    return {**os.environ, "SNMPSIM_ALLOW_ROOT": "true"}
+
+
+def start_snmpsim(
+    data_dir: Path, cache_dir: Path, port: int, auth_key: str, priv_key: str, log: Path
+) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            snmpsim_command(data_dir, cache_dir, port, auth_key, priv_key),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=snmpsim_env(),
+        )
