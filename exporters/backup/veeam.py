@@ -360,8 +360,11 @@ class VeeamClient:
 
         work = []
         for plan in plans:
-            if plan.last_success is None and plan.last_result != "success" and plan.job_id:
-                work.append(last_success(plan))
+            if plan.last_success is None and plan.job_id:
+                if plan.last_result == "success" and not plan.running and plan.last_run:
+                    plan.last_success = plan.last_run  # the state's lastRun is that success
+                else:
+                    work.append(last_success(plan))
             if plan.last_finished_id:
                 work.append(transferred(plan, plan.last_finished_id))
         results = await asyncio.gather(*work, return_exceptions=True)

@@ -1,0 +1,609 @@
+"""The simulated Veeam B&R REST API v1 as a plain ASGI application.
+
+API routes (each needs ``x-api-version``; all but the token endpoint need a bearer token)::
+
+    POST /api/oauth2/token                               password and refresh_token grants
+    GET  /api/v1/jobs/states                             skip, limit, nameFilter, typeFilter
+    GET  /api/v1/sessions                                skip, limit, jobIdFilter, resultFilter,
+                                                         createdAfterFilter, createdBeforeFilter,
+                                                         typeFilter, stateFilter, nameFilter,
+                                                         orderColumn, orderAsc
+    GET  /api/v1/sessions/{id}
+    GET  /api/v1/sessions/{id}/taskSessions
+    GET  /api/v1/backupInfrastructure/repositories/states
+
+Admin routes for tests and demos (no auth; bind to loopback)::
+
+    GET  /admin/clock                 {"now": ISO}
+    POST /admin/clock                 {"set": ISO} or {"advance": "16m" | seconds}
+    POST /admin/jobs/delete           {"name": job name}
+    POST /admin/faults                a fault, as in scenario files
+    POST /admin/revoke                forget every token (a server restart)
+    POST /admin/reset                 reload the scenario file, clock included
+    GET  /admin/requests              the request log; DELETE clears it
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import json
+import re
+import secrets
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+from .scenario import (
+    FaultSpec,
+    JobSpec,
+    Scenario,
+    SessionSpec,
+    load_scenario,
+    parse_duration,
+    resolve_when,
+    stable_id,
+)
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+GIB = 1024**3
+
+
+def iso(ts: float) -> str:
+    """How VBR writes times: local offset, fractional seconds (here UTC, 7 digits)."""
+    dt = datetime.fromtimestamp(ts, UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond:06d}0+00:00"
+
+
+@dataclass
+class Session:
+    id: str
+    job_id: str
+    name: str
+    type: str
+    start: float
+    end: float | None
+    result: str
+    message: str
+    transferred: float
+    canceled: bool
+    usn: int
+
+    def model(self, now: float) -> dict[str, Any]:
+        done = self.end is not None and self.end <= now
+        out: dict[str, Any] = {
+            "id": self.id,
+            "name": self.name,
+            "jobId": self.job_id,
+            "sessionType": self.type,
+            "creationTime": iso(self.start),
+            "state": "Stopped" if done else "Working",
+            "usn": self.usn,
+            "progressPercent": 100 if done else self.progress(now),
+            "result": {
+                "result": self.result if done else "None",
+                "message": self.message if done else "",
+                "isCanceled": self.canceled if done else False,
+            },
+            "resourceId": self.job_id,
+        }
+        if done:
+            assert self.end is not None
+            out["endTime"] = iso(self.end)
+        return out
+
+    def progress(self, now: float) -> int:
+        if self.end is None:
+            return 42
+        return max(0, min(99, int(100 * (now - self.start) / max(self.end - self.start, 1))))
+
+
+@dataclass
+class Job:
+    spec: JobSpec
+    id: str
+    next_run: float | None
+
+
+@dataclass
+class Fault:
+    spec: FaultSpec
+    seen: int = 0
+    fired: int = 0
+
+
+@dataclass
+class State:
+    scenario_file: Path
+    scenario: Scenario = field(init=False)
+    now: float = 0.0
+    jobs: list[Job] = field(default_factory=list)
+    sessions: list[Session] = field(default_factory=list)
+    faults: list[Fault] = field(default_factory=list)
+    access_tokens: dict[str, tuple[str, float]] = field(default_factory=dict)
+    refresh_tokens: dict[str, tuple[str, float]] = field(default_factory=dict)
+    spent_refresh_tokens: set[str] = field(default_factory=set)
+    requests: list[dict[str, Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.load()
+
+    def load(self) -> None:
+        sc = load_scenario(self.scenario_file)
+        self.scenario = sc
+        self.now = resolve_when(sc.clock, 0.0)
+        self.jobs, self.sessions = [], []
+        usn = 1000
+        for spec in sc.jobs:
+            job = Job(
+                spec=spec,
+                id=spec.id or stable_id("job", spec.name),
+                next_run=resolve_when(spec.next_run, self.now) if spec.next_run else None,
+            )
+            self.jobs.append(job)
+            specs = list(spec.sessions)
+            if spec.history is not None:
+                h = spec.history
+                first = resolve_when(h.start, self.now)
+                specs += [
+                    SessionSpec(
+                        start=datetime.fromtimestamp(first - i * h.every, UTC).isoformat(),
+                        duration=h.duration,
+                        result=h.result,
+                        transferred=h.transferred,
+                    )
+                    for i in range(h.count)
+                ]
+            for s in specs:
+                usn += 1
+                self.sessions.append(self._session(s, job.id, spec.name, spec.session_type, usn))
+        for s in sc.sessions:
+            usn += 1
+            name = s.name or "Session"
+            self.sessions.append(self._session(s, stable_id("job", name), name, "BackupJob", usn))
+        self.faults = [Fault(f) for f in sc.faults]
+        self.access_tokens.clear()
+        self.refresh_tokens.clear()
+        self.spent_refresh_tokens.clear()
+
+    def _session(self, s: SessionSpec, job_id: str, name: str, stype: str, usn: int) -> Session:
+        start = resolve_when(s.start, self.now)
+        return Session(
+            id=stable_id("session", job_id, start),
+            job_id=job_id,
+            name=s.name or name,
+            type=s.type or stype,
+            start=start,
+            end=start + s.duration if s.duration is not None else None,
+            result=s.result,
+            message=s.message,
+            transferred=s.transferred,
+            canceled=s.canceled,
+            usn=usn,
+        )
+
+    def visible_sessions(self) -> list[Session]:
+        return [s for s in self.sessions if s.start <= self.now]
+
+    def job_state(self, job: Job) -> dict[str, Any]:
+        mine = sorted(
+            (s for s in self.visible_sessions() if s.job_id == job.id),
+            key=lambda s: s.start,
+            reverse=True,
+        )
+        running = any(s.end is None or s.end > self.now for s in mine)
+        finished = [s for s in mine if s.end is not None and s.end <= self.now]
+        status = "disabled" if job.spec.disabled else "running" if running else "inactive"
+        if job.spec.last_result is not None:
+            last_result = job.spec.last_result
+        elif running or not finished:
+            last_result = "None"  # never ran, or running: not a success
+        else:
+            last_result = finished[0].result
+        repo = next((r for r in self.scenario.repositories if r.name == job.spec.repository), None)
+        out: dict[str, Any] = {
+            "id": job.id,
+            "name": job.spec.name,
+            "type": job.spec.type,
+            "description": job.spec.description,
+            "status": status,
+            "lastResult": last_result,
+            "workload": job.spec.workload,
+            "objectsCount": job.spec.objects,
+            "repositoryId": (repo.id or stable_id("repo", repo.name)) if repo else None,
+            "repositoryName": job.spec.repository,
+            "sessionId": mine[0].id if mine else None,
+        }
+        if mine:
+            out["lastRun"] = iso(mine[0].start)
+        if job.next_run is not None and not job.spec.disabled:
+            out["nextRun"] = iso(job.next_run)
+        return out
+
+
+class VeeamSimulator:
+    """ASGI app: the documented API over a :class:`State`."""
+
+    def __init__(self, scenario_file: Path) -> None:
+        self.state = State(scenario_file)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                msg = await receive()
+                if msg["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif msg["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        if scope["type"] != "http":
+            return
+        body = b""
+        while True:
+            msg = await receive()
+            body += msg.get("body", b"")
+            if not msg.get("more_body"):
+                break
+        req = Request(
+            method=scope["method"],
+            path=scope["path"],
+            query={k: v[-1] for k, v in parse_qs(scope["query_string"].decode()).items()},
+            headers={k.decode().lower(): v.decode() for k, v in scope["headers"]},
+            body=body,
+        )
+        resp = await self.handle(req)
+        headers = [(b"content-type", resp.content_type.encode())]
+        headers += [(k.encode(), v.encode()) for k, v in resp.headers.items()]
+        await send({"type": "http.response.start", "status": resp.status, "headers": headers})
+        await send({"type": "http.response.body", "body": resp.body})
+
+    async def handle(self, req: Request) -> Response:
+        if req.path.startswith("/admin/"):
+            return self.admin(req)
+        resp = await self.api(req)
+        entry: dict[str, Any] = {
+            "method": req.method,
+            "path": req.path,
+            "query": req.query,
+            "status": resp.status,
+        }
+        if req.path == "/api/oauth2/token":
+            entry["grant_type"] = req.form().get("grant_type")
+        self.state.requests.append(entry)
+        return resp
+
+    # --- the API -------------------------------------------------------------------------
+
+    async def api(self, req: Request) -> Response:
+        st = self.state
+        fault = self._fault(req)
+        if fault is not None:
+            if fault.delay:
+                await asyncio.sleep(fault.delay)
+            headers = {}
+            if fault.retry_after is not None:
+                headers["retry-after"] = f"{fault.retry_after:g}"
+            if fault.body is not None:
+                return Response(fault.status, fault.body.encode(), headers=headers)
+            if fault.status >= 400:
+                code = "TooManyRequests" if fault.status == 429 else "InternalServerError"
+                return error(fault.status, code, "Simulated fault", headers)
+        version = req.headers.get("x-api-version", "")
+        if not version:
+            return error(400, "BadRequest", "The x-api-version header is required.")
+        if not re.match(st.scenario.api_version_pattern, version):
+            return error(400, "BadRequest", f"Unsupported API version {version}.")
+        if req.path == "/api/oauth2/token":
+            if req.method != "POST":
+                return error(405, "MethodNotAllowed", "Use POST.")
+            return self.token(req.form())
+        if req.method != "GET":
+            return error(405, "MethodNotAllowed", "Only GET is simulated.")
+        user = self._bearer(req)
+        if user is None:
+            return error(401, "Unauthorized", "Authorization token is missing, invalid or expired.")
+        parts = req.path.rstrip("/").split("/")
+        try:
+            if req.path == "/api/v1/jobs/states":
+                return self.jobs_states(req)
+            if req.path == "/api/v1/sessions":
+                return self.sessions(req)
+            if req.path == "/api/v1/backupInfrastructure/repositories/states":
+                return self.repositories(req)
+            if len(parts) == 5 and parts[:4] == ["", "api", "v1", "sessions"]:
+                return self.session(parts[4])
+            if len(parts) == 6 and parts[:4] == ["", "api", "v1", "sessions"] and parts[5] == "taskSessions":
+                return self.task_sessions(req, parts[4])
+        except BadParam as exc:
+            return error(400, "BadRequest", str(exc))
+        return error(404, "NotFound", f"No route for {req.path}.")
+
+    def _fault(self, req: Request) -> FaultSpec | None:
+        for f in self.state.faults:
+            if f.spec.path != req.path or (f.spec.method and f.spec.method != req.method):
+                continue
+            if f.fired >= f.spec.count:
+                continue
+            f.seen += 1
+            if f.seen <= f.spec.skip:
+                continue
+            f.fired += 1
+            return f.spec
+        return None
+
+    def _bearer(self, req: Request) -> str | None:
+        auth = req.headers.get("authorization", "")
+        if not auth.lower().startswith("bearer "):
+            return None
+        entry = self.state.access_tokens.get(auth[7:].strip())
+        if entry is None or entry[1] <= self.state.now:
+            return None
+        return entry[0]
+
+    def token(self, form: dict[str, str]) -> Response:
+        st = self.state
+        grant = form.get("grant_type")
+        if grant == "password":
+            user, password = form.get("username", ""), form.get("password", "")
+            if st.scenario.users.get(user) != password or not password:
+                return error(401, "Unauthorized", "Invalid username or password.")
+        elif grant == "refresh_token":
+            rt = form.get("refresh_token", "")
+            if rt in st.spent_refresh_tokens:
+                return error(400, "BadRequest", "The refresh token has already been used.")
+            entry = st.refresh_tokens.pop(rt, None)
+            if entry is None or entry[1] <= st.now:
+                return error(400, "BadRequest", "The refresh token is invalid or expired.")
+            st.spent_refresh_tokens.add(rt)
+            user = entry[0]
+        else:
+            return error(400, "BadRequest", "Unsupported grant_type.")
+        access = secrets.token_urlsafe(24)
+        refresh = secrets.token_urlsafe(24)
+        lifetime = st.scenario.token_lifetime
+        st.access_tokens[access] = (user, st.now + lifetime)
+        st.refresh_tokens[refresh] = (user, st.now + st.scenario.refresh_token_lifetime)
+        return json_response(
+            200,
+            {
+                "access_token": access,
+                "token_type": "bearer",
+                "refresh_token": refresh,
+                "expires_in": int(lifetime),
+                ".issued": iso(st.now),
+                ".expires": iso(st.now + lifetime),
+                "username": user,
+            },
+        )
+
+    def jobs_states(self, req: Request) -> Response:
+        items = [self.state.job_state(j) for j in self.state.jobs]
+        name = req.query.get("nameFilter")
+        if name:
+            items = [i for i in items if fnmatch.fnmatchcase(i["name"].lower(), name.lower())]
+        kind = req.query.get("typeFilter")
+        if kind:
+            items = [i for i in items if i["type"].lower() == kind.lower()]
+        items.sort(key=lambda i: i["name"])
+        return self.page(req, items)
+
+    def sessions(self, req: Request) -> Response:
+        st = self.state
+        q = req.query
+        found = st.visible_sessions()
+        if q.get("jobIdFilter"):
+            found = [s for s in found if s.job_id == q["jobIdFilter"]]
+        if q.get("createdAfterFilter"):
+            after = parse_time_param(q["createdAfterFilter"], "createdAfterFilter")
+            found = [s for s in found if s.start >= after]
+        if q.get("createdBeforeFilter"):
+            before = parse_time_param(q["createdBeforeFilter"], "createdBeforeFilter")
+            found = [s for s in found if s.start < before]
+        if q.get("typeFilter"):
+            found = [s for s in found if s.type.lower() == q["typeFilter"].lower()]
+        if q.get("nameFilter"):
+            pat = q["nameFilter"].lower()
+            found = [s for s in found if fnmatch.fnmatchcase(s.name.lower(), pat)]
+        models = [s.model(st.now) for s in found]
+        if q.get("resultFilter"):
+            want = q["resultFilter"].lower()
+            models = [m for m in models if m["result"]["result"].lower() == want]
+        if q.get("stateFilter"):
+            want = q["stateFilter"].lower()
+            models = [m for m in models if m["state"].lower() == want]
+        column = q.get("orderColumn", "CreationTime")
+        keys = {
+            "creationtime": lambda m: m["creationTime"],
+            "endtime": lambda m: m.get("endTime", ""),
+            "name": lambda m: m["name"],
+            "sessiontype": lambda m: m["sessionType"],
+            "state": lambda m: m["state"],
+        }
+        key = keys.get(column.lower())
+        if key is None:
+            raise BadParam(f"orderColumn: unknown column {column}")
+        asc = parse_bool(q.get("orderAsc", "true"), "orderAsc")
+        models.sort(key=key, reverse=not asc)
+        return self.page(req, models)
+
+    def session(self, sid: str) -> Response:
+        for s in self.state.visible_sessions():
+            if s.id == sid:
+                return json_response(200, s.model(self.state.now))
+        return error(404, "NotFound", f"Session {sid} not found.")
+
+    def task_sessions(self, req: Request, sid: str) -> Response:
+        now = self.state.now
+        for s in self.state.visible_sessions():
+            if s.id == sid:
+                model = s.model(now)
+                task = {
+                    "id": stable_id("task", s.id),
+                    "sessionId": s.id,
+                    "name": s.name,
+                    "type": "Backup",
+                    "creationTime": model["creationTime"],
+                    "state": model["state"],
+                    "result": model["result"],
+                    "progress": {
+                        "progressPercent": model["progressPercent"],
+                        "processedSize": int(s.transferred * 2),
+                        "readSize": int(s.transferred * 1.5),
+                        "transferredSize": int(s.transferred),
+                        "duration": "00:00:00",
+                    },
+                }
+                if "endTime" in model:
+                    task["endTime"] = model["endTime"]
+                return self.page(req, [task])
+        return error(404, "NotFound", f"Session {sid} not found.")
+
+    def repositories(self, req: Request) -> Response:
+        items = []
+        for r in sorted(self.state.scenario.repositories, key=lambda r: r.name):
+            used = r.used_gb if r.used_gb is not None else r.capacity_gb - r.free_gb
+            items.append(
+                {
+                    "id": r.id or stable_id("repo", r.name),
+                    "name": r.name,
+                    "type": r.type,
+                    "description": "",
+                    "hostName": "vbr-sim",
+                    "path": r.path,
+                    "capacityGB": r.capacity_gb,
+                    "freeGB": r.free_gb,
+                    "usedSpaceGB": used,
+                }
+            )
+        return self.page(req, items)
+
+    def page(self, req: Request, items: list[dict[str, Any]]) -> Response:
+        sc = self.state.scenario
+        skip = parse_int(req.query.get("skip", "0"), "skip")
+        limit = parse_int(req.query.get("limit", str(sc.default_limit)), "limit")
+        if limit > sc.max_limit:
+            raise BadParam(f"limit: at most {sc.max_limit}")
+        chunk = items[skip : skip + limit]
+        return json_response(
+            200,
+            {
+                "data": chunk,
+                "pagination": {
+                    "total": len(items),
+                    "count": len(chunk),
+                    "skip": skip,
+                    "limit": limit,
+                },
+            },
+        )
+
+    # --- admin ---------------------------------------------------------------------------
+
+    def admin(self, req: Request) -> Response:
+        st = self.state
+        try:
+            body = json.loads(req.body) if req.body else {}
+        except json.JSONDecodeError:
+            return error(400, "BadRequest", "admin: body is not JSON")
+        if not isinstance(body, dict):
+            return error(400, "BadRequest", "admin: body must be an object")
+        if req.path == "/admin/clock":
+            if req.method == "POST":
+                try:
+                    if "set" in body:
+                        st.now = resolve_when(str(body["set"]), st.now)
+                    elif "advance" in body:
+                        st.now += float(parse_duration(body["advance"]))  # type: ignore[arg-type]
+                    else:
+                        return error(400, "BadRequest", "admin: want set or advance")
+                except ValueError as exc:
+                    return error(400, "BadRequest", f"admin: {exc}")
+            return json_response(200, {"now": iso(st.now)})
+        if req.path == "/admin/jobs/delete" and req.method == "POST":
+            before = len(st.jobs)
+            st.jobs = [j for j in st.jobs if j.spec.name != body.get("name")]
+            gone = {stable_id("job", body.get("name"))}
+            st.sessions = [s for s in st.sessions if s.job_id not in gone]
+            return json_response(200, {"deleted": before - len(st.jobs)})
+        if req.path == "/admin/faults" and req.method == "POST":
+            try:
+                st.faults.append(Fault(FaultSpec.model_validate(body)))
+            except ValueError as exc:
+                return error(400, "BadRequest", f"admin: {exc}")
+            return json_response(200, {"faults": len(st.faults)})
+        if req.path == "/admin/revoke" and req.method == "POST":
+            st.access_tokens.clear()
+            st.refresh_tokens.clear()
+            return json_response(200, {})
+        if req.path == "/admin/reset" and req.method == "POST":
+            st.load()
+            st.requests.clear()
+            return json_response(200, {"now": iso(st.now)})
+        if req.path == "/admin/requests":
+            if req.method == "DELETE":
+                st.requests.clear()
+            return json_response(200, {"requests": st.requests})
+        return error(404, "NotFound", f"No admin route {req.method} {req.path}.")
+
+
+# --- small HTTP helpers ---------------------------------------------------------------------
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: bytes
+
+    def form(self) -> dict[str, str]:
+        return {k: v[-1] for k, v in parse_qs(self.body.decode("utf-8", "replace")).items()}
+
+
+@dataclass
+class Response:
+    status: int
+    body: bytes
+    content_type: str = "application/json; charset=utf-8"
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class BadParam(ValueError):
+    pass
+
+
+def json_response(status: int, doc: Any, headers: dict[str, str] | None = None) -> Response:
+    return Response(status, json.dumps(doc).encode(), headers=headers or {})
+
+
+def error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
+    return json_response(status, {"errorCode": code, "message": message}, headers)
+
+
+def parse_int(raw: str, name: str) -> int:
+    if not raw.isdigit():
+        raise BadParam(f"{name}: want a whole number >= 0")
+    return int(raw)
+
+
+def parse_bool(raw: str, name: str) -> bool:
+    if raw.lower() not in ("true", "false"):
+        raise BadParam(f"{name}: want true or false")
+    return raw.lower() == "true"
+
+
+def parse_time_param(raw: str, name: str) -> float:
+    try:
+        dt = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise BadParam(f"{name}: want ISO 8601") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.timestamp()
