@@ -69,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         log_level=args.log_level,
         access_log=False,
         lifespan="off",
+        timeout_graceful_shutdown=1,  # clients keep connections open: do not wait for them
     )
     return 0
 

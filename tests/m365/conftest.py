@@ -1,0 +1,103 @@
+"""Microsoft 365 test fixtures: the Graph simulator over TLS, run as a real process."""
+
+from __future__ import annotations
+
+import ssl
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from simulators.graph.tls import make_client_certificate, make_test_ca
+from tests.conftest import ROOT, free_port, stop_process, wait_for_port
+
+SCENARIOS = ROOT / "simulators" / "graph" / "scenarios"
+MSP_CLIENT_ID = "4f1c2d9e-0000-4000-8000-000000000001"
+MSP_SECRET = "sim-msp-secret"
+
+
+@dataclass
+class Sim:
+    """A running simulator: where it listens and how to steer it."""
+
+    port: int
+    ca_file: Path
+    client_cert: Path
+    client_key: Path
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    def control(self, path: str, method: str = "POST", **params: Any) -> Any:
+        with httpx.Client(verify=ssl.create_default_context(cafile=str(self.ca_file)), trust_env=False) as c:
+            r = c.request(method, f"{self.url}/_sim/{path}", params=params)
+            r.raise_for_status()
+            return r.json()
+
+    def reset(self) -> None:
+        self.control("reset")
+
+    def requests(self) -> list[dict[str, Any]]:
+        return list(self.control("requests", method="GET"))
+
+
+def _start(base: Path, scenario: str) -> Iterator[Sim]:
+    tls = make_test_ca(base / "tls")
+    cert, key = make_client_certificate(base / "client")
+    port = free_port()
+    log = base / "simulator.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "simulators.graph",
+                "--listen",
+                f"127.0.0.1:{port}",
+                "--scenario",
+                str(SCENARIOS / f"{scenario}.yaml"),
+                "--tls-dir",
+                str(base / "tls"),
+                "--trust-cert",
+                str(cert),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+        )
+    try:
+        wait_for_port(port, proc=proc, timeout=30)
+        yield Sim(port, tls.ca_file, cert, key, log)
+    finally:
+        stop_process(proc)
+
+
+@pytest.fixture(scope="session")
+def _health_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sim]:
+    yield from _start(tmp_path_factory.mktemp("graph-health"), "service-health")
+
+
+@pytest.fixture(scope="session")
+def _faults_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sim]:
+    yield from _start(tmp_path_factory.mktemp("graph-faults"), "faults")
+
+
+@pytest.fixture
+def health_sim(_health_sim: Sim) -> Sim:
+    """The service-health scenario, clock and counters reset for this test."""
+    _health_sim.reset()
+    return _health_sim
+
+
+@pytest.fixture
+def faults_sim(_faults_sim: Sim) -> Sim:
+    """The faults scenario, clock and fault counters reset for this test."""
+    _faults_sim.reset()
+    return _faults_sim
