@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -45,6 +46,9 @@ class MsalTokenProvider:
         self._scopes = [options.url + GRAPH_SCOPE_SUFFIX]
         self._msal: Any = None
         self._lock = asyncio.Lock()
+        # A refused credential stays refused for a while: the tenant's signals share one
+        # answer instead of each asking the token endpoint again.
+        self._refused: tuple[GraphError, float] | None = None
 
     def _credential(self) -> str | dict[str, str]:
         app = self._app_config
@@ -107,9 +111,19 @@ class MsalTokenProvider:
         try:
             async with asyncio.timeout(deadline.remaining()):
                 async with self._lock:
-                    result = await asyncio.to_thread(self._acquire)
+                    if self._refused is not None and time.monotonic() < self._refused[1]:
+                        known = self._refused[0]
+                        raise GraphError(known.reason, known.detail, code=known.code)
+                    try:
+                        return self._check(await asyncio.to_thread(self._acquire))
+                    except GraphError as exc:
+                        if exc.reason == "auth":
+                            self._refused = (exc, time.monotonic() + self._options.token_failure_backoff)
+                        raise
         except TimeoutError:
             raise GraphError("deadline", "token request did not finish in time") from None
+
+    def _check(self, result: dict[str, Any]) -> str:
         token = result.get("access_token")
         if isinstance(token, str) and token:
             return token

@@ -93,6 +93,7 @@ class GraphOptions(StrictModel):
     max_retries: int = Field(default=3, ge=0, le=10)  # per request, for 429/5xx/network
     max_pages: int = Field(default=500, ge=1, le=100_000)
     max_restarts: int = Field(default=2, ge=0, le=10)  # expired skip token: start over
+    token_failure_backoff: Duration = 30.0  # a refused credential is not retried sooner
 
     @field_validator("url", "authority_host")
     @classmethod
