@@ -85,4 +85,4 @@ def _parse_secret(raw: Any) -> Secret:
             if not value:
                 raise PydanticCustomError("secret_file", "secret file {path} is empty", {"path": ref})
             return Secret(value)
-    raise PydanticCustomError("secret_type", "must be a string, {{env: NAME}} or {{file: PATH}}")
+    raise PydanticCustomError("secret_type", "must be a string, {env: NAME} or {file: PATH}")
