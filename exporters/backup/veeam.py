@@ -287,9 +287,10 @@ class VeeamClient:
         """Read job states, recent sessions and repository states into plain records."""
         self.stats = RequestStats()
         now = self._clock()
-        await self._access_token(deadline)  # one login, shared by the requests below
+        # Job states first, alone: it settles the token (login, or renewal after a 401 on
+        # the server's clock) before the other lists go out in parallel.
+        jobs_raw = await self._paged("/api/v1/jobs/states", deadline)
         results = await asyncio.gather(
-            self._paged("/api/v1/jobs/states", deadline),
             self._paged(
                 "/api/v1/sessions",
                 deadline,
@@ -305,7 +306,7 @@ class VeeamClient:
         for r in results:
             if isinstance(r, BaseException):
                 raise r
-        jobs_raw, sessions_raw, repos_raw = (r for r in results if not isinstance(r, BaseException))
+        sessions_raw, repos_raw = (r for r in results if not isinstance(r, BaseException))
         sessions = [s for s in (_session(raw) for raw in sessions_raw) if s is not None]
         by_job: dict[str, list[_Session]] = defaultdict(list)
         tests: dict[str, RestoreTest] = {}

@@ -52,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         access_log=False,
         lifespan="off",
         server_header=False,
+        timeout_graceful_shutdown=1,  # do not wait for requests held by a delay fault
         ssl_certfile=str(args.tls_cert) if args.tls_cert else None,
         ssl_keyfile=str(args.tls_key) if args.tls_key else None,
     )
