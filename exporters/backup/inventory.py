@@ -32,14 +32,26 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
 from exporters.core.config import StrictModel
 
 if TYPE_CHECKING:
     from mspwatch.inventory import Inventory
 
-SourceName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$")]
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
+_URL = re.compile(r"^https?://[^/\s?#]+/?$")
+
+
+def _source_name(value: object) -> object:
+    if isinstance(value, str) and not _NAME.match(value):
+        raise ValueError(
+            "must be 1-63 lower-case letters, digits, '.', '_' or '-', starting with a letter or digit"
+        )
+    return value
+
+
+SourceName = Annotated[str, AfterValidator(_source_name)]
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d|w)$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
@@ -87,9 +99,7 @@ class VeeamSource(_SourceBase):
     """Veeam Backup & Replication REST API v1 (default port 9419)."""
 
     kind: Literal["veeam"]
-    url: Annotated[str, StringConstraints(pattern=r"^https?://[^/\s]+/?$")] = Field(
-        description="scheme, host and port of the VBR REST API, e.g. https://vbr:9419"
-    )
+    url: str = Field(description="scheme, host and port of the VBR REST API: https://vbr:9419")
     credentials: str = Field(min_length=1, description="entry in the exporter's credentials")
     api_version: str = "1.1-rev2"
     ca_file: Path | None = None
@@ -98,6 +108,13 @@ class VeeamSource(_SourceBase):
     session_lookback: Duration = 8 * 86400.0
     request_timeout: Duration = 10.0
     surebackup: bool = True
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not _URL.match(value):
+            raise ValueError("must be http(s)://host[:port] without a path, e.g. https://vbr:9419")
+        return value.rstrip("/")
 
     @model_validator(mode="after")
     def _tls(self) -> VeeamSource:
