@@ -283,7 +283,8 @@ class GraphSimulator:
             header = jwt.get_unverified_header(assertion)
         except jwt.PyJWTError:
             return False
-        cert = self.trusted.get(str(header.get("x5t#S256", "")))
+        # base64url, with or without padding (msal keeps it)
+        cert = self.trusted.get(str(header.get("x5t#S256", "")).rstrip("="))
         if cert is None:
             return False
         try:
