@@ -141,10 +141,24 @@ class TenantCollector:
         return min((slot.next_due for slot in self._signals.values()), default=self.clock() + 3600)
 
     async def run(self, sleep: Sleep = asyncio.sleep) -> None:
-        """The tenant's background loop: refresh what is due, sleep until the next one."""
+        """The tenant's background loop: start what is due, wake for the next due signal.
+
+        Signals run side by side: a long listing (registration details of a big tenant) or
+        a hanging request never holds back the next health refresh of the same tenant.
+        """
         while True:
-            await self.refresh_due()
-            await sleep(min(max(1.0, self.next_due() - self.clock()), 3600.0))
+            now = self.clock()
+            for signal, slot in self._signals.items():
+                if slot.next_due <= now:
+                    self._start(signal)
+            running = [s.running for s in self._signals.values() if s.running and not s.running.done()]
+            idle = [s.next_due for s in self._signals.values() if not (s.running and not s.running.done())]
+            delay = min(max(min(idle, default=now + 3600.0) - now, 0.5), 3600.0)
+            if running:
+                # Wake when one finishes (its next due time is then known) or the next is due.
+                await asyncio.wait(running, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
+            else:
+                await sleep(delay)
 
     # --- serving ------------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ Sample (abridged)::
     m365_service_degraded{service="Exchange Online"} 1
     m365_issues_open{classification="incident",service="Exchange Online"} 1
     m365_issue_info{classification="incident",issue_id="EX123456",service="Exchange Online"} 1
-    m365_issue_start_timestamp_seconds{issue_id="EX123456"} 1.7920656e+09
+    m365_issue_start_timestamp_seconds{issue_id="EX123456"} 1.7935992e+09
     m365_license_prepaid_units{sku="ENTERPRISEPACK",state="enabled"} 50
     m365_secure_score_current 41.5
     m365_mfa_registered_users{group="admins"} 4
@@ -216,7 +216,8 @@ def _service_families(health: Sequence[ServiceHealth] | None, issues: Sequence[I
             services.add(name)
         out += [status, degraded, info]
     if issues is not None:
-        open_issues = [i for i in issues if not i.resolved]
+        # One issue once, even if it moved between pages while they were read.
+        open_issues = list({i.id: i for i in issues if not i.resolved}.values())
         counts = Counter((i.service, canonical_classification(i.classification)) for i in open_issues)
         services |= {i.service for i in open_issues}
         classes = set(CLASSIFICATIONS) | {c for _, c in counts}
@@ -238,11 +239,7 @@ def _service_families(health: Sequence[ServiceHealth] | None, issues: Sequence[I
             "Start time of each open service issue (issues.startDateTime).",
             ["issue_id"],
         )
-        seen: set[str] = set()
         for issue in sorted(open_issues, key=lambda i: i.id):
-            if issue.id in seen:
-                continue
-            seen.add(issue.id)
             info.add_metric([issue.id, issue.service, canonical_classification(issue.classification)], 1.0)
             if issue.start is not None:
                 start.add_metric([issue.id], issue.start)

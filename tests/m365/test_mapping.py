@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -166,3 +167,41 @@ def test_before_the_first_refresh() -> None:
     assert "m365_up 0.0" in text
     assert 'm365_signal_data_age_seconds{signal="health"} +Inf' in text
     assert "m365_service_status" not in text  # no data yet is not "all zero"
+
+
+class HangingGraph(FakeGraph):
+    """Registration details never answer; everything else does."""
+
+    def __init__(self, data: dict[str, list[Record]]) -> None:
+        super().__init__(data)
+        self.release = asyncio.Event()
+
+    async def list(
+        self, path: str, deadline: Deadline, params: Mapping[str, str] | None = None
+    ) -> list[Record]:
+        if path == "reports/authenticationMethods/userRegistrationDetails":
+            await self.release.wait()
+        return await super().list(path, deadline, params)
+
+
+async def test_background_loop_runs_signals_side_by_side() -> None:
+    graph = HangingGraph(DATA)
+    collector = _collector(graph, Clock())
+    loop = asyncio.ensure_future(collector.run())
+    try:
+        for _ in range(100):  # let the loop start everything that is due
+            await asyncio.sleep(0)
+            if collector.view().signals["licences"].ok:
+                break
+        view = collector.view()
+        assert view.signals["health"].ok and view.signals["licences"].ok
+        assert not view.signals["mfa"].attempted  # still inside Graph, not holding the rest
+        graph.release.set()
+        for _ in range(100):
+            await asyncio.sleep(0)
+            if collector.view().signals["mfa"].ok:
+                break
+        assert collector.view().signals["mfa"].ok
+    finally:
+        loop.cancel()
+        collector.cancel()
