@@ -1,0 +1,201 @@
+"""restic from a command, the restore-test log and its CLI, file_sd, reload."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from exporters.backup.folder import read_records
+from exporters.backup.inventory import RpoConfig
+from exporters.backup.records import parse_result
+from mspwatch.cli import main as mspwatch_main
+from mspwatch.inventory import load_inventory, write_targets
+
+from .conftest import Sim, value, veeam_source, write_config
+from .test_faults import reason_of
+
+DATA = Path(__file__).parent / "data"
+
+
+def restic_source(command: list[str], **extra: Any) -> dict[str, Any]:
+    return {"name": "acme-restic", "kind": "restic", "command": command, **extra}
+
+
+async def test_restic_command(tmp_path: Path, exporters: Any) -> None:
+    """The command runs in the inventory's folder with RESTIC_PASSWORD set."""
+    shutil.copy(DATA / "restic-snapshots.json", tmp_path / "snapshots.json")
+    script = (
+        "import os, sys; assert os.environ['RESTIC_PASSWORD'] == 'pw-123'; "
+        "sys.stdout.write(open('snapshots.json').read())"
+    )
+    config = write_config(
+        tmp_path,
+        [restic_source([sys.executable, "-c", script], credentials="restic")],
+        extra_credentials={"restic": {"password": "pw-123"}},
+    )
+    text = await exporters(config).scrape("acme-restic")
+    assert value(text, "backup_source_up") == 1
+    assert value(text, "backup_jobs") == 2
+    assert value(text, "backup_scrape_requests") == 1
+
+
+@pytest.mark.parametrize(
+    ("command", "reason"),
+    [
+        (["mspwatch-no-such-restic-binary", "snapshots"], "command_failed"),
+        ([sys.executable, "-c", "import sys; sys.exit(3)"], "command_failed"),
+        ([sys.executable, "-c", "print('[{\"time\": ')"], "malformed"),
+        ([sys.executable, "-c", "print('{}')"], "malformed"),
+        ([sys.executable, "-c", "import time; time.sleep(20)"], "deadline"),
+    ],
+)
+async def test_restic_command_failures(
+    command: list[str], reason: str, tmp_path: Path, exporters: Any
+) -> None:
+    config = write_config(tmp_path, [restic_source(command)])
+    text = await exporters(config).scrape("acme-restic", scrape_timeout=1.5)
+    assert value(text, "backup_source_up") == 0
+    assert reason_of(text) == reason
+
+
+async def test_missing_files_are_io_errors(tmp_path: Path, exporters: Any) -> None:
+    config = write_config(
+        tmp_path,
+        [
+            {"name": "acme-restic", "kind": "restic", "snapshots_file": "gone.json"},
+            {"name": "acme-drop", "kind": "folder", "path": "no-such-folder"},
+        ],
+    )
+    exp = exporters(config)
+    assert reason_of(await exp.scrape("acme-restic")) == "io"
+    assert reason_of(await exp.scrape("acme-drop")) == "io"
+
+
+async def test_restore_test_log_newest_wins(acme: Sim, tmp_path: Path, exporters: Any) -> None:
+    """The log and SureBackup both count; the newest test of a job wins; other sources'
+    entries and malformed lines are ignored."""
+    config = write_config(tmp_path, [veeam_source(acme.url)])
+    log = tmp_path / "restore-tests.jsonl"
+
+    def record(*args: str) -> int:
+        return mspwatch_main(["backup", "record-restore-test", f"--config.file={config}", *args])
+
+    assert (
+        record("--source=acme-vbr", "--job=SQL nightly", "--result=success", "--time=2026-01-10T09:00:00Z")
+        == 0
+    )
+    assert (
+        record(
+            "--source=acme-vbr",
+            "--job=SQL nightly",
+            "--result=failed",
+            "--time=2026-01-12T09:00:00Z",
+            "--duration=600",
+        )
+        == 0
+    )
+    assert (
+        record("--source=acme-vbr", "--job=SureBackup SQL", "--result=warning", "--time=2026-01-01T09:00:00Z")
+        == 0
+    )
+    with log.open("a") as f:
+        f.write("not json\n")
+        f.write(
+            json.dumps(
+                {"time": "2026-01-14T00:00:00Z", "source": "other", "job": "SQL nightly", "result": "success"}
+            )
+            + "\n"
+        )
+    text = await exporters(config).scrape("acme-vbr")
+    assert value(text, 'backup_restore_test_last_result{job_name="SQL nightly",result="failed"}') == 1
+    assert value(text, 'backup_restore_test_last_timestamp_seconds{job_name="SQL nightly"}') == 1768208400
+    # SureBackup's session (2026-01-15T02:35Z) is newer than the logged test.
+    assert value(text, 'backup_restore_test_last_result{job_name="SureBackup SQL",result="success"}') == 1
+    assert value(text, 'backup_restore_test_last_result{job_name="Exchange",result="none"}') == 1
+
+
+def test_record_restore_test_cli_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = write_config(tmp_path, [veeam_source("http://127.0.0.1:9")])
+    base = ["backup", "record-restore-test", f"--config.file={config}", "--job=x", "--result=success"]
+    assert mspwatch_main([*base, "--source=nope"]) == 1
+    assert "unknown backup source 'nope'" in capsys.readouterr().err
+    assert mspwatch_main([*base, "--source=acme-vbr", "--time=last tuesday"]) == 2
+    assert "--time: cannot parse" in capsys.readouterr().err
+    own = tmp_path / "elsewhere" / "tests.jsonl"
+    assert (
+        mspwatch_main(
+            [
+                "backup",
+                "record-restore-test",
+                f"--log={own}",
+                "--source=s",
+                "--job=j",
+                "--result=failed",
+                "--by=amy",
+            ]
+        )
+        == 0
+    )
+    entry = json.loads(own.read_text())
+    assert (entry["source"], entry["job"], entry["result"], entry["by"]) == ("s", "j", "failed", "amy")
+
+
+def test_file_sd_targets(tmp_path: Path) -> None:
+    inv = tmp_path / "inventory.yml"
+    inv.write_text(
+        "customers:\n"
+        "  - name: acme\n    backup_sources:\n"
+        "      - {name: acme-vbr, kind: veeam, url: 'https://vbr:9419', credentials: c}\n"
+        "      - {name: acme-drop, kind: folder, path: drop}\n"
+        "  - name: globex\n"
+    )
+    write_targets(load_inventory(inv), tmp_path / "targets")
+    groups = json.loads((tmp_path / "targets" / "backup.json").read_text())
+    assert groups == [
+        {"labels": {"customer": "acme", "source_kind": "veeam"}, "targets": ["acme-vbr"]},
+        {"labels": {"customer": "acme", "source_kind": "folder"}, "targets": ["acme-drop"]},
+    ]
+
+
+async def test_reload_keeps_unchanged_sources(acme: Sim, tmp_path: Path, exporters: Any) -> None:
+    """A reload keeps an unchanged source's client (its token: no second login) and drops
+    removed sources."""
+    source = veeam_source(acme.url)
+    config = write_config(tmp_path, [source, {"name": "acme-drop", "kind": "folder", "path": "d"}])
+    exp = exporters(config)
+    assert value(await exp.scrape("acme-vbr"), "backup_source_up") == 1
+    write_config(tmp_path, [source])
+    exp.app.reload()
+    assert value(await exp.scrape("acme-vbr"), "backup_source_up") == 1
+    assert acme.grants() == ["password"]
+    gone = await exp.get("/backup", {"target": "acme-drop"})
+    assert gone.status_code == 400
+
+
+def test_result_parsing_and_rpo_globs() -> None:
+    assert [parse_result(v) for v in ("Success", "WARNING", "failed", "None", "Partial", 3, None)] == [
+        "success",
+        "warning",
+        "failed",
+        "none",
+        "unknown",
+        "unknown",
+        "unknown",
+    ]
+    rpo = RpoConfig.model_validate(
+        {"default": "1d", "jobs": [{"match": "SQL*", "rpo": "4h"}, {"match": "*", "rpo": "2d"}]}
+    )
+    assert (rpo.for_job("SQL nightly"), rpo.for_job("sql nightly")) == (14400, 172800)
+    assert RpoConfig().for_job("anything") == 26 * 3600
+
+
+def test_json_array_records_know_their_lines() -> None:
+    text = '[\n  {"job_name": "a", "result": "success", "start_time": 1},\n\n  {"job_name": "b"}\n]\n'
+    runs, errors = read_records("x.json", text)
+    assert [r.job_name for r in runs] == ["a"]
+    assert errors == [(4, "result: required field is missing")]
