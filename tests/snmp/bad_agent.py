@@ -4,7 +4,7 @@ Modes (chosen per community, so one agent serves every case):
 
 - ``loop``: GETBULK/GETNEXT answers return OIDs that go backwards (a broken agent that would
   make a naive walker loop forever); GET answers normally.
-- ``slow``: every answer is sent 3 seconds late.
+- ``slow``: every answer is sent 1.5 seconds late.
 - anything else: no answer at all.
 
 Run: ``python -m tests.snmp.bad_agent PORT``.
@@ -48,7 +48,7 @@ def _answer(request: bytes) -> tuple[bytes | None, float]:
             else:
                 binds.append((oid, V2C.EndOfMibView("")))
     V2C.apiPDU.set_varbinds(rsp_pdu, binds)
-    delay = 3.0 if community == "slow" else 0.0
+    delay = 1.5 if community == "slow" else 0.0
     if community not in ("loop", "slow"):
         return None, 0.0
     return encoder.encode(response), delay

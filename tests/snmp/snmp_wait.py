@@ -5,11 +5,12 @@ from __future__ import annotations
 import subprocess
 import time
 
-from tests.conftest import require_tool
+from tests.conftest import require_tool, wait_for_port
 
 
 def wait_for_agent(port: int, community: str, proc: subprocess.Popen[bytes], timeout: float) -> None:
     snmpget = require_tool("snmpget")
+    wait_for_port(port, udp=True, timeout=timeout, proc=proc)
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if proc.poll() is not None:
