@@ -13,10 +13,11 @@ import sys
 from pathlib import Path
 
 import uvicorn
+import yaml
 from cryptography import x509
 
 from .app import GraphSimulator
-from .scenario import load_scenario
+from .scenario import exporter_config, load_scenario
 from .tls import make_test_ca
 
 SCENARIOS = Path(__file__).resolve().parent / "scenarios"
@@ -39,6 +40,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         help="PEM certificate accepted for client assertions (repeatable)",
     )
+    p.add_argument(
+        "--write-exporter-config",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="write an m365-exporter config for the scenario's tenants to FILE, then serve",
+    )
     p.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
     return p
 
@@ -59,6 +67,10 @@ def main(argv: list[str] | None = None) -> int:
         make_test_ca(args.tls_dir)
     trusted = [x509.load_pem_x509_certificate(p.read_bytes()) for p in args.trust_cert]
     host, _, port = args.listen.rpartition(":")
+    if args.write_exporter_config is not None:
+        url = f"https://{host or '127.0.0.1'}:{port}"  # an IPv6 host keeps its brackets
+        config = exporter_config(scenario, url, (args.tls_dir / "ca.pem").resolve())
+        args.write_exporter_config.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     app = GraphSimulator(scenario, trusted)
     uvicorn.run(
         app,

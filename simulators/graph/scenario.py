@@ -135,3 +135,16 @@ class Scenario(_Model):
 def load_scenario(path: Path) -> Scenario:
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     return Scenario.model_validate(data)
+
+
+def exporter_config(scenario: Scenario, url: str, ca_file: Path) -> dict[str, Any]:
+    """An ``m365-exporter`` config covering every tenant of ``scenario`` (demo wiring).
+
+    The first client with a secret becomes the app ``msp``; the tenants keep their names.
+    """
+    client = next(c for t in scenario.tenants for c in t.clients if c.secret is not None)
+    return {
+        "apps": {"msp": {"client_id": client.client_id, "client_secret": client.secret}},
+        "graph": {"url": url, "authority_host": url, "ca_file": str(ca_file)},
+        "tenants": [{"name": t.name, "tenant_id": t.tenant_id} for t in scenario.tenants],
+    }

@@ -30,6 +30,7 @@ class Sim:
     client_cert: Path
     client_key: Path
     log: Path
+    exporter_config: Path  # written by the simulator for its scenario's tenants
 
     @property
     def url(self) -> str:
@@ -67,6 +68,8 @@ def _start(base: Path, scenario: str) -> Iterator[Sim]:
                 str(base / "tls"),
                 "--trust-cert",
                 str(cert),
+                "--write-exporter-config",
+                str(base / "m365.yml"),
             ],
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -74,7 +77,7 @@ def _start(base: Path, scenario: str) -> Iterator[Sim]:
         )
     try:
         wait_for_port(port, proc=proc, timeout=30)
-        yield Sim(port, tls.ca_file, cert, key, log)
+        yield Sim(port, tls.ca_file, cert, key, log, base / "m365.yml")
     finally:
         stop_process(proc)
 
@@ -87,6 +90,18 @@ def _health_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sim]:
 @pytest.fixture(scope="session")
 def _faults_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sim]:
     yield from _start(tmp_path_factory.mktemp("graph-faults"), "faults")
+
+
+@pytest.fixture(scope="session")
+def _estate_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sim]:
+    yield from _start(tmp_path_factory.mktemp("graph-estate"), "estate")
+
+
+@pytest.fixture
+def estate_sim(_estate_sim: Sim) -> Sim:
+    """The demo's built-in estate, clock and counters reset for this test."""
+    _estate_sim.reset()
+    return _estate_sim
 
 
 @pytest.fixture

@@ -83,3 +83,19 @@ def test_goldens_pass_promtool() -> None:
     assert files, "no golden files yet: run pytest --update-goldens"
     for path in files:
         assert promtool_check_metrics(path.read_text(encoding="utf-8")) == "", path.name
+
+
+@pytest.mark.parametrize("tenant", ["acme", "globex", "initech", "umbrella"])
+async def test_estate_golden(estate_sim: Sim, tmp_path: Path, tenant: str, update_goldens: bool) -> None:
+    """The demo estate through the config the simulator writes for it."""
+    clock = Clock()
+    app = make_app(estate_sim.exporter_config, clock)
+    await app.start()
+    try:
+        await app.refresh_all()
+        clock.advance(30)
+        response = await scrape(app, tenant)
+    finally:
+        await app.stop()
+    assert response.status_code == 200
+    assert_golden(GOLDEN / f"estate-{tenant}.prom", response.text, update_goldens)
