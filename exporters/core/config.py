@@ -44,12 +44,15 @@ def format_validation_error(source: str, exc: ValidationError) -> str:
     return "\n".join(lines)
 
 
-def parse_model(model: type[T], data: Any, source: str) -> T:
-    """Validate already-parsed data against ``model``, raising :class:`ConfigError`."""
+def parse_model(model: type[T], data: Any, source: str, base_dir: Path | None = None) -> T:
+    """Validate already-parsed data against ``model``, raising :class:`ConfigError`.
+
+    ``base_dir`` is where relative secret files are looked up (the config file's folder).
+    """
     if data is None:
         data = {}
     try:
-        return model.model_validate(data)
+        return model.model_validate(data, context={"base_dir": base_dir})
     except ValidationError as exc:
         raise ConfigError(format_validation_error(source, exc)) from None
 
@@ -71,4 +74,4 @@ def load_yaml(path: Path) -> Any:
 
 def load_model(model: type[T], path: Path) -> T:
     """Load and validate one YAML config file."""
-    return parse_model(model, load_yaml(path), str(path))
+    return parse_model(model, load_yaml(path), str(path), path.parent)

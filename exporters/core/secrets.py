@@ -4,7 +4,7 @@ In YAML a secret is written one of three ways::
 
     password: s3cret                     # inline (discouraged outside tests)
     password: {env: VEEAM_PASSWORD}      # read from an environment variable at load time
-    password: {file: /run/secrets/veeam} # read from a file, trailing newline stripped
+    password: {file: /run/secrets/veeam} # read from a file (relative: to the config file)
 """
 
 from __future__ import annotations
@@ -53,13 +53,13 @@ class Secret:
     def __get_pydantic_core_schema__(
         cls, source: Any, handler: GetCoreSchemaHandler
     ) -> core_schema.CoreSchema:
-        return core_schema.no_info_plain_validator_function(
+        return core_schema.with_info_plain_validator_function(
             _parse_secret,
             serialization=core_schema.plain_serializer_function_ser_schema(lambda _s: REDACTED),
         )
 
 
-def _parse_secret(raw: Any) -> Secret:
+def _parse_secret(raw: Any, info: core_schema.ValidationInfo) -> Secret:
     if isinstance(raw, Secret):
         return raw
     if isinstance(raw, str):
@@ -74,8 +74,12 @@ def _parse_secret(raw: Any) -> Secret:
                 raise PydanticCustomError("secret_env", "environment variable {var} is not set", {"var": ref})
             return Secret(value)
         if kind == "file" and isinstance(ref, str):
+            path = Path(ref)
+            base = (info.context or {}).get("base_dir")
+            if not path.is_absolute() and base is not None:
+                path = Path(base) / path  # relative to the config file, as Prometheus does
             try:
-                value = Path(ref).read_text(encoding="utf-8").rstrip("\r\n")
+                value = path.read_text(encoding="utf-8").rstrip("\r\n")
             except OSError as exc:
                 raise PydanticCustomError(
                     "secret_file",

@@ -32,7 +32,7 @@ from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field, model_validator
 
-from exporters.core.config import StrictModel, load_model
+from exporters.core.config import ConfigError, StrictModel, load_model
 from exporters.core.secrets import Secret
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)$")
@@ -50,6 +50,18 @@ def parse_duration(value: object) -> object:
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
+
+
+def _network(value: object) -> object:
+    if isinstance(value, str):
+        try:
+            return ipaddress.ip_network(value, strict=True)
+        except ValueError as exc:
+            raise ValueError(f"invalid network {value!r}: {exc}") from None
+    return value
+
+
+Network = Annotated[ipaddress.IPv4Network | ipaddress.IPv6Network, BeforeValidator(_network)]
 
 AuthProtocol = Literal["MD5", "SHA", "SHA224", "SHA256", "SHA384", "SHA512"]
 PrivProtocol = Literal["DES", "AES", "AES128", "AES192", "AES256", "AES192C", "AES256C"]
@@ -123,12 +135,17 @@ class SnmpConfig(StrictModel):
     auths: dict[str, Auth] = Field(min_length=1)
     walk: WalkOptions = WalkOptions()
     max_devices_in_flight: int = Field(default=64, ge=1, le=10_000)
-    allowed_targets: list[ipaddress.IPv4Network | ipaddress.IPv6Network] | None = None
+    allowed_targets: list[Network] | None = None
     profile_dirs: list[Path] = []
     lookup_cache_max_age: Duration = 3600.0
 
 
 def load_config(path: Path) -> SnmpConfig:
     cfg = load_model(SnmpConfig, path)
-    resolved = [d if d.is_absolute() else path.parent / d for d in cfg.profile_dirs]
+    resolved = []
+    for d in cfg.profile_dirs:
+        full = d if d.is_absolute() else path.parent / d
+        if not full.is_dir():
+            raise ConfigError(f"{path}: profile_dirs: not a directory: {d}")
+        resolved.append(full)
     return cfg.model_copy(update={"profile_dirs": resolved})

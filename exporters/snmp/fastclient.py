@@ -259,23 +259,53 @@ def decode_header(data: bytes) -> Header:
 
 def decode_varbinds(data: bytes, start: int, end: int) -> list[tuple[Oid, Value | None]]:
     """Decode a variable-binding list; exception values and NULL become ``None``."""
+    try:
+        return _decode_varbinds(data, start, end)
+    except IndexError:
+        raise DecodeError("truncated variable binding") from None
+
+
+# The first two arcs of an OID, by its first content octet (below 0x80).
+_HEADS = tuple((f // 40, f % 40) if f < 80 else (2, f - 80) for f in range(0x80))
+
+
+def _decode_varbinds(data: bytes, start: int, end: int) -> list[tuple[Oid, Value | None]]:
+    # The hot loop of the client: short-form lengths are decoded inline, the long form
+    # through _length; every length is checked against its enclosing end before use.
     out: list[tuple[Oid, Value | None]] = []
     append = out.append
+    heads = _HEADS
     i = start
     while i < end:
         if data[i] != 0x30:
             raise DecodeError("variable binding expected")
-        n, j = _length(data, i + 1, end)
-        vb_end = j + n
-        if j >= vb_end or data[j] != 0x06:
+        n = data[i + 1]
+        if n < 0x80:
+            j = i + 2
+            vb_end = j + n
+            if vb_end > end:
+                raise DecodeError("variable binding runs past the end")
+        else:
+            n, j = _length(data, i + 1, end)
+            vb_end = j + n
+        if j + 2 > vb_end or data[j] != 0x06:
             raise DecodeError("OID expected")
-        n, j = _length(data, j + 1, vb_end)
-        oid = decode_oid(data[j : j + n])
-        j += n
-        if j >= vb_end:
-            raise DecodeError("value missing")
-        tag = data[j]
-        n, j = _length(data, j + 1, vb_end)
+        n = data[j + 1]
+        if n < 0x80:
+            j += 2
+        else:
+            n, j = _length(data, j + 1, vb_end)
+        k = j + n
+        if n == 0 or k + 2 > vb_end:
+            raise DecodeError("bad OID or value missing")
+        body = data[j:k]
+        oid = heads[body[0]] + tuple(body[1:]) if body.isascii() else decode_oid(body)
+        tag = data[k]
+        n = data[k + 1]
+        if n < 0x80:
+            j = k + 2
+        else:
+            n, j = _length(data, k + 1, vb_end)
         if j + n != vb_end:
             raise DecodeError("trailing octets in a variable binding")
         value: Value | None
@@ -352,7 +382,12 @@ class _Endpoint:
                     sock.setsockopt(socket.IPPROTO_IPV6, _IPV6_RECVERR, 1)
                 else:
                     sock.setsockopt(socket.IPPROTO_IP, _IP_RECVERR, 1)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RECV_BUFFER)
+            # One socket takes every device's answers: give it room for bursts. The kernel
+            # caps SO_RCVBUF at net.core.rmem_max; SO_RCVBUFFORCE may exceed it (as root).
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, getattr(socket, "SO_RCVBUFFORCE", 33), _RECV_BUFFER)
+            except OSError:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RECV_BUFFER)
             sock.bind(("::", 0) if family == socket.AF_INET6 else ("0.0.0.0", 0))
             loop.add_reader(sock.fileno(), self._readable)
         except BaseException:

@@ -91,7 +91,7 @@ class Where(StrictModel):
     @model_validator(mode="after")
     def _one(self) -> Where:
         if (self.values is None) == (self.not_values is None):
-            raise ValueError("where: give exactly one of in, not_in")
+            raise ValueError("give exactly one of in, not_in")
         return self
 
     def keeps(self, text: str) -> bool:
@@ -127,8 +127,8 @@ class MetricSpec(StrictModel):
 
     @model_validator(mode="after")
     def _by_type(self) -> MetricSpec:
-        if self.type == "counter" and not self.name.endswith("_total"):
-            raise ValueError(f"{self.name}: counter names end in _total")
+        if (self.type == "counter") != self.name.endswith("_total"):
+            raise ValueError(f"{self.name}: counter names, and only they, end in _total")
         if self.type == "info" and not self.name.endswith("_info"):
             raise ValueError(f"{self.name}: info metric names end in _info")
         if self.type == "state" and not self.states:
