@@ -40,16 +40,13 @@ class BackupClient(Protocol):
     def kind(self) -> str: ...
 
     @property
-    def stats(self) -> RequestStats:
-        """Requests of the last fetch."""
-        ...
-
-    @property
     def api_errors(self) -> Mapping[str, int] | None:
         """HTTP error answers since start, by status; ``None`` if the source has no API."""
         ...
 
-    async def fetch(self, deadline: Deadline) -> SourceData: ...
+    async def fetch(self, deadline: Deadline, stats: RequestStats) -> SourceData:
+        """Read the source once; count requests into ``stats``; raise :class:`SourceError`."""
+        ...
 
     async def aclose(self) -> None: ...
 
@@ -65,10 +62,11 @@ async def scrape_source(
     """Scrape one source; a failure becomes ``backup_source_up 0`` and a reason, never a raise."""
     started = time.monotonic()
     data: SourceData | None = None
+    stats = RequestStats()  # this scrape's own: concurrent scrapes of a source do not mix
     reason: Reason | None = None
     try:
         async with asyncio.timeout(deadline.remaining()):
-            data = await client.fetch(deadline)
+            data = await client.fetch(deadline, stats)
     except SourceError as exc:
         reason = exc.reason
         log.info("source down", extra={"source": name, "reason": reason, "detail": exc.detail})
@@ -89,7 +87,7 @@ async def scrape_source(
             duration=time.monotonic() - started,
             now=clock(),
             rpo=rpo,
-            stats=client.stats,
+            stats=stats,
             api_errors=client.api_errors,
             logged_tests=logged,
         )

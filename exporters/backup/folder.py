@@ -223,13 +223,11 @@ class FolderClient:
         self.source = source
         self.folder = folder
         self.api_errors: dict[str, int] | None = None
-        self.stats = RequestStats()
 
     async def aclose(self) -> None:
         return None
 
-    async def fetch(self, deadline: Deadline) -> SourceData:
-        self.stats = RequestStats()
+    async def fetch(self, deadline: Deadline, stats: RequestStats) -> SourceData:
         try:
             files = sorted(p for p in self.folder.iterdir() if p.is_file() and p.name.endswith(SUFFIXES))
         except OSError as exc:

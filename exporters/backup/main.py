@@ -30,7 +30,7 @@ from .collector import BackupClient, scrape_source
 from .config import ConfiguredSource, LoadedConfig, load_config
 from .folder import FolderClient
 from .inventory import FolderSource, ResticSource, VeeamSource, resolve
-from .records import SourceData, SourceError
+from .records import RequestStats, SourceData, SourceError
 from .restic import ResticClient
 from .restorelog import append_restore_test
 from .timeparse import parse_time
@@ -171,10 +171,9 @@ class _Busy:
 
     def __init__(self, client: BackupClient) -> None:
         self.kind = client.kind
-        self.stats = client.stats
         self.api_errors = client.api_errors
 
-    async def fetch(self, deadline: Deadline) -> SourceData:
+    async def fetch(self, deadline: Deadline, stats: RequestStats) -> SourceData:
         raise SourceError("deadline", "max_sources_in_flight reached")
 
     async def aclose(self) -> None:

@@ -33,7 +33,6 @@ class ResticClient:
         self.base_dir = base_dir
         self._password = password
         self.api_errors: dict[str, int] | None = None
-        self.stats = RequestStats()
 
     async def aclose(self) -> None:
         return None
@@ -42,10 +41,9 @@ class ResticClient:
     def repository(self) -> str:
         return self.source.repository or self.source.name
 
-    async def fetch(self, deadline: Deadline) -> SourceData:
-        self.stats = RequestStats()
+    async def fetch(self, deadline: Deadline, stats: RequestStats) -> SourceData:
         if self.source.command is not None:
-            raw = await self._run(self.source.command, deadline)
+            raw = await self._run(self.source.command, deadline, stats)
             where = "command output"
         else:
             path = resolve(self.base_dir, self.source.snapshots_file)
@@ -106,12 +104,12 @@ class ResticClient:
                 parts.append(",".join(sorted(str(v) for v in values if isinstance(v, str))))
         return ":".join(parts)
 
-    async def _run(self, argv: list[str], deadline: Deadline) -> str:
+    async def _run(self, argv: list[str], deadline: Deadline, stats: RequestStats) -> str:
         env = dict(os.environ)
         if self._password is not None:
             env["RESTIC_PASSWORD"] = self._password.reveal()
         budget = min(self.source.command_timeout, deadline.remaining())
-        self.stats.requests += 1
+        stats.requests += 1
         try:
             proc = await asyncio.create_subprocess_exec(
                 *argv,

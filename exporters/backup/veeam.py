@@ -107,7 +107,6 @@ class VeeamClient:
         self._token_lock = asyncio.Lock()
         self.api_errors: dict[str, int] = dict.fromkeys(API_ERROR_STATUSES, 0)
         self._transferred: OrderedDict[str, float | None] = OrderedDict()
-        self.stats = RequestStats()
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -123,6 +122,7 @@ class VeeamClient:
         method: str,
         path: str,
         deadline: Deadline,
+        stats: RequestStats,
         *,
         params: Mapping[str, str | int] | None = None,
         form: Mapping[str, str] | None = None,
@@ -133,7 +133,7 @@ class VeeamClient:
             raise SourceError("deadline", f"scrape deadline reached before {path}")
         timeout = min(self.source.request_timeout, remaining)
         headers = {"authorization": f"Bearer {bearer}"} if bearer else None
-        self.stats.requests += 1
+        stats.requests += 1
         try:
             async with asyncio.timeout(timeout):
                 return await self._http.request(
@@ -149,14 +149,20 @@ class VeeamClient:
         except httpx.TransportError as exc:
             raise SourceError("unreachable", f"{type(exc).__name__} on {path}") from None
 
-    async def _get(self, path: str, deadline: Deadline, params: Mapping[str, str | int] | None = None) -> Any:
+    async def _get(
+        self,
+        path: str,
+        deadline: Deadline,
+        stats: RequestStats,
+        params: Mapping[str, str | int] | None = None,
+    ) -> Any:
         """GET with a valid token; renew once on 401, wait out one 429, retry one 5xx."""
         renewed = False
         throttled = 0
         server_errors = 0
         while True:
-            token = await self._access_token(deadline)
-            resp = await self._send("GET", path, deadline, params=params, bearer=token)
+            token = await self._access_token(deadline, stats)
+            resp = await self._send("GET", path, deadline, stats, params=params, bearer=token)
             status = resp.status_code
             if status < 400:
                 return _json(resp, path)
@@ -165,21 +171,21 @@ class VeeamClient:
                 # Expired or revoked on the server's clock: renew (refresh token first).
                 renewed = True
                 self._invalidate(token)
-                self.stats.retries += 1
+                stats.retries += 1
                 continue
             if status == 429:
                 wait = _retry_after(resp)
                 throttled += 1
                 if throttled <= 2 and wait < deadline.remaining() - 0.05:
                     log.info("throttled", extra={"source": self.source.name, "retry_after": wait})
-                    self.stats.retries += 1
+                    stats.retries += 1
                     await asyncio.sleep(wait)
                     continue
                 raise SourceError("throttled", f"HTTP 429 on {path}")
             if status >= 500:
                 server_errors += 1
                 if server_errors == 1 and deadline.remaining() > 0.5:
-                    self.stats.retries += 1
+                    stats.retries += 1
                     await asyncio.sleep(0.1)
                     continue
                 raise SourceError("server_error", f"HTTP {status} on {path}: {_error_code(resp)}")
@@ -188,14 +194,18 @@ class VeeamClient:
             raise SourceError("http_error", f"HTTP {status} on {path}: {_error_code(resp)}")
 
     async def _paged(
-        self, path: str, deadline: Deadline, params: Mapping[str, str | int] | None = None
+        self,
+        path: str,
+        deadline: Deadline,
+        stats: RequestStats,
+        params: Mapping[str, str | int] | None = None,
     ) -> list[dict[str, Any]]:
         """Read every page: ``skip`` advances by what came back until ``total`` is reached."""
         out: list[dict[str, Any]] = []
         limit = self.source.page_size
         skip = 0
         for _ in range(_MAX_PAGES):
-            body = await self._get(path, deadline, {**(params or {}), "skip": skip, "limit": limit})
+            body = await self._get(path, deadline, stats, {**(params or {}), "skip": skip, "limit": limit})
             data = body.get("data") if isinstance(body, dict) else None
             if not isinstance(data, list):
                 raise SourceError("malformed", f"{path}: no 'data' list in the answer")
@@ -220,7 +230,7 @@ class VeeamClient:
         if self._tokens is not None and self._tokens.access == token:
             self._tokens.access = None
 
-    async def _access_token(self, deadline: Deadline) -> str:
+    async def _access_token(self, deadline: Deadline, stats: RequestStats) -> str:
         async with self._token_lock:
             t = self._tokens
             if t is not None and t.access and time.monotonic() < t.expires_at:
@@ -228,7 +238,7 @@ class VeeamClient:
             if t is not None and t.refresh:
                 try:
                     return await self._grant(
-                        {"grant_type": "refresh_token", "refresh_token": t.refresh}, deadline
+                        {"grant_type": "refresh_token", "refresh_token": t.refresh}, deadline, stats
                     )
                 except SourceError as exc:
                     if exc.reason not in ("auth", "http_error"):
@@ -244,17 +254,18 @@ class VeeamClient:
                     "password": self._password.reveal(),
                 },
                 deadline,
+                stats,
             )
 
-    async def _grant(self, form: dict[str, str], deadline: Deadline) -> str:
+    async def _grant(self, form: dict[str, str], deadline: Deadline, stats: RequestStats) -> str:
         self._tokens = None  # a refresh token is spent once sent
         for attempt in range(2):
-            resp = await self._send("POST", "/api/oauth2/token", deadline, form=form)
+            resp = await self._send("POST", "/api/oauth2/token", deadline, stats, form=form)
             if resp.status_code < 400:
                 break
             self._count_error(resp.status_code)
             if resp.status_code >= 500 and attempt == 0 and deadline.remaining() > 0.5:
-                self.stats.retries += 1
+                stats.retries += 1
                 await asyncio.sleep(0.1)
                 continue
             if resp.status_code == 429:
@@ -283,24 +294,24 @@ class VeeamClient:
 
     # --- the scrape ------------------------------------------------------------------------
 
-    async def fetch(self, deadline: Deadline) -> SourceData:
+    async def fetch(self, deadline: Deadline, stats: RequestStats) -> SourceData:
         """Read job states, recent sessions and repository states into plain records."""
-        self.stats = RequestStats()
         now = self._clock()
         # Job states first, alone: it settles the token (login, or renewal after a 401 on
         # the server's clock) before the other lists go out in parallel.
-        jobs_raw = await self._paged("/api/v1/jobs/states", deadline)
+        jobs_raw = await self._paged("/api/v1/jobs/states", deadline, stats)
         results = await asyncio.gather(
             self._paged(
                 "/api/v1/sessions",
                 deadline,
+                stats,
                 {
                     "createdAfterFilter": format_time(now - self.source.session_lookback),
                     "orderColumn": "CreationTime",
                     "orderAsc": "false",
                 },
             ),
-            self._paged("/api/v1/backupInfrastructure/repositories/states", deadline),
+            self._paged("/api/v1/backupInfrastructure/repositories/states", deadline, stats),
             return_exceptions=True,
         )
         for r in results:
@@ -318,14 +329,14 @@ class VeeamClient:
                 by_job[s.job_id].append(s)
 
         plans = [p for p in (_plan_job(raw, by_job) for raw in jobs_raw) if p is not None]
-        await self._lookups(plans, deadline)
+        await self._lookups(plans, deadline, stats)
         return SourceData(
             jobs=[p.record() for p in plans],
             repositories=[r for r in (_repository(raw) for raw in repos_raw) if r is not None],
             restore_tests=list(tests.values()),
         )
 
-    async def _lookups(self, plans: list[_JobPlan], deadline: Deadline) -> None:
+    async def _lookups(self, plans: list[_JobPlan], deadline: Deadline, stats: RequestStats) -> None:
         """Per-job follow-ups: the last success beyond the window, bytes of the last run."""
         slots = asyncio.Semaphore(_CONCURRENT_LOOKUPS)
 
@@ -334,6 +345,7 @@ class VeeamClient:
                 body = await self._get(
                     "/api/v1/sessions",
                     deadline,
+                    stats,
                     {
                         "jobIdFilter": plan.job_id,
                         "resultFilter": "Success",
@@ -353,7 +365,7 @@ class VeeamClient:
         async def transferred(plan: _JobPlan, session_id: str) -> None:
             if session_id not in self._transferred:
                 async with slots:
-                    tasks = await self._paged(f"/api/v1/sessions/{session_id}/taskSessions", deadline)
+                    tasks = await self._paged(f"/api/v1/sessions/{session_id}/taskSessions", deadline, stats)
                 self._transferred[session_id] = _sum_transferred(tasks)
                 while len(self._transferred) > _TRANSFER_CACHE_MAX:
                     self._transferred.popitem(last=False)
