@@ -188,6 +188,9 @@ class TenantCollector:
             mfa=data("mfa"),
         )
 
+    def tasks(self) -> list[asyncio.Task[None]]:
+        return [slot.running for slot in self._signals.values() if slot.running is not None]
+
     def cancel(self) -> None:
         for slot in self._signals.values():
             if slot.running is not None:

@@ -143,9 +143,12 @@ class M365App:
         log.info("tenants loaded", extra={"tenants": len(self.collectors)})
 
     async def stop(self) -> None:
+        tasks = list(self._loops.values())
+        for collector in self.collectors.values():
+            tasks += collector.tasks()
         for name in list(self.collectors):
             self._drop(name)
-        await asyncio.gather(*self._loops.values(), return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         if self._http is not None:
             await self._http.aclose()
             self._http = None
