@@ -1,6 +1,7 @@
 """Run the Veeam B&R REST API simulator.
 
-    python -m simulators.veeam --listen 127.0.0.1:9419 --scenario simulators/veeam/scenarios/acme.yaml
+    python -m simulators.veeam --listen 127.0.0.1:9419 \
+        --scenario simulators/veeam/scenarios/acme.yaml [--clock now]
 
 Bind it to loopback: the admin routes (clock, faults) have no authentication.
 """
@@ -17,12 +18,18 @@ import uvicorn
 from exporters.core.config import ConfigError
 
 from .app import VeeamSimulator
+from .scenario import parse_when
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m simulators.veeam", description=__doc__)
     parser.add_argument("--listen", default="127.0.0.1:9419", help="host:port (default: %(default)s)")
     parser.add_argument("--scenario", type=Path, required=True, help="scenario YAML file")
+    parser.add_argument(
+        "--clock",
+        help="start the clock here instead of the scenario's: 'now' (runs with real time) "
+        "or an ISO 8601 time (frozen until moved with POST /admin/clock)",
+    )
     parser.add_argument("--tls-cert", type=Path, help="serve HTTPS with this certificate (PEM)")
     parser.add_argument("--tls-key", type=Path, help="the certificate's private key (PEM)")
     args = parser.parse_args(argv)
@@ -31,8 +38,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--listen: want host:port, got {args.listen!r}")
     if (args.tls_cert is None) != (args.tls_key is None):
         parser.error("--tls-cert and --tls-key go together")
+    if args.clock not in (None, "now"):
+        try:
+            parse_when(args.clock)
+        except ValueError as exc:
+            parser.error(f"--clock: {exc}")
     try:
-        app = VeeamSimulator(args.scenario)
+        app = VeeamSimulator(args.scenario, args.clock)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -30,6 +30,7 @@ import fnmatch
 import json
 import re
 import secrets
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -121,8 +122,11 @@ class Fault:
 @dataclass
 class State:
     scenario_file: Path
+    clock_override: str | None = None  # --clock: "now" or an ISO time instead of the file's
     scenario: Scenario = field(init=False)
-    now: float = 0.0
+    running_clock: bool = False
+    _base: float = 0.0  # simulated time at _anchor
+    _anchor: float = 0.0  # real time when _base was set
     jobs: list[Job] = field(default_factory=list)
     sessions: list[Session] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
@@ -134,23 +138,40 @@ class State:
     def __post_init__(self) -> None:
         self.load()
 
+    @property
+    def now(self) -> float:
+        """The simulated clock: frozen, or running with real time from its last setting."""
+        if self.running_clock:
+            return self._base + (time.time() - self._anchor)
+        return self._base
+
+    @now.setter
+    def now(self, value: float) -> None:
+        self._base, self._anchor = value, time.time()
+
     def load(self) -> None:
         sc = load_scenario(self.scenario_file)
         self.scenario = sc
-        self.now = resolve_when(sc.clock, 0.0)
+        start = self.clock_override or sc.clock
+        self.running_clock = start == "now"
+        self.now = resolve_when(start, 0.0)
+        clock = self.now  # one reading: relative times must not drift while loading
         self.jobs, self.sessions = [], []
         usn = 1000
         for spec in sc.jobs:
             job = Job(
                 spec=spec,
                 id=spec.id or stable_id("job", spec.name),
-                next_run=resolve_when(spec.next_run, self.now) if spec.next_run else None,
+                next_run=resolve_when(spec.next_run, clock) if spec.next_run else None,
             )
             self.jobs.append(job)
             specs = list(spec.sessions)
             if spec.history is not None:
                 h = spec.history
-                first = resolve_when(h.start, self.now)
+                first = resolve_when(h.start, clock)
+                ahead = 0
+                if h.until is not None:
+                    ahead = int((resolve_when(h.until, clock) - first) // h.every)
                 specs += [
                     SessionSpec(
                         start=datetime.fromtimestamp(first - i * h.every, UTC).isoformat(),
@@ -158,22 +179,22 @@ class State:
                         result=h.result,
                         transferred=h.transferred,
                     )
-                    for i in range(h.count)
+                    for i in range(-ahead, h.count)
                 ]
             for s in specs:
                 usn += 1
-                self.sessions.append(self._session(s, job.id, spec.name, spec.session_type, usn))
+                self.sessions.append(self._session(s, job.id, spec.name, spec.session_type, usn, clock))
         for s in sc.sessions:
             usn += 1
             name = s.name or "Session"
-            self.sessions.append(self._session(s, stable_id("job", name), name, "BackupJob", usn))
+            self.sessions.append(self._session(s, stable_id("job", name), name, "BackupJob", usn, clock))
         self.faults = [Fault(f) for f in sc.faults]
         self.access_tokens.clear()
         self.refresh_tokens.clear()
         self.spent_refresh_tokens.clear()
 
-    def _session(self, s: SessionSpec, job_id: str, name: str, stype: str, usn: int) -> Session:
-        start = resolve_when(s.start, self.now)
+    def _session(self, s: SessionSpec, job_id: str, name: str, stype: str, usn: int, clock: float) -> Session:
+        start = resolve_when(s.start, clock)
         return Session(
             id=stable_id("session", job_id, start),
             job_id=job_id,
@@ -230,8 +251,8 @@ class State:
 class VeeamSimulator:
     """ASGI app: the documented API over a :class:`State`."""
 
-    def __init__(self, scenario_file: Path) -> None:
-        self.state = State(scenario_file)
+    def __init__(self, scenario_file: Path, clock: str | None = None) -> None:
+        self.state = State(scenario_file, clock)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":

@@ -23,13 +23,16 @@ or relative to the scenario clock (``-8h``, ``+16h``, ``-2d``)::
       - {path: /api/v1/jobs/states, status: 429, retry_after: 1}
       - {path: /api/v1/sessions, status: 500, skip: 1}
 
-A session without ``duration`` is still running. A session whose start lies after the
+``clock: now`` starts at the real time and runs with it (the demo); an absolute clock
+stands still until the admin route moves it (the tests). A session without ``duration`` is
+still running. A session whose start lies after the
 clock is not visible yet; one whose end lies after the clock shows as running.
 """
 
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -64,12 +67,12 @@ def parse_duration(value: object) -> object:
 
 
 def parse_when(value: object) -> object:
-    """Keep relative times as strings for later; check absolute ones now."""
+    """Keep relative times (and ``now``) as strings for later; check absolute ones now."""
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, str):
         text = value.strip()
-        if _REL.match(text):
+        if _REL.match(text) or text == "now":
             return text
         try:
             datetime.fromisoformat(text.replace("Z", "+00:00"))
@@ -84,6 +87,8 @@ When = Annotated[str, BeforeValidator(parse_when)]
 
 
 def resolve_when(when: str, clock: float) -> float:
+    if when == "now":
+        return time.time()
     m = _REL.match(when)
     if m:
         delta = span_seconds(m.group(2))
@@ -111,6 +116,7 @@ class HistorySpec(StrictModel):
     duration: Seconds = 600.0
     result: str = "Success"
     transferred: float = 0.0
+    until: When | None = None  # also generate runs forward up to here (a running clock)
 
 
 class JobSpec(StrictModel):
@@ -153,6 +159,8 @@ class FaultSpec(StrictModel):
 
 
 class Scenario(StrictModel):
+    # An absolute time freezes the clock there (tests); "now" starts it at the real time and
+    # lets it run (demos). The admin routes move either.
     clock: When
     api_version_pattern: str = r"^1\.\d+-rev\d+$"
     users: dict[str, str] = Field(min_length=1)
