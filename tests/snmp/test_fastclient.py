@@ -608,8 +608,8 @@ ESTATE_WALKS = [
     ("router-juniper-mx960", (1, 3, 6, 1, 2, 1, 31, 1, 1)),
     ("ups-eaton-93e", (1, 3, 6, 1, 2, 1, 33)),
     ("server-linux", (1, 3, 6, 1, 2, 1, 25)),
-    ("firewall-fortinet", (1, 3, 6, 1, 4, 1, 12356)),
-    ("storage-isilon", (1, 3, 6, 1, 4, 1, 12124)),
+    ("firewall-fortinet", (1, 3, 6, 1, 4, 1, 12356, 101, 4)),
+    ("storage-isilon", (1, 3, 6, 1, 4, 1, 12124, 1, 13)),
 ]
 
 
