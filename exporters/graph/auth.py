@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from pathlib import Path
+from concurrent.futures import Executor
 from typing import Any, Protocol
 
 from exporters.core.deadline import Deadline
@@ -37,12 +37,18 @@ class MsalTokenProvider:
     """Client-credentials tokens for one tenant through one msal app object."""
 
     def __init__(
-        self, tenant_id: str, app: GraphApp, options: GraphOptions, base_dir: Path | None = None
+        self,
+        tenant_id: str,
+        app: GraphApp,
+        options: GraphOptions,
+        executor: Executor | None = None,
     ) -> None:
         self.tenant_id = tenant_id
         self._app_config = app
         self._options = options
-        self._base_dir = base_dir or Path()
+        # msal blocks: its calls run here. A dedicated pool keeps hanging token endpoints
+        # from starving asyncio's default executor.
+        self._executor = executor
         self._scopes = [options.url + GRAPH_SCOPE_SUFFIX]
         self._msal: Any = None
         self._lock = asyncio.Lock()
@@ -56,12 +62,9 @@ class MsalTokenProvider:
             return app.client_secret.reveal()
         assert app.certificate is not None
         cert = app.certificate
-        path = cert.certificate_file
-        if not path.is_absolute():
-            path = self._base_dir / path
         cred = {
             "private_key": cert.private_key.reveal(),
-            "public_certificate": path.read_text(encoding="utf-8"),
+            "public_certificate": cert.certificate_file.read_text(encoding="utf-8"),
         }
         if cert.passphrase is not None:
             cred["passphrase"] = cert.passphrase.reveal()
@@ -115,7 +118,8 @@ class MsalTokenProvider:
                         known = self._refused[0]
                         raise GraphError(known.reason, known.detail, code=known.code)
                     try:
-                        return self._check(await asyncio.to_thread(self._acquire))
+                        loop = asyncio.get_running_loop()
+                        return self._check(await loop.run_in_executor(self._executor, self._acquire))
                     except GraphError as exc:
                         if exc.reason == "auth":
                             self._refused = (exc, time.monotonic() + self._options.token_failure_backoff)

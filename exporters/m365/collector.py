@@ -10,6 +10,7 @@ refusing tenant only ever delays itself.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -52,13 +53,17 @@ class TenantCollector:
         *,
         clock: Clock = time.time,
         slots: asyncio.Semaphore | None = None,
+        per_tenant: int = 2,
     ) -> None:
         self.tenant = tenant
         self.source = source
         self.stats = stats
         self.refresh_cfg = refresh
         self.clock = clock
-        self._slots = slots
+        self._slots = slots  # shared by all tenants
+        # One tenant never holds more than ``per_tenant`` of the shared slots (and Graph
+        # throttles per tenant anyway).
+        self._own_slots = asyncio.Semaphore(per_tenant)
         self._signals: dict[Signal, _Slot] = {
             s: _Slot(SignalState(interval=refresh.interval(s))) for s in signals
         }
@@ -81,14 +86,13 @@ class TenantCollector:
         """Refresh one signal now; never raises (a failure is recorded as state)."""
         slot = self._signals[signal]
         cfg = self.refresh_cfg
-        deadline = Deadline.after(cfg.timeout)
         retry_after: float | None = None
         try:
-            async with asyncio.timeout(cfg.timeout + 1.0):
-                if self._slots is not None:
-                    async with self._slots:
-                        data = await self._fetch(signal, deadline)
-                else:
+            # Queue for a slot first (background work may wait), then start the budget: a
+            # busy exporter delays refreshes but does not fail them.
+            async with self._own_slots, self._slots or contextlib.nullcontext():
+                deadline = Deadline.after(cfg.timeout)
+                async with asyncio.timeout(cfg.timeout + 1.0):
                     data = await self._fetch(signal, deadline)
         except GraphError as exc:
             self._failed(signal, exc)

@@ -56,7 +56,8 @@ class M365Config(StrictModel):
     signals: list[Signal] = list(SIGNALS)
     inventory: Path | None = None
     tenants: list[M365Tenant] = []
-    max_concurrent_refreshes: int = Field(default=16, ge=1, le=1000)
+    max_concurrent_refreshes: int = Field(default=32, ge=1, le=1000)
+    max_concurrent_refreshes_per_tenant: int = Field(default=2, ge=1, le=5)
 
 
 def _resolve(base: Path, path: Path) -> Path:

@@ -14,6 +14,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -54,6 +55,7 @@ def graph_source(
     retry_sleep: Sleep = asyncio.sleep,
 ) -> SourceFactory:
     """The real source: msal tokens + Graph over the shared HTTP client."""
+    msal_threads = ThreadPoolExecutor(max_workers=32, thread_name_prefix="msal")
 
     def make(
         tenant: M365Tenant,
@@ -62,7 +64,7 @@ def graph_source(
         http: httpx.AsyncClient,
         stats: RequestStats,
     ) -> M365Source:
-        tokens = MsalTokenProvider(tenant.tenant_id, app, options)
+        tokens = MsalTokenProvider(tenant.tenant_id, app, options, msal_threads)
         return M365Source(GraphClient(http, tokens, options, stats, sleep=retry_sleep))
 
     return make
@@ -101,7 +103,14 @@ class M365App:
     # --- lifecycle ----------------------------------------------------------------------
 
     def _key(self, cfg: M365Config, tenant: M365Tenant) -> tuple[object, ...]:
-        return (tenant, cfg.apps[tenant.app], cfg.graph, cfg.refresh, tuple(cfg.signals))
+        return (
+            tenant,
+            cfg.apps[tenant.app],
+            cfg.graph,
+            cfg.refresh,
+            tuple(cfg.signals),
+            cfg.max_concurrent_refreshes_per_tenant,
+        )
 
     def _sync(self) -> None:
         """Make the collectors match the config: keep unchanged tenants, rebuild the rest."""
@@ -121,7 +130,14 @@ class M365App:
             stats = self._stats.setdefault(name, RequestStats())
             source = self._source_factory(tenant, cfg.apps[tenant.app], cfg.graph, self._http, stats)
             self.collectors[name] = TenantCollector(
-                tenant, source, stats, cfg.refresh, cfg.signals, clock=self._clock, slots=self._slots
+                tenant,
+                source,
+                stats,
+                cfg.refresh,
+                cfg.signals,
+                clock=self._clock,
+                slots=self._slots,
+                per_tenant=cfg.max_concurrent_refreshes_per_tenant,
             )
             self._keys[name] = self._key(cfg, tenant)
             if self._background and self._started:

@@ -205,3 +205,34 @@ async def test_background_loop_runs_signals_side_by_side() -> None:
     finally:
         loop.cancel()
         collector.cancel()
+
+
+async def test_one_tenant_holds_at_most_its_share_of_slots() -> None:
+    class AllHang(FakeGraph):
+        async def list(
+            self, path: str, deadline: Deadline, params: Mapping[str, str] | None = None
+        ) -> list[Record]:
+            self.asked.append((path, dict(params or {})))
+            await asyncio.Event().wait()
+            return []
+
+    graph = AllHang(DATA)
+    shared = asyncio.Semaphore(10)
+    tenant = M365Tenant(name="acme", tenant_id="acme.onmicrosoft.com")
+    collector = TenantCollector(
+        tenant,
+        M365Source(graph),
+        RequestStats(),
+        Refresh(),
+        SIGNALS,
+        clock=Clock(),
+        slots=shared,
+        per_tenant=2,
+    )
+    task = asyncio.ensure_future(collector.refresh_due(force=True))
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert len(graph.asked) == 2  # five signals due, two in Graph
+    assert shared._value == 8  # the other tenants still have eight slots
+    task.cancel()
+    collector.cancel()
