@@ -29,16 +29,28 @@ import json
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import Field, StringConstraints, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator
 
 from exporters.backup.inventory import BackupSource, backup_targets
 from exporters.core.config import StrictModel, load_model
 from exporters.m365.inventory import M365Tenant, m365_targets
 
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+
+
+def _slug(value: str) -> str:
+    if not _SLUG.match(value):
+        raise ValueError(
+            f"{value!r} is not a valid name: use lowercase letters, digits, '-' or '_' "
+            "(at most 63, e.g. acme-dental)"
+        )
+    return value
+
+
 # Label values that are safe in file names, URLs and PromQL regexes alike.
-Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
+Slug = Annotated[str, AfterValidator(_slug)]
 
 Role = Literal[
     "core",
@@ -113,6 +125,11 @@ class Site(StrictModel):
     display_name: str | None = None
     devices: list[Device] = []
 
+    @field_validator("devices")
+    @classmethod
+    def _unique(cls, devices: list[Device]) -> list[Device]:
+        return _no_duplicates(devices, "device")
+
 
 class Customer(StrictModel):
     name: Slug
@@ -121,29 +138,31 @@ class Customer(StrictModel):
     backup_sources: list[BackupSource] = []
     m365_tenants: list[M365Tenant] = []
 
-    @model_validator(mode="after")
-    def _unique(self) -> Customer:
-        _no_duplicates([s.name for s in self.sites], "site")
-        for site in self.sites:
-            _no_duplicates([d.name for d in site.devices], f"device in site {site.name}")
-        return self
+    @field_validator("sites")
+    @classmethod
+    def _unique(cls, sites: list[Site]) -> list[Site]:
+        return _no_duplicates(sites, "site")
 
 
 class Inventory(StrictModel):
     customers: list[Customer]
 
-    @model_validator(mode="after")
-    def _unique(self) -> Inventory:
-        _no_duplicates([c.name for c in self.customers], "customer")
-        return self
+    @field_validator("customers")
+    @classmethod
+    def _unique(cls, customers: list[Customer]) -> list[Customer]:
+        return _no_duplicates(customers, "customer")
 
 
-def _no_duplicates(names: list[str], what: str) -> None:
+_Named = TypeVar("_Named", Customer, Site, Device)
+
+
+def _no_duplicates(items: list[_Named], what: str) -> list[_Named]:
     seen: set[str] = set()
-    for name in names:
-        if name in seen:
-            raise ValueError(f"duplicate {what} name {name!r}")
-        seen.add(name)
+    for item in items:
+        if item.name in seen:
+            raise ValueError(f"duplicate {what} name {item.name!r}")
+        seen.add(item.name)
+    return items
 
 
 def load_inventory(path: Path) -> Inventory:
