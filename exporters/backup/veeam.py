@@ -57,6 +57,7 @@ _TOKEN_SLACK = 30.0  # renew this long before the server says the access token e
 _MAX_PAGES = 10_000
 _CONCURRENT_LOOKUPS = 4
 _TRANSFER_CACHE_MAX = 10_000
+_OLD_SUCCESS_TTL = 3600.0
 
 
 @dataclass
@@ -106,7 +107,8 @@ class VeeamClient:
         self._tokens: _Tokens | None = None
         self._token_lock = asyncio.Lock()
         self.api_errors: dict[str, int] = dict.fromkeys(API_ERROR_STATUSES, 0)
-        self._transferred: OrderedDict[str, float | None] = OrderedDict()
+        self._transferred: OrderedDict[str, float | None] = OrderedDict()  # by session id
+        self._old_success: OrderedDict[str, tuple[float | None, float]] = OrderedDict()
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -341,6 +343,12 @@ class VeeamClient:
         slots = asyncio.Semaphore(_CONCURRENT_LOOKUPS)
 
         async def last_success(plan: _JobPlan) -> None:
+            # A success older than the session window cannot change except by a newer one,
+            # which the window shows: cache the answer (found or not) for a while.
+            cached = self._old_success.get(plan.job_id)
+            if cached is not None and time.monotonic() - cached[1] < _OLD_SUCCESS_TTL:
+                plan.last_success = cached[0]
+                return
             async with slots:
                 body = await self._get(
                     "/api/v1/sessions",
@@ -361,6 +369,9 @@ class VeeamClient:
             found = [s for s in (_session(d) for d in data) if s is not None]
             if found and found[0].result == "success":
                 plan.last_success = found[0].created
+            self._old_success[plan.job_id] = (plan.last_success, time.monotonic())
+            while len(self._old_success) > _TRANSFER_CACHE_MAX:
+                self._old_success.popitem(last=False)
 
         async def transferred(plan: _JobPlan, session_id: str) -> None:
             if session_id not in self._transferred:

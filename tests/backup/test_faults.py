@@ -211,3 +211,16 @@ def test_simulator_requires_the_api_version_header(acme: Sim) -> None:
     )
     assert resp.status_code == 400
     assert "x-api-version" in resp.json()["message"]
+
+
+async def test_steady_scrape_reads_only_the_lists(acme: Sim, tmp_path: Path, exporters: Any) -> None:
+    """First scrape: login, lists, per-job follow-ups and the faults' retries (21 requests).
+    Next: job states, 4 pages of sessions, repositories; the follow-ups come from the cache."""
+    config = write_config(tmp_path, [veeam_source(acme.url)])
+    exp = exporters(config)
+    first = await exp.scrape("acme-vbr")
+    second = await exp.scrape("acme-vbr")
+    assert value(first, "backup_scrape_requests") == 21
+    assert value(second, "backup_scrape_requests") == 6
+    steady = lambda t: [ln for ln in t.splitlines() if "scrape_" not in ln and "_total" not in ln]  # noqa: E731
+    assert steady(first) == steady(second)
