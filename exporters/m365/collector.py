@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -29,7 +29,6 @@ from .mapping import SignalState, TenantView
 log = logging.getLogger("mspwatch.m365")
 
 Clock = Callable[[], float]
-Sleep = Callable[[float], Awaitable[None]]
 
 
 @dataclass
@@ -64,9 +63,30 @@ class TenantCollector:
         # One tenant never holds more than ``per_tenant`` of the shared slots (and Graph
         # throttles per tenant anyway).
         self._own_slots = asyncio.Semaphore(per_tenant)
+        self._per_tenant = per_tenant
+        self._wake = asyncio.Event()
         self._signals: dict[Signal, _Slot] = {
             s: _Slot(SignalState(interval=refresh.interval(s))) for s in signals
         }
+
+    def reconfigure(self, refresh: Refresh, signals: Sequence[Signal], per_tenant: int) -> None:
+        """Apply new intervals and signals on reload, keeping the data already fetched."""
+        self.refresh_cfg = refresh
+        if per_tenant != self._per_tenant:
+            self._own_slots = asyncio.Semaphore(per_tenant)
+            self._per_tenant = per_tenant
+        kept: dict[Signal, _Slot] = {}
+        for signal in signals:
+            slot = self._signals.get(signal) or _Slot(SignalState(interval=refresh.interval(signal)))
+            slot.state = replace(slot.state, interval=refresh.interval(signal))
+            if slot.state.ok and slot.state.fetched_at is not None:
+                slot.next_due = slot.state.fetched_at + slot.state.interval
+            kept[signal] = slot
+        for signal, slot in self._signals.items():
+            if signal not in kept and slot.running is not None:
+                slot.running.cancel()
+        self._signals = kept
+        self._wake.set()
 
     # --- refreshing ---------------------------------------------------------------------
 
@@ -104,6 +124,8 @@ class TenantCollector:
             self._failed(signal, GraphError("protocol", type(exc).__name__))
         else:
             now = self.clock()
+            if slot.state.attempted and not slot.state.ok:
+                log.info("refresh recovered", extra={"tenant": self.tenant.name, "signal": signal})
             slot.data = data
             slot.state = replace(slot.state, attempted=True, ok=True, reason=None, fetched_at=now)
             slot.next_due = now + slot.state.interval
@@ -144,7 +166,7 @@ class TenantCollector:
     def next_due(self) -> float:
         return min((slot.next_due for slot in self._signals.values()), default=self.clock() + 3600)
 
-    async def run(self, sleep: Sleep = asyncio.sleep) -> None:
+    async def run(self) -> None:
         """The tenant's background loop: start what is due, wake for the next due signal.
 
         Signals run side by side: a long listing (registration details of a big tenant) or
@@ -158,11 +180,14 @@ class TenantCollector:
             running = [s.running for s in self._signals.values() if s.running and not s.running.done()]
             idle = [s.next_due for s in self._signals.values() if not (s.running and not s.running.done())]
             delay = min(max(min(idle, default=now + 3600.0) - now, 0.5), 3600.0)
-            if running:
-                # Wake when one finishes (its next due time is then known) or the next is due.
-                await asyncio.wait(running, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
-            else:
-                await sleep(delay)
+            # Wake when a refresh finishes (its next due time is then known), when the next
+            # one is due, or when a reload changed the intervals.
+            woken = asyncio.ensure_future(self._wake.wait())
+            try:
+                await asyncio.wait([*running, woken], timeout=delay, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                woken.cancel()
+            self._wake.clear()
 
     # --- serving ------------------------------------------------------------------------
 

@@ -82,14 +82,12 @@ class M365App:
         *,
         source_factory: SourceFactory | None = None,
         clock: Callable[[], float] = time.time,
-        sleep: Sleep = asyncio.sleep,
         background: bool = True,
     ) -> None:
         self.config_file = config_file
         self.config, self.tenants = load_config(config_file)
         self._source_factory = source_factory or graph_source()
         self._clock = clock
-        self._sleep = sleep
         self._background = background
         self._http: httpx.AsyncClient | None = None
         self._slots: asyncio.Semaphore | None = None
@@ -99,18 +97,14 @@ class M365App:
         self._loops: dict[str, asyncio.Task[None]] = {}
         self._stats: dict[str, RequestStats] = {}  # kept across reloads: counters stay monotonic
         self._started = False
+        self._closing: set[asyncio.Task[None]] = set()
 
     # --- lifecycle ----------------------------------------------------------------------
 
     def _key(self, cfg: M365Config, tenant: M365Tenant) -> tuple[object, ...]:
-        return (
-            tenant,
-            cfg.apps[tenant.app],
-            cfg.graph,
-            cfg.refresh,
-            tuple(cfg.signals),
-            cfg.max_concurrent_refreshes_per_tenant,
-        )
+        # What needs a new collector (new credentials, new msal app); intervals and signals
+        # are applied in place so a reload keeps the data already fetched.
+        return (tenant, cfg.apps[tenant.app], cfg.graph)
 
     def _sync(self) -> None:
         """Make the collectors match the config: keep unchanged tenants, rebuild the rest."""
@@ -126,6 +120,9 @@ class M365App:
                 self._drop(name)
         for name, tenant in wanted.items():
             if name in self.collectors:
+                self.collectors[name].reconfigure(
+                    cfg.refresh, cfg.signals, cfg.max_concurrent_refreshes_per_tenant
+                )
                 continue
             stats = self._stats.setdefault(name, RequestStats())
             source = self._source_factory(tenant, cfg.apps[tenant.app], cfg.graph, self._http, stats)
@@ -141,7 +138,7 @@ class M365App:
             )
             self._keys[name] = self._key(cfg, tenant)
             if self._background and self._started:
-                self._loops[name] = asyncio.ensure_future(self.collectors[name].run(self._sleep))
+                self._loops[name] = asyncio.ensure_future(self.collectors[name].run())
         for name in list(self._stats):
             if name not in wanted:
                 del self._stats[name]
@@ -178,7 +175,9 @@ class M365App:
             old_http, self._http = self._http, None
             for name in list(self.collectors):
                 self._drop(name)
-            asyncio.get_running_loop().create_task(old_http.aclose())
+            closing = asyncio.get_running_loop().create_task(old_http.aclose())
+            self._closing.add(closing)  # keep a reference until it is done
+            closing.add_done_callback(self._closing.discard)
         if config.max_concurrent_refreshes != self._slots_size:
             self._slots = None  # collectors built from now on share the new limit
             for name in list(self.collectors):
