@@ -1,1 +1,20 @@
-"""Microsoft Graph client shared by the exporters that read Graph (Microsoft 365, Intune)."""
+"""Microsoft Graph client shared by the exporters that read Graph (Microsoft 365, Intune).
+
+Pieces, each usable on its own::
+
+    config.GraphApp, GraphOptions   strict config models (client secret or certificate; URLs,
+                                    CA bundle, timeouts, retries) to embed in an exporter config
+    auth.MsalTokenProvider          msal client credentials, one app object per tenant
+    client.make_http_client         one pooled httpx client for every tenant
+    client.GraphClient              list() follows @odata.nextLink, get() reads one object;
+                                    429/5xx/expired page tokens handled, deadline-bounded
+    client.RequestStats             per-tenant request counts by status, for metrics
+    errors.GraphError, REASONS      failures with a bounded reason for ``<area>_up`` labels
+
+Typical use, per tenant::
+
+    http = make_http_client(options)
+    tokens = MsalTokenProvider(tenant_id, app, options)
+    graph = GraphClient(http, tokens, options, RequestStats())
+    devices = await graph.list("deviceManagement/managedDevices", Deadline.after(60))
+"""
