@@ -17,10 +17,8 @@ import yaml
 from cryptography import x509
 
 from .app import GraphSimulator
-from .scenario import exporter_config, load_scenario
+from .scenario import SCENARIOS_DIR, exporter_config, load_scenario
 from .tls import make_test_ca
-
-SCENARIOS = Path(__file__).resolve().parent / "scenarios"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--scenario",
         type=Path,
-        default=SCENARIOS / "estate.yaml",
+        default=SCENARIOS_DIR / "estate.yaml",
         help="scenario YAML, or the name of a built-in one (default: estate)",
     )
     p.add_argument("--tls-dir", type=Path, required=True, help="certificate directory (see above)")
@@ -55,8 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s %(message)s")
     scenario_path: Path = args.scenario
-    if not scenario_path.exists() and (SCENARIOS / f"{scenario_path}.yaml").exists():
-        scenario_path = SCENARIOS / f"{scenario_path}.yaml"
+    if not scenario_path.exists() and (SCENARIOS_DIR / f"{scenario_path}.yaml").exists():
+        scenario_path = SCENARIOS_DIR / f"{scenario_path}.yaml"
     try:
         scenario = load_scenario(scenario_path)
     except (OSError, ValueError) as exc:

@@ -36,6 +36,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+SCENARIOS_DIR = Path(__file__).resolve().parent / "scenarios"
+
 Endpoint = Literal[
     "token",
     "healthOverviews",

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
+
+from simulators.graph.tls import make_client_certificate
 
 from .conftest import MSP_CLIENT_ID, Sim
 from .helpers import Clock, Sleeps, make_app, scrape, write_config
@@ -132,7 +135,7 @@ async def test_unknown_tenant_is_auth(faults_sim: Sim, tmp_path: Path) -> None:
     assert 'm365_refresh_error{reason="auth"} 1.0' in text
 
 
-async def _refresh_one_with_app(sim: Sim, tmp_path: Path, app_cfg: dict[str, str]) -> str:
+async def _refresh_one_with_app(sim: Sim, tmp_path: Path, app_cfg: dict[str, Any]) -> str:
     cfg = write_config(
         tmp_path / "m365.yml", sim, [{"name": "throttled", "tenant_id": TENANTS["throttled"]}], app=app_cfg
     )
@@ -204,3 +207,16 @@ async def test_refresh_budget_turns_a_hang_into_deadline(faults_sim: Sim, tmp_pa
     text = await _refresh_one(faults_sim, tmp_path, "slow", Sleeps(), timeout="300ms")
     assert 'm365_refresh_error{reason="deadline"} 1.0' in text
     assert 'm365_signal_up{signal="mfa"} 1.0' in text  # the other signals are unaffected
+
+
+async def test_untrusted_certificate_is_auth(faults_sim: Sim, tmp_path: Path) -> None:
+    cert, key = make_client_certificate(tmp_path / "other", "not-registered")
+    text = await _refresh_one_with_app(
+        faults_sim,
+        tmp_path,
+        {
+            "client_id": MSP_CLIENT_ID,
+            "certificate": {"certificate_file": str(cert), "private_key": {"file": str(key)}},
+        },
+    )
+    assert 'm365_refresh_error{reason="auth"} 1.0' in text

@@ -1,0 +1,60 @@
+"""The simulator's own rules: timeline steps, fault windows, generated users."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from simulators.graph.app import GraphSimulator
+from simulators.graph.scenario import SCENARIOS_DIR, Fault, load_scenario
+
+
+def test_timeline_replaces_lists_from_its_time_on() -> None:
+    scenario = load_scenario(SCENARIOS_DIR / "service-health.yaml")
+    fabrikam = scenario.tenant("fabrikam.onmicrosoft.com")
+    assert fabrikam is not None
+    before = [s["service"] for s in fabrikam.data_at(599).health or []]
+    after = [s["service"] for s in fabrikam.data_at(600).health or []]
+    assert "Microsoft Viva" not in before
+    assert "Microsoft Viva" in after
+    assert fabrikam.data_at(600).skus == fabrikam.skus  # lists a step does not name stay
+
+
+def test_fault_window() -> None:
+    fault = Fault(endpoint="issues", request=2, times=2, status=503)
+    assert [fault.matches("issues", n) for n in (1, 2, 3, 4)] == [False, True, True, False]
+    assert not fault.matches("subscribedSkus", 2)
+
+
+async def test_generated_users_match_the_counts() -> None:
+    scenario = load_scenario(SCENARIOS_DIR / "estate.yaml")
+    sim = GraphSimulator(scenario)
+    token = (
+        await sim.handle(
+            "POST",
+            "/acmedental.onmicrosoft.com/oauth2/v2.0/token",
+            {},
+            {"host": "sim"},
+            b"grant_type=client_credentials&client_id=4f1c2d9e-0000-4000-8000-000000000001"
+            b"&client_secret=sim-msp-secret&scope=https%3A%2F%2Fgraph%2F.default",
+        )
+    ).body["access_token"]
+    users: list[dict[str, Any]] = []
+    query: dict[str, list[str]] = {}
+    while True:
+        page = await sim.handle(
+            "GET",
+            "/v1.0/reports/authenticationMethods/userRegistrationDetails",
+            query,
+            {"host": "sim", "authorization": f"Bearer {token}"},
+            b"",
+        )
+        users += page.body["value"]
+        nxt = page.body.get("@odata.nextLink")
+        if not nxt:
+            break
+        assert nxt.startswith("https://sim/v1.0/reports/")  # absolute, as Graph sends them
+        query = {"$skiptoken": [nxt.split("$skiptoken=")[1]]}
+    assert len(users) == 57
+    assert sum(u["isMfaRegistered"] for u in users) == 44
+    assert sum(u["isAdmin"] for u in users) == 4
+    assert sum(u["isAdmin"] and u["isMfaRegistered"] for u in users) == 3
