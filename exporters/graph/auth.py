@@ -32,6 +32,10 @@ class TokenProvider(Protocol):
         """Return a bearer token for Graph, or raise :class:`GraphError`."""
         ...
 
+    def invalidate(self) -> None:
+        """Forget the cached token (Graph refused it: revoked, or rotated keys)."""
+        ...
+
 
 class MsalTokenProvider:
     """Client-credentials tokens for one tenant through one msal app object."""
@@ -126,6 +130,14 @@ class MsalTokenProvider:
                         raise
         except TimeoutError:
             raise GraphError("deadline", "token request did not finish in time") from None
+
+    def invalidate(self) -> None:
+        app = self._msal
+        if app is None:
+            return
+        cache = app.token_cache
+        for entry in list(cache.search(cache.CredentialType.ACCESS_TOKEN)):
+            cache.remove_at(entry)
 
     def _check(self, result: dict[str, Any]) -> str:
         token = result.get("access_token")

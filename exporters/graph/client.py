@@ -193,6 +193,7 @@ class GraphClient:
     async def _get(self, url: str, deadline: Deadline, *, paging: bool) -> Record:
         """One GET with retries; returns the JSON object."""
         retries = 0
+        fresh_token = False
         while True:
             if deadline.expired():
                 raise GraphError("deadline", "refresh deadline reached")
@@ -237,7 +238,13 @@ class GraphClient:
                 elif status >= 500:
                     failure = GraphError("unavailable", f"HTTP {status}", status=status, code=code)
                 elif status == 401:
-                    raise GraphError("auth", f"HTTP 401 {code}".strip(), status=401, code=code)
+                    failure = GraphError("auth", f"HTTP 401 {code}".strip(), status=401, code=code)
+                    if fresh_token:
+                        raise failure
+                    # A cached token Graph no longer takes: fetch a new one, once.
+                    self._tokens.invalidate()
+                    fresh_token = True
+                    continue
                 elif status == 403:
                     raise GraphError("forbidden", f"HTTP 403 {code}".strip(), status=403, code=code)
                 else:

@@ -17,6 +17,7 @@ Control (tests and the demo)::
 
     POST /_sim/clock?advance=SECONDS   move the simulated clock (timeline steps apply)
     GET  /_sim/requests                every request so far: tenant, endpoint, status
+    POST /_sim/revoke                  revoke every token issued so far (Graph answers 401)
     POST /_sim/reset                   clock back to the start, counters and log cleared
 """
 
@@ -158,6 +159,9 @@ class GraphSimulator:
             return Response(200, {"offset": self.offset, "now": now.isoformat()})
         if path == "/_sim/requests":
             return Response(200, self.requests)
+        if path == "/_sim/revoke" and method == "POST":
+            self.tokens.clear()  # every issued token now answers 401
+            return Response(200, {"revoked": True})
         if path == "/_sim/reset" and method == "POST":
             self.offset = 0.0
             self.counts.clear()

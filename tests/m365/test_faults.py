@@ -21,7 +21,7 @@ TENANTS = {
 }
 
 
-def _sequence(sim: Sim, tenant: str, endpoint: str) -> list[int]:
+def _sequence(sim: Sim, tenant: str | None, endpoint: str) -> list[int]:
     return [r["status"] for r in sim.requests() if r["tenant"] == tenant and r["endpoint"] == endpoint]
 
 
@@ -220,3 +220,23 @@ async def test_untrusted_certificate_is_auth(faults_sim: Sim, tmp_path: Path) ->
         },
     )
     assert 'm365_refresh_error{reason="auth"} 1.0' in text
+
+
+async def test_revoked_token_is_replaced(faults_sim: Sim, tmp_path: Path) -> None:
+    """Graph refuses a token msal still holds: the client drops it and asks for a new one."""
+    cfg = write_config(
+        tmp_path / "m365.yml", faults_sim, [{"name": "expiring", "tenant_id": TENANTS["expiring"]}]
+    )
+    app = make_app(cfg, Clock())
+    await app.start()
+    try:
+        await app.refresh_all()
+        faults_sim.control("revoke")
+        await app.collectors["expiring"].refresh("health")
+        text = (await scrape(app, "expiring")).text
+    finally:
+        await app.stop()
+    assert _sequence(faults_sim, "expiring", "token") == [200, 200]
+    assert _sequence(faults_sim, None, "healthOverviews") == [401]
+    assert 'm365_signal_up{signal="health"} 1.0' in text
+    assert 'm365_graph_requests_total{code="401"} 1.0' in text

@@ -22,10 +22,14 @@ ISSUES = f"{BASE}/v1.0/admin/serviceAnnouncement/issues"
 class Tokens:
     def __init__(self) -> None:
         self.calls = 0
+        self.invalidated = 0
 
     async def token(self, deadline: Deadline) -> str:
         self.calls += 1
         return "token-123"
+
+    def invalidate(self) -> None:
+        self.invalidated += 1
 
 
 class Recorder:
@@ -156,7 +160,6 @@ async def test_400_on_the_first_page_is_not_a_restart() -> None:
 @pytest.mark.parametrize(
     ("status", "code", "reason"),
     [
-        (401, "InvalidAuthenticationToken", "auth"),
         (403, "Authorization_RequestDenied", "forbidden"),
         (404, "ResourceNotFound", "protocol"),
     ],
@@ -202,3 +205,23 @@ def test_retry_after_forms() -> None:
     assert retry_after_seconds("Mon, 02 Nov 2026 07:55:10 GMT", now=1_793_606_100.0) == 10.0
     assert retry_after_seconds("soon") is None
     assert retry_after_seconds(None) is None
+
+
+async def test_401_fetches_a_new_token_once() -> None:
+    tokens = Tokens()
+    rec = Recorder([error(401, "InvalidAuthenticationToken"), page([{"id": "a"}])])
+    http = httpx.AsyncClient(transport=httpx.MockTransport(rec))
+    c = GraphClient(http, tokens, GraphOptions(url=BASE), RequestStats(), sleep=Sleeps())
+    assert await c.list("subscribedSkus", Deadline.after(5)) == [{"id": "a"}]
+    assert (tokens.invalidated, tokens.calls) == (1, 2)
+
+
+async def test_401_twice_is_auth() -> None:
+    tokens = Tokens()
+    rec = Recorder([error(401, "InvalidAuthenticationToken")] * 2)
+    http = httpx.AsyncClient(transport=httpx.MockTransport(rec))
+    c = GraphClient(http, tokens, GraphOptions(url=BASE), RequestStats(), sleep=Sleeps())
+    with pytest.raises(GraphError) as err:
+        await c.list("subscribedSkus", Deadline.after(5))
+    assert err.value.reason == "auth"
+    assert len(rec.urls) == 2
