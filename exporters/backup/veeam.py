@@ -320,7 +320,9 @@ class VeeamClient:
             if isinstance(r, BaseException):
                 raise r
         sessions_raw, repos_raw = (r for r in results if not isinstance(r, BaseException))
-        sessions = [s for s in (_session(raw) for raw in sessions_raw) if s is not None]
+        # skip-based pages over a list that grows at the top can repeat an item: dedupe by id.
+        unique = {s.id or str(n): s for n, s in enumerate(_session(raw) for raw in sessions_raw) if s}
+        sessions = list(unique.values())
         by_job: dict[str, list[_Session]] = defaultdict(list)
         tests: dict[str, RestoreTest] = {}
         for s in sorted(sessions, key=lambda s: s.created, reverse=True):
