@@ -224,3 +224,12 @@ async def test_steady_scrape_reads_only_the_lists(acme: Sim, tmp_path: Path, exp
     assert value(second, "backup_scrape_requests") == 6
     steady = lambda t: [ln for ln in t.splitlines() if "scrape_" not in ln and "_total" not in ln]  # noqa: E731
     assert steady(first) == steady(second)
+
+
+async def test_slow_request_is_a_timeout(acme: Sim, tmp_path: Path, exporters: Any) -> None:
+    """One request slower than request_timeout, well before the scrape deadline: timeout."""
+    acme.fault(path="/api/v1/jobs/states", status=200, delay="10s")
+    config = write_config(tmp_path, [veeam_source(acme.url, request_timeout="500ms")])
+    text = await exporters(config).scrape("acme-vbr", scrape_timeout=8)
+    assert value(text, "backup_source_up") == 0
+    assert reason_of(text) == "timeout"
