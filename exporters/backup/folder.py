@@ -150,6 +150,7 @@ def read_records(name: str, text: str) -> tuple[list[Run], list[tuple[int, str]]
     """Parse one file; return the good runs and (line, message) for every bad record."""
     runs: list[Run] = []
     errors: list[tuple[int, str]] = []
+    text = text.removeprefix("\ufeff")  # spreadsheets write a byte-order mark
     for line, rec in _raw_records(name, text, errors):
         try:
             runs.append(parse_run(rec))
@@ -195,11 +196,11 @@ def _json_array(text: str, errors: list[tuple[int, str]]) -> list[tuple[int, Any
     except json.JSONDecodeError as exc:
         errors.append((exc.lineno, f"JSON: {exc.msg}"))
         return []
-    if isinstance(doc, dict) and set(doc) == {"runs"}:
+    if isinstance(doc, dict) and set(doc) == {"runs"} and isinstance(doc["runs"], list):
         doc = doc["runs"]
-        start = text.index("[", text.index('"runs"'))
+        start = text.find("[", text.find('"runs"'))
     elif isinstance(doc, list):
-        start = text.index("[")
+        start = text.find("[")
     else:
         errors.append((1, 'want a JSON array of runs or {"runs": [...]}'))
         return []
@@ -207,12 +208,15 @@ def _json_array(text: str, errors: list[tuple[int, str]]) -> list[tuple[int, Any
     decoder = json.JSONDecoder()
     out: list[tuple[int, Any]] = []
     pos = start + 1
-    for item in doc:
-        while text[pos] in " \t\r\n,":
-            pos += 1
-        _, end = decoder.raw_decode(text, pos)
-        out.append((text.count("\n", 0, pos) + 1, item))
-        pos = end
+    try:
+        for item in doc:
+            while text[pos] in " \t\r\n,":
+                pos += 1
+            _, end = decoder.raw_decode(text, pos)
+            out.append((text.count("\n", 0, pos) + 1, item))
+            pos = end
+    except (ValueError, IndexError):  # an unusual layout: report line 1 rather than fail
+        return [(1, item) for item in doc]
     return out
 
 
@@ -248,7 +252,10 @@ class FolderClient:
                     extra={"source": self.source.name, "file": path.name, "err": str(exc)},
                 )
                 continue
-            good, bad = read_records(path.name, text)
+            try:
+                good, bad = read_records(path.name, text)
+            except Exception as exc:  # never let one odd file hide the rest of the folder
+                good, bad = [], [(1, f"unreadable: {type(exc).__name__}")]
             runs += good
             file_errors[path.name] = len(bad)
             for line, msg in bad[:5]:

@@ -199,3 +199,36 @@ def test_json_array_records_know_their_lines() -> None:
     runs, errors = read_records("x.json", text)
     assert [r.job_name for r in runs] == ["a"]
     assert errors == [(4, "result: required field is missing")]
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "jobs", "errors"),
+    [
+        ("a.csv", "\ufeffjob_name,result,start_time\nx,success,1\n", ["x"], []),
+        ("a.csv", "job,result\nx,success\n", [], [(1, "header: missing column job_name")]),
+        (
+            "a.csv",
+            "job_name,result,start_time\nx,success,1,extra\n",
+            [],
+            [(2, "more cells than header columns")],
+        ),
+        ("a.json", '{"runs": 5}', [], [(1, 'want a JSON array of runs or {"runs": [...]}')]),
+        ("a.json", '{"runs": [{"job_name": "y", "result": "failed", "start_time": 5}]}', ["y"], []),
+        (
+            "a.jsonl",
+            '{"job_name": "z", "result": "ok", "start_time": 1, "colour": "red"}\n',
+            [],
+            [(1, "colour: unknown field")],
+        ),
+        (
+            "a.jsonl",
+            '{"job_name": "z", "result": "ok", "start_time": 9, "end_time": 1}\n',
+            [],
+            [(1, "end_time: before start_time")],
+        ),
+    ],
+)
+def test_drop_records(name: str, text: str, jobs: list[str], errors: list[tuple[int, str]]) -> None:
+    runs, bad = read_records(name, text)
+    assert [r.job_name for r in runs] == jobs
+    assert bad == errors
