@@ -80,8 +80,8 @@ class _ExpiredPageToken(Exception):
     pass
 
 
-def make_http_client(options: GraphOptions) -> httpx.AsyncClient:
-    """One pooled HTTP client shared by every tenant."""
+def make_http_client(options: GraphOptions, max_connections: int = 64) -> httpx.AsyncClient:
+    """One pooled HTTP client shared by every tenant (size the pool to the concurrency)."""
     verify: ssl.SSLContext | bool = True
     if options.ca_file is not None:
         # The bundle replaces the system's CAs, as it does for msal's requests session.
@@ -90,7 +90,7 @@ def make_http_client(options: GraphOptions) -> httpx.AsyncClient:
         verify=verify,
         timeout=options.request_timeout,
         follow_redirects=False,
-        limits=httpx.Limits(max_connections=64, max_keepalive_connections=16),
+        limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections // 2),
         headers={"Accept": "application/json", "User-Agent": "mspwatch"},
     )
 

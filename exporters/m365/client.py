@@ -146,6 +146,9 @@ class M365Source:
         if not rows or not isinstance(rows[0], dict):
             return None
         latest = rows[0]
+        for key in ("currentScore", "maxScore"):
+            if isinstance(latest.get(key), bool) or not isinstance(latest.get(key), int | float):
+                raise GraphError("protocol", f"secureScores without a numeric {key!r}")
         return SecureScore(
             current=_num(latest, "currentScore"),
             max=_num(latest, "maxScore"),

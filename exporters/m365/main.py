@@ -110,7 +110,8 @@ class M365App:
         """Make the collectors match the config: keep unchanged tenants, rebuild the rest."""
         cfg = self.config
         if self._http is None:
-            self._http = make_http_client(cfg.graph)
+            # Never the bottleneck: at most one request per refresh slot is in flight.
+            self._http = make_http_client(cfg.graph, max(64, cfg.max_concurrent_refreshes))
         if self._slots is None:
             self._slots = asyncio.Semaphore(cfg.max_concurrent_refreshes)
             self._slots_size = cfg.max_concurrent_refreshes
