@@ -547,11 +547,10 @@ class VeeamSimulator:
                     return error(400, "BadRequest", f"admin: {exc}")
             return json_response(200, {"now": iso(st.now)})
         if req.path == "/admin/jobs/delete" and req.method == "POST":
-            before = len(st.jobs)
-            st.jobs = [j for j in st.jobs if j.spec.name != body.get("name")]
-            gone = {stable_id("job", body.get("name"))}
+            gone = {j.id for j in st.jobs if j.spec.name == body.get("name")}
+            st.jobs = [j for j in st.jobs if j.id not in gone]
             st.sessions = [s for s in st.sessions if s.job_id not in gone]
-            return json_response(200, {"deleted": before - len(st.jobs)})
+            return json_response(200, {"deleted": len(gone)})
         if req.path == "/admin/faults" and req.method == "POST":
             try:
                 st.faults.append(Fault(FaultSpec.model_validate(body)))
