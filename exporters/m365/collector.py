@@ -22,9 +22,10 @@ from exporters.graph.client import RequestStats
 from exporters.graph.errors import GraphError
 
 from .client import M365Source
-from .config import Refresh, Signal
+from .config import Refresh
 from .inventory import M365Tenant
 from .mapping import SignalState, TenantView
+from .signals import Signal
 
 log = logging.getLogger("mspwatch.m365")
 

@@ -22,7 +22,6 @@ Example ``m365.yml``::
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
 from cryptography import x509
 from pydantic import Field
@@ -31,9 +30,9 @@ from exporters.core.config import ConfigError, StrictModel, load_model
 from exporters.graph.config import Duration, GraphApp, GraphOptions
 
 from .inventory import M365Tenant
+from .signals import SIGNALS, Signal
 
-Signal = Literal["health", "issues", "licences", "secure_score", "mfa"]
-SIGNALS: tuple[Signal, ...] = ("health", "issues", "licences", "secure_score", "mfa")
+__all__ = ["SIGNALS", "M365Config", "Refresh", "Signal", "load_config"]
 
 
 class Refresh(StrictModel):

@@ -10,6 +10,7 @@ the common MSP setup, so most tenants name the same app)::
           - name: acme                       # the target: /m365?target=acme
             tenant_id: 2b6f0c5e-0000-4000-8000-00000000c0de   # or acme.onmicrosoft.com
             app: msp                         # an app in the exporter's `apps:` (default: msp)
+            signals: [health, issues, licences, secure_score]   # optional: no Entra ID P1/P2
 
 This module imports only the exporter core, so the inventory can import it.
 """
@@ -24,6 +25,8 @@ from pydantic import AfterValidator, StringConstraints
 from exporters.core.config import StrictModel
 from exporters.graph.config import check_tenant_id
 
+from .signals import Signal
+
 TenantName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$")]
 
 
@@ -33,6 +36,9 @@ class M365Tenant(StrictModel):
     name: TenantName
     tenant_id: Annotated[str, AfterValidator(check_tenant_id)]
     app: str = "msp"
+    # Replaces the exporter's list for this tenant, e.g. without ``mfa`` where the tenant has
+    # no Entra ID P1/P2 (the registration report then answers 403).
+    signals: list[Signal] | None = None
 
 
 class _Customer(Protocol):

@@ -104,7 +104,7 @@ class M365App:
     def _key(self, cfg: M365Config, tenant: M365Tenant) -> tuple[object, ...]:
         # What needs a new collector (new credentials, new msal app); intervals and signals
         # are applied in place so a reload keeps the data already fetched.
-        return (tenant, cfg.apps[tenant.app], cfg.graph)
+        return (tenant.tenant_id, cfg.apps[tenant.app], cfg.graph)
 
     def _sync(self) -> None:
         """Make the collectors match the config: keep unchanged tenants, rebuild the rest."""
@@ -120,9 +120,10 @@ class M365App:
             if name not in wanted or self._keys[name] != self._key(cfg, wanted[name]):
                 self._drop(name)
         for name, tenant in wanted.items():
+            signals = tenant.signals if tenant.signals is not None else cfg.signals
             if name in self.collectors:
                 self.collectors[name].reconfigure(
-                    cfg.refresh, cfg.signals, cfg.max_concurrent_refreshes_per_tenant
+                    cfg.refresh, signals, cfg.max_concurrent_refreshes_per_tenant
                 )
                 continue
             stats = self._stats.setdefault(name, RequestStats())
@@ -132,7 +133,7 @@ class M365App:
                 source,
                 stats,
                 cfg.refresh,
-                cfg.signals,
+                signals,
                 clock=self._clock,
                 slots=self._slots,
                 per_tenant=cfg.max_concurrent_refreshes_per_tenant,

@@ -28,7 +28,7 @@ from exporters.graph.client import RequestStats
 from exporters.graph.errors import REASONS, Reason
 
 from .client import Issue, MfaCounts, SecureScore, ServiceHealth, Sku
-from .config import Signal
+from .signals import Signal
 
 # Graph's serviceHealthStatus enum (v1.0), in its canonical spelling; "unknownFutureValue"
 # and anything newer map to "unknown".

@@ -50,3 +50,26 @@ async def test_reload_keeps_data_and_counters(health_sim: Sim, tmp_path: Path) -
         assert "m365_up 0.0" in text  # nothing fetched yet with the new credentials
     finally:
         await app.stop()
+
+
+async def test_signals_per_tenant(health_sim: Sim, tmp_path: Path) -> None:
+    """A tenant without Entra ID P1/P2 leaves the registration report out; up means its signals."""
+    path = tmp_path / "m365.yml"
+    write_config(path, health_sim, [{**CONTOSO[0], "signals": ["health", "issues"]}])
+    app = make_app(path, Clock())
+    await app.start()
+    try:
+        await app.refresh_all()
+        text = (await scrape(app, "contoso")).text
+        before = app.collectors["contoso"]
+        write_config(path, health_sim, CONTOSO)  # back to the exporter's list: all five
+        app.reload()
+        assert app.collectors["contoso"] is before  # same credentials: reconfigured in place
+        after = (await scrape(app, "contoso")).text
+    finally:
+        await app.stop()
+    assert "m365_up 1.0" in text
+    assert 'signal="mfa"' not in text
+    assert "m365_users" not in text
+    assert 'm365_signal_up{signal="mfa"} 0.0' in after  # new signal, not fetched yet
+    assert 'm365_signal_up{signal="health"} 1.0' in after  # health data kept
