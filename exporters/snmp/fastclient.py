@@ -200,14 +200,16 @@ def _int_at(data: bytes, i: int, end: int) -> tuple[int, int]:
     return int.from_bytes(data[j : j + n], "big", signed=True), j + n
 
 
+# The first two arcs of an OID, by its first content octet (below 0x80).
+_HEADS = tuple((f // 40, f % 40) if f < 80 else (2, f - 80) for f in range(0x80))
+
+
 def decode_oid(body: bytes) -> Oid:
     """Decode OBJECT IDENTIFIER content octets."""
     if not body:
         raise DecodeError("empty OID")
-    if body.isascii():  # every arc fits in one octet: the common case
-        first = body[0]
-        head = (first // 40, first % 40) if first < 80 else (2, first - 80)
-        return head + tuple(body[1:])
+    if body.isascii():  # every arc fits in one octet
+        return _HEADS[body[0]] + tuple(body[1:])
     arcs: list[int] = []
     arc = 0
     fresh = True
@@ -224,6 +226,12 @@ def decode_oid(body: bytes) -> Oid:
     first = arcs[0]
     head = (first // 40, first % 40) if first < 80 else (2, first - 80)
     return head + tuple(arcs[1:])
+
+
+# Decoded OIDs by their content octets. The same OIDs come back on every scrape (and from
+# every device of a kind), so most lookups hit; cleared when full, which bounds memory.
+_OID_CACHE: dict[bytes, Oid] = {}
+_OID_CACHE_MAX = 1 << 17
 
 
 def decode_header(data: bytes) -> Header:
@@ -265,16 +273,13 @@ def decode_varbinds(data: bytes, start: int, end: int) -> list[tuple[Oid, Value 
         raise DecodeError("truncated variable binding") from None
 
 
-# The first two arcs of an OID, by its first content octet (below 0x80).
-_HEADS = tuple((f // 40, f % 40) if f < 80 else (2, f - 80) for f in range(0x80))
-
-
 def _decode_varbinds(data: bytes, start: int, end: int) -> list[tuple[Oid, Value | None]]:
     # The hot loop of the client: short-form lengths are decoded inline, the long form
     # through _length; every length is checked against its enclosing end before use.
     out: list[tuple[Oid, Value | None]] = []
     append = out.append
     heads = _HEADS
+    cache = _OID_CACHE
     i = start
     while i < end:
         if data[i] != 0x30:
@@ -299,7 +304,12 @@ def _decode_varbinds(data: bytes, start: int, end: int) -> list[tuple[Oid, Value
         if n == 0 or k + 2 > vb_end:
             raise DecodeError("bad OID or value missing")
         body = data[j:k]
-        oid = heads[body[0]] + tuple(body[1:]) if body.isascii() else decode_oid(body)
+        oid = cache.get(body)
+        if oid is None:
+            oid = heads[body[0]] + tuple(body[1:]) if body.isascii() else decode_oid(body)
+            if len(cache) >= _OID_CACHE_MAX:
+                cache.clear()
+            cache[body] = oid
         tag = data[k]
         n = data[k + 1]
         if n < 0x80:
