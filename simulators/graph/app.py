@@ -337,6 +337,10 @@ class GraphSimulator:
             self._record(tenant, endpoint, 400)
             return graph_error(400, "Request_BadRequest", "Invalid skip token.")
         page = items[start : start + size]
+        select = query.get("$select", [""])[0]
+        if select:
+            fields = set(select.split(","))
+            page = [{k: v for k, v in item.items() if k in fields} for item in page]
         body: dict[str, Any] = {
             "@odata.context": f"{self.base_url(headers)}/v1.0/$metadata#{endpoint}",
             "value": page,
@@ -344,7 +348,9 @@ class GraphSimulator:
         if start + size < len(items):
             path = next(p for p, e in GRAPH_PATHS.items() if e == endpoint)
             token = _encode_skiptoken(start + size)
-            body["@odata.nextLink"] = f"{self.base_url(headers)}{path}?$skiptoken={token}"
+            # Graph carries the other query options over into the next link.
+            options = f"$select={select}&" if select else ""
+            body["@odata.nextLink"] = f"{self.base_url(headers)}{path}?{options}$skiptoken={token}"
         self._record(tenant, endpoint, 200)
         return Response(200, body)
 
