@@ -31,7 +31,7 @@ import json
 import re
 import secrets
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -76,8 +76,17 @@ class Session:
     canceled: bool
     usn: int
 
+    def done(self, now: float) -> bool:
+        return self.end is not None and self.end <= now
+
+    def result_at(self, now: float) -> str:
+        return self.result if self.done(now) else "None"
+
+    def state_at(self, now: float) -> str:
+        return "Stopped" if self.done(now) else "Working"
+
     def model(self, now: float) -> dict[str, Any]:
-        done = self.end is not None and self.end <= now
+        done = self.done(now)
         out: dict[str, Any] = {
             "id": self.id,
             "name": self.name,
@@ -212,12 +221,15 @@ class State:
     def visible_sessions(self) -> list[Session]:
         return [s for s in self.sessions if s.start <= self.now]
 
-    def job_state(self, job: Job) -> dict[str, Any]:
-        mine = sorted(
-            (s for s in self.visible_sessions() if s.job_id == job.id),
-            key=lambda s: s.start,
-            reverse=True,
-        )
+    def sessions_by_job(self) -> dict[str, list[Session]]:
+        """Visible sessions per job id, newest first."""
+        out: dict[str, list[Session]] = {}
+        for s in sorted(self.visible_sessions(), key=lambda s: s.start, reverse=True):
+            out.setdefault(s.job_id, []).append(s)
+        return out
+
+    def job_state(self, job: Job, by_job: dict[str, list[Session]]) -> dict[str, Any]:
+        mine = by_job.get(job.id, [])
         running = any(s.end is None or s.end > self.now for s in mine)
         finished = [s for s in mine if s.end is not None and s.end <= self.now]
         status = "disabled" if job.spec.disabled else "running" if running else "inactive"
@@ -404,7 +416,8 @@ class VeeamSimulator:
         )
 
     def jobs_states(self, req: Request) -> Response:
-        items = [self.state.job_state(j) for j in self.state.jobs]
+        by_job = self.state.sessions_by_job()
+        items = [self.state.job_state(j, by_job) for j in self.state.jobs]
         name = req.query.get("nameFilter")
         if name:
             items = [i for i in items if fnmatch.fnmatchcase(i["name"].lower(), name.lower())]
@@ -431,27 +444,28 @@ class VeeamSimulator:
         if q.get("nameFilter"):
             pat = q["nameFilter"].lower()
             found = [s for s in found if fnmatch.fnmatchcase(s.name.lower(), pat)]
-        models = [s.model(st.now) for s in found]
+        now = st.now
         if q.get("resultFilter"):
             want = q["resultFilter"].lower()
-            models = [m for m in models if m["result"]["result"].lower() == want]
+            found = [s for s in found if s.result_at(now).lower() == want]
         if q.get("stateFilter"):
             want = q["stateFilter"].lower()
-            models = [m for m in models if m["state"].lower() == want]
+            found = [s for s in found if s.state_at(now).lower() == want]
         column = q.get("orderColumn", "CreationTime")
-        keys = {
-            "creationtime": lambda m: m["creationTime"],
-            "endtime": lambda m: m.get("endTime", ""),
-            "name": lambda m: m["name"],
-            "sessiontype": lambda m: m["sessionType"],
-            "state": lambda m: m["state"],
+        keys: dict[str, Callable[[Session], Any]] = {
+            "creationtime": lambda s: s.start,
+            "endtime": lambda s: s.end if s.done(now) else 0.0,
+            "name": lambda s: s.name,
+            "sessiontype": lambda s: s.type,
+            "state": lambda s: s.state_at(now),
         }
         key = keys.get(column.lower())
         if key is None:
             raise BadParam(f"orderColumn: unknown column {column}")
         asc = parse_bool(q.get("orderAsc", "true"), "orderAsc")
-        models.sort(key=key, reverse=not asc)
-        return self.page(req, models)
+        found.sort(key=key, reverse=not asc)
+        # Only the page is rendered: big scenarios stay fast.
+        return self.page(req, found, lambda s: s.model(now))
 
     def session(self, sid: str) -> Response:
         for s in self.state.visible_sessions():
@@ -504,13 +518,18 @@ class VeeamSimulator:
             )
         return self.page(req, items)
 
-    def page(self, req: Request, items: list[dict[str, Any]]) -> Response:
+    def page(
+        self,
+        req: Request,
+        items: Sequence[Any],
+        render: Callable[[Any], dict[str, Any]] = lambda item: item,
+    ) -> Response:
         sc = self.state.scenario
         skip = parse_int(req.query.get("skip", "0"), "skip")
         limit = parse_int(req.query.get("limit", str(sc.default_limit)), "limit")
         if limit > sc.max_limit:
             raise BadParam(f"limit: at most {sc.max_limit}")
-        chunk = items[skip : skip + limit]
+        chunk = [render(item) for item in items[skip : skip + limit]]
         return json_response(
             200,
             {
