@@ -108,6 +108,11 @@ class VeeamSource(_SourceBase):
     session_lookback: Duration = 8 * 86400.0
     request_timeout: Duration = 10.0
     surebackup: bool = True
+    transferred_bytes: bool = Field(
+        default=True,
+        description="read the last session's taskSessions for bytes (one request per new session)",
+    )
+    max_concurrent_requests: int = Field(default=4, ge=1, le=32)
 
     @field_validator("url")
     @classmethod

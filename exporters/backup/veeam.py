@@ -55,7 +55,6 @@ API_ERROR_STATUSES: tuple[str, ...] = (
 GIB = 1024.0**3
 _TOKEN_SLACK = 30.0  # renew this long before the server says the access token expires
 _MAX_PAGES = 10_000
-_CONCURRENT_LOOKUPS = 4
 _TRANSFER_CACHE_MAX = 10_000
 _OLD_SUCCESS_TTL = 3600.0
 
@@ -342,7 +341,7 @@ class VeeamClient:
 
     async def _lookups(self, plans: list[_JobPlan], deadline: Deadline, stats: RequestStats) -> None:
         """Per-job follow-ups: the last success beyond the window, bytes of the last run."""
-        slots = asyncio.Semaphore(_CONCURRENT_LOOKUPS)
+        slots = asyncio.Semaphore(self.source.max_concurrent_requests)
 
         async def last_success(plan: _JobPlan) -> None:
             # A success older than the session window cannot change except by a newer one,
@@ -391,7 +390,7 @@ class VeeamClient:
                     plan.last_success = plan.last_run  # the state's lastRun is that success
                 else:
                     work.append(last_success(plan))
-            if plan.last_finished_id:
+            if plan.last_finished_id and self.source.transferred_bytes:
                 work.append(transferred(plan, plan.last_finished_id))
         results = await asyncio.gather(*work, return_exceptions=True)
         for r in results:

@@ -233,3 +233,11 @@ async def test_slow_request_is_a_timeout(acme: Sim, tmp_path: Path, exporters: A
     text = await exporters(config).scrape("acme-vbr", scrape_timeout=8)
     assert value(text, "backup_source_up") == 0
     assert reason_of(text) == "timeout"
+
+
+async def test_transferred_bytes_can_be_turned_off(acme: Sim, tmp_path: Path, exporters: Any) -> None:
+    config = write_config(tmp_path, [veeam_source(acme.url, transferred_bytes=False)])
+    text = await exporters(config).scrape("acme-vbr")
+    assert value(text, "backup_source_up") == 1
+    assert series_of(text, "backup_job_last_transferred_bytes") == []
+    assert not [r for r in acme.requests() if r["path"].endswith("/taskSessions")]
