@@ -138,20 +138,26 @@ class DeviceScrape:
         return col
 
     async def _table(self, table: TableSpec, cached: CachedLabels) -> None:
-        # Values first: for each metric the first source with rows wins, later ones are
-        # only walked when the earlier ones are empty (64-bit counters before 32-bit).
-        async def metric_sources(sources: Sequence[Oid]) -> None:
-            for oid in sources:
-                if await self.column(oid):
-                    return
-
+        # Values first. Each metric's preferred source (the 64-bit counter) is walked; a
+        # fallback (the 32-bit one) only when the preferred column misses rows that the
+        # table has, so no row is dropped and no column is walked for nothing.
         extra: list[Oid] = []
         for spec in table.metrics:
             extra += [c for c in spec.columns if c not in {s.oid for s in spec.sources}]
         await _gather(
-            [metric_sources([s.oid for s in spec.sources]) for spec in table.metrics]
+            [self.column(spec.sources[0].oid) for spec in table.metrics]
             + [self.column(c) for c in dict.fromkeys(extra)]
         )
+        rows = {i for spec in table.metrics for i in self.columns.get(spec.sources[0].oid, {})}
+
+        async def fallbacks(sources: Sequence[Oid]) -> None:
+            covered = set(self.columns.get(sources[0], {}))
+            for oid in sources[1:]:
+                if rows <= covered:
+                    return
+                covered |= set(await self.column(oid))
+
+        await _gather([fallbacks([s.oid for s in spec.sources]) for spec in table.metrics])
         rows = {i for spec in table.metrics for s in spec.sources for i in self.columns.get(s.oid, {})}
         lookup_oids = list(dict.fromkeys(o for ls in table.labels.values() for o in ls.oids))
         known = cached.indexes.get(id(table))

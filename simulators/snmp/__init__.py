@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import bz2
 import os
-import shutil
 import subprocess
 import sys
 from importlib.resources import files
@@ -46,18 +45,42 @@ def snmpsim_data_dir() -> Path:
     return Path(str(files("snmpsim_data"))) / "data"
 
 
-def prepare_data_dir(dest: Path) -> Path:
-    """Write the estate's recordings, uncompressed (snmpsim answers 50x faster), to ``dest``."""
+def freeze_line(line: str) -> str:
+    """Replace a snmpsim variation (``67:numeric|rate=100``) by a fixed value.
+
+    Some recordings let values move (uptime, CPU); tests compare output byte for byte, so
+    they serve the variation's starting point instead: initial, else offset, else min, else 0.
+    """
+    oid, _, rest = line.partition("|")
+    tag, sep, spec = rest.partition("|")
+    if ":" not in tag or not sep:
+        return line
+    base, _, module = tag.partition(":")
+    params = dict(p.partition("=")[::2] for p in spec.split(","))
+    if module == "writecache":
+        return f"{oid}|{base}|{params.get('value', '')}"
+    for key in ("initial", "offset", "min"):
+        if params.get(key):
+            return f"{oid}|{base}|{params[key]}"
+    return f"{oid}|{base}|0"
+
+
+def prepare_data_dir(dest: Path, *, frozen: bool = False) -> Path:
+    """Write the estate's recordings, uncompressed (snmpsim answers 50x faster), to ``dest``.
+
+    ``frozen`` replaces the recordings' moving values by fixed ones (see :func:`freeze_line`).
+    """
     dest.mkdir(parents=True, exist_ok=True)
     src = snmpsim_data_dir()
     for community, rel in RECORDINGS.items():
         out = dest / f"{community}.snmprec"
-        if out.exists():
-            continue
         path = src / rel
         opener = bz2.open if path.suffix == ".bz2" else open
-        with opener(path, "rb") as fin, out.open("wb") as fout:
-            shutil.copyfileobj(fin, fout)
+        with opener(path, "rt", encoding="utf-8", errors="surrogateescape") as fin:
+            lines = fin.read().splitlines()
+        if frozen:
+            lines = [freeze_line(ln) for ln in lines]
+        out.write_text("\n".join(lines) + "\n", encoding="utf-8", errors="surrogateescape")
     for path in sorted(SYNTHETIC_DIR.glob("*.snmprec")):
         lines = [ln for ln in path.read_text().splitlines() if ln and not ln.startswith("#")]
         (dest / path.name).write_text("\n".join(lines) + "\n")

@@ -45,7 +45,7 @@ def _write_huge_table(data_dir: Path) -> None:
 def snmpsim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Agent]:
     """snmpsim on 127.0.0.1 serving the estate's recordings; stopped by PID at the end."""
     base = tmp_path_factory.mktemp("snmpsim")
-    data_dir = prepare_data_dir(base / "data")
+    data_dir = prepare_data_dir(base / "data", frozen=True)
     _write_huge_table(data_dir)
     port = free_port()
     proc = start_snmpsim(data_dir, base / "cache", port, V3_AUTH_KEY, V3_PRIV_KEY, base / "log")
