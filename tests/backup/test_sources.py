@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 import sys
@@ -9,10 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry, generate_latest
 
+from exporters.backup.collector import scrape_source
 from exporters.backup.folder import read_records
 from exporters.backup.inventory import RpoConfig
-from exporters.backup.records import parse_result
+from exporters.backup.records import JobRecord, SourceData, SourceError, parse_result
+from exporters.core.deadline import Deadline
 from mspwatch.cli import main as mspwatch_main
 from mspwatch.inventory import load_inventory, write_targets
 
@@ -232,3 +236,81 @@ def test_drop_records(name: str, text: str, jobs: list[str], errors: list[tuple[
     runs, bad = read_records(name, text)
     assert [r.job_name for r in runs] == jobs
     assert bad == errors
+
+
+class _RecordingClient:
+    """A fake behind the BackupClient protocol: canned answers, remembers the calls."""
+
+    kind = "fake"
+    api_errors = None
+
+    def __init__(self, answer: Any) -> None:
+        self.answer = answer
+        self.calls = 0
+
+    async def fetch(self, deadline: Any, stats: Any) -> Any:
+        self.calls += 1
+        stats.requests += 1
+        if isinstance(self.answer, BaseException):
+            raise self.answer
+        return self.answer
+
+    async def aclose(self) -> None:
+        return None
+
+
+@pytest.mark.parametrize(
+    ("answer", "up", "reason"),
+    [
+        (SourceData(jobs=[JobRecord(name="j", type="t", last_result="success", last_success=1)]), 1, None),
+        (SourceError("auth", "refused"), 0, "auth"),
+        (KeyError("surprise"), 0, "malformed"),  # a shape nobody foresaw: still an answer
+    ],
+)
+async def test_collector_turns_every_outcome_into_metrics(answer: Any, up: int, reason: str | None) -> None:
+    client = _RecordingClient(answer)
+    families = await scrape_source("fake", client, RpoConfig(), None, Deadline.after(5), lambda: 100.0)
+    registry = CollectorRegistry(auto_describe=False)
+
+    class _One:
+        def collect(self) -> Any:
+            return families
+
+    registry.register(_One())  # type: ignore[arg-type]
+    text = generate_latest(registry).decode()
+    assert client.calls == 1
+    assert value(text, "backup_source_up") == up
+    assert reason_of(text) == reason
+    assert value(text, "backup_scrape_requests") == 1
+
+
+class _Holding(_RecordingClient):
+    """Holds its slot until released."""
+
+    def __init__(self) -> None:
+        super().__init__(SourceData())
+        self.entered = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def fetch(self, deadline: Any, stats: Any) -> Any:
+        self.entered.set()
+        await self.release.wait()
+        return await super().fetch(deadline, stats)
+
+
+async def test_max_sources_in_flight(tmp_path: Path, exporters: Any) -> None:
+    """With the one slot held, another scrape waits for it within its own deadline and
+    answers up 0, reason deadline; the held scrape then completes."""
+    config = write_config(
+        tmp_path, [veeam_source("http://127.0.0.1:9"), {"name": "drop", "kind": "folder", "path": "."}]
+    )
+    config.write_text(config.read_text() + "max_sources_in_flight: 1\n")
+    exp = exporters(config)
+    holder = _Holding()
+    exp.app.clients["acme-vbr"] = holder  # a fake behind the client protocol
+    held = asyncio.create_task(exp.scrape("acme-vbr", scrape_timeout=30))
+    await holder.entered.wait()
+    waiting = await exp.scrape("drop", scrape_timeout=1.5)
+    assert reason_of(waiting) == "deadline"
+    holder.release.set()
+    assert value(await held, "backup_source_up") == 1
