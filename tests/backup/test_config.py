@@ -82,3 +82,12 @@ def test_config_check_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     good.write_text("inventory: inventory.yml\n")
     assert main(["backup-exporter", f"--config.file={good}", "--config.check"]) == 0
     assert capsys.readouterr().out == f"{good}: OK\n"
+
+
+def test_example_config_is_valid(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from mspwatch.cli import main
+
+    monkeypatch.setenv("MSPWATCH_VEEAM_PASSWORD", "example")
+    example = Path(__file__).parent.parent.parent / "docs" / "backup-example" / "backup.yml"
+    assert main(["backup-exporter", f"--config.file={example}", "--config.check"]) == 0
+    assert capsys.readouterr().out.endswith(": OK\n")
