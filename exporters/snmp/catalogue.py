@@ -7,7 +7,7 @@ A test regenerates it and fails on any difference, so the docs cannot drift.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from dataclasses import dataclass, field
 
 from .profile import MetricSpec, Profile, load_profiles
 
@@ -56,18 +56,24 @@ def _labels(spec: MetricSpec, index: list[str], table_labels: list[str]) -> list
     return labels
 
 
+@dataclass
+class _Row:
+    type: str
+    labels: set[str] = field(default_factory=set)
+    profiles: list[str] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)
+
+
 def render(profiles: dict[str, Profile]) -> str:
-    rows: dict[str, dict[str, object]] = {}
-    sources: dict[str, list[str]] = defaultdict(list)
+    rows: dict[str, _Row] = {}
     for profile in profiles.values():
-        entries = [(s, [], []) for s in profile.scalars] + [
-            (m, t.index, list(t.labels)) for t in profile.tables for m in t.metrics
-        ]
+        entries: list[tuple[MetricSpec, list[str], list[str]]] = [(s, [], []) for s in profile.scalars]
+        entries += [(m, t.index, list(t.labels)) for t in profile.tables for m in t.metrics]
         for spec, index, table_labels in entries:
-            row = rows.setdefault(spec.name, {"type": spec.type, "labels": set(), "profiles": []})
-            row["labels"].update(_labels(spec, index, table_labels))  # type: ignore[attr-defined]
-            row["profiles"].append(profile.name)  # type: ignore[attr-defined]
-            sources[spec.name].append(spec.help)
+            row = rows.setdefault(spec.name, _Row(spec.type))
+            row.labels.update(_labels(spec, index, table_labels))
+            row.profiles.append(profile.name)
+            row.sources.append(spec.help)
     out = [
         "# SNMP metric catalogue",
         "",
@@ -86,10 +92,10 @@ def render(profiles: dict[str, Profile]) -> str:
     ]
     for name in sorted(rows):
         row = rows[name]
-        labels = ", ".join(f"`{label}`" for label in sorted(row["labels"]))  # type: ignore[call-overload]
-        profs = ", ".join(dict.fromkeys(row["profiles"]))  # type: ignore[call-overload]
-        source = " / ".join(dict.fromkeys(sources[name]))
-        out.append(f"| `{name}` | {row['type']} | {labels} | {profs} | {source} |")
+        labels = ", ".join(f"`{label}`" for label in sorted(row.labels))
+        profs = ", ".join(dict.fromkeys(row.profiles))
+        source = " / ".join(dict.fromkeys(row.sources))
+        out.append(f"| `{name}` | {row.type} | {labels} | {profs} | {source} |")
     out += [
         "",
         "## Scrape metrics",
