@@ -25,6 +25,7 @@ GRAPH_SCOPE_SUFFIX = "/.default"
 
 # Token endpoint errors that mean "the service is having trouble", not "you are refused".
 _TRANSIENT = {"temporarily_unavailable", "server_error"}
+TOKEN_MARGIN = 300.0  # seconds before expiry at which a held token goes back to msal
 
 
 class TokenProvider(Protocol):
@@ -59,6 +60,7 @@ class MsalTokenProvider:
         # A refused credential stays refused for a while: the tenant's signals share one
         # answer instead of each asking the token endpoint again.
         self._refused: tuple[GraphError, float] | None = None
+        self._held: tuple[str, float] | None = None  # token, monotonic time to stop using it
 
     def _credential(self) -> str | dict[str, str]:
         app = self._app_config
@@ -115,6 +117,10 @@ class MsalTokenProvider:
         return result
 
     async def token(self, deadline: Deadline) -> str:
+        # msal's own cache lookup costs a thread hop; skip it while the token is fresh.
+        held = self._held
+        if held is not None and time.monotonic() < held[1]:
+            return held[0]
         try:
             async with asyncio.timeout(deadline.remaining()):
                 async with self._lock:
@@ -123,15 +129,22 @@ class MsalTokenProvider:
                         raise GraphError(known.reason, known.detail, code=known.code)
                     try:
                         loop = asyncio.get_running_loop()
-                        return self._check(await loop.run_in_executor(self._executor, self._acquire))
+                        result = await loop.run_in_executor(self._executor, self._acquire)
+                        token = self._check(result)
                     except GraphError as exc:
                         if exc.reason == "auth":
                             self._refused = (exc, time.monotonic() + self._options.token_failure_backoff)
                         raise
         except TimeoutError:
             raise GraphError("deadline", "token request did not finish in time") from None
+        lifetime = result.get("expires_in")
+        if isinstance(lifetime, int | float) and lifetime > 2 * TOKEN_MARGIN:
+            # Hand back to msal well before expiry: it refreshes, we never send a stale token.
+            self._held = (token, time.monotonic() + lifetime - TOKEN_MARGIN)
+        return token
 
     def invalidate(self) -> None:
+        self._held = None
         app = self._msal
         if app is None:
             return

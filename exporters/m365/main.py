@@ -111,7 +111,7 @@ class M365App:
         cfg = self.config
         if self._http is None:
             # Never the bottleneck: at most one request per refresh slot is in flight.
-            self._http = make_http_client(cfg.graph, max(64, cfg.max_concurrent_refreshes))
+            self._http = make_http_client(cfg.graph, cfg.max_concurrent_refreshes)
         if self._slots is None:
             self._slots = asyncio.Semaphore(cfg.max_concurrent_refreshes)
             self._slots_size = cfg.max_concurrent_refreshes
