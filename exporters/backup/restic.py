@@ -56,6 +56,16 @@ class ResticClient:
             raise SourceError("malformed", f"{where}: line {exc.lineno}: {exc.msg}") from None
         if not isinstance(snapshots, list):
             raise SourceError("malformed", f"{where}: want a JSON list of snapshots")
+        # `restic snapshots --json --group-by ...` nests them: [{group_key, snapshots}, ...]
+        snapshots = [
+            snap
+            for item in snapshots
+            for snap in (
+                item["snapshots"]
+                if isinstance(item, dict) and isinstance(item.get("snapshots"), list)
+                else [item]
+            )
+        ]
         data = SourceData(jobs=self._jobs(snapshots))
         check = resolve(self.base_dir, self.source.check_file)
         if check is not None:

@@ -314,3 +314,17 @@ async def test_max_sources_in_flight(tmp_path: Path, exporters: Any) -> None:
     assert reason_of(waiting) == "deadline"
     holder.release.set()
     assert value(await held, "backup_source_up") == 1
+
+
+async def test_restic_grouped_output(tmp_path: Path, exporters: Any) -> None:
+    """`restic snapshots --json --group-by host` nests snapshots in groups: same jobs."""
+    snaps = json.loads((DATA / "restic-snapshots.json").read_text())
+    grouped = [
+        {"group_key": {"hostname": "web1"}, "snapshots": snaps[:2]},
+        {"group_key": {"hostname": "db1"}, "snapshots": snaps[2:]},
+    ]
+    (tmp_path / "grouped.json").write_text(json.dumps(grouped))
+    config = write_config(tmp_path, [{"name": "r", "kind": "restic", "snapshots_file": "grouped.json"}])
+    text = await exporters(config).scrape("r")
+    assert value(text, "backup_jobs") == 2
+    assert value(text, 'backup_job_last_transferred_bytes{job_name="web1:/etc,/srv/www"}') == 104857600
