@@ -9,8 +9,10 @@ import httpx
 import pytest
 
 from exporters.core.deadline import Deadline
+from exporters.core.secrets import Secret
+from exporters.graph.auth import MsalTokenProvider
 from exporters.graph.client import GraphClient, RequestStats, retry_after_seconds
-from exporters.graph.config import GraphOptions
+from exporters.graph.config import GraphApp, GraphOptions
 from exporters.graph.errors import GraphError
 
 from .helpers import Sleeps
@@ -225,3 +227,46 @@ async def test_401_twice_is_auth() -> None:
         await c.list("subscribedSkus", Deadline.after(5))
     assert err.value.reason == "auth"
     assert len(rec.urls) == 2
+
+
+class CountingProvider(MsalTokenProvider):
+    """msal replaced by a counter: what the provider asks msal for, and when."""
+
+    def __init__(self, result: dict[str, Any]) -> None:
+        app = GraphApp(client_id="4f1c2d9e-0000-4000-8000-000000000001", client_secret=Secret("x"))
+        super().__init__("contoso.onmicrosoft.com", app, GraphOptions())
+        self.result = result
+        self.acquired = 0
+
+    def _acquire(self) -> dict[str, Any]:
+        self.acquired += 1
+        return self.result
+
+
+async def test_fresh_token_is_held_and_dropped_on_invalidate() -> None:
+    tokens = CountingProvider({"access_token": "t1", "expires_in": 3599})
+    for _ in range(3):
+        assert await tokens.token(Deadline.after(5)) == "t1"
+    assert tokens.acquired == 1
+    tokens.invalidate()
+    await tokens.token(Deadline.after(5))
+    assert tokens.acquired == 2
+
+
+async def test_refused_credential_is_remembered() -> None:
+    tokens = CountingProvider({"error": "invalid_client", "error_codes": [7000215]})
+    for _ in range(3):
+        with pytest.raises(GraphError) as err:
+            await tokens.token(Deadline.after(5))
+        assert err.value.reason == "auth"
+        assert err.value.detail == "token endpoint refused: invalid_client (AADSTS7000215)"
+    assert tokens.acquired == 1  # within token_failure_backoff the answer is reused
+
+
+async def test_token_endpoint_trouble_is_unavailable_and_not_remembered() -> None:
+    tokens = CountingProvider({"error": "temporarily_unavailable"})
+    for _ in range(2):
+        with pytest.raises(GraphError) as err:
+            await tokens.token(Deadline.after(5))
+        assert err.value.reason == "unavailable"
+    assert tokens.acquired == 2
