@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from mspwatch.inventory import Inventory
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
-_URL = re.compile(r"^https?://[^/\s?#]+/?$")
+_URL = re.compile(r"^https?://[^/\s?#@]+/?$")  # no user:password@ in URLs
 
 
 def _source_name(value: object) -> object:
@@ -118,7 +118,9 @@ class VeeamSource(_SourceBase):
     @classmethod
     def _url(cls, value: str) -> str:
         if not _URL.match(value):
-            raise ValueError("must be http(s)://host[:port] without a path, e.g. https://vbr:9419")
+            raise ValueError(
+                "must be http(s)://host[:port] without a path or credentials, e.g. https://vbr:9419"
+            )
         return value.rstrip("/")
 
     @model_validator(mode="after")

@@ -25,7 +25,9 @@ CASES = {
     "unknown-kind": "unknown-kind.inventory.yml: customers.0.backup_sources.0: Input tag 'tsm' "
     "found using 'kind' does not match any of the expected tags: 'veeam', 'restic', 'folder'",
     "bad-url": "bad-url.inventory.yml: customers.0.backup_sources.0.veeam.url: "
-    "must be http(s)://host[:port] without a path, e.g. https://vbr:9419",
+    "must be http(s)://host[:port] without a path or credentials, e.g. https://vbr:9419",
+    "url-with-password": "url-with-password.inventory.yml: customers.0.backup_sources.0.veeam.url: "
+    "must be http(s)://host[:port] without a path or credentials, e.g. https://vbr:9419",
     "bad-name": "bad-name.inventory.yml: customers.0.backup_sources.0.veeam.name: must be 1-63 "
     "lower-case letters, digits, '.', '_' or '-', starting with a letter or digit",
     "tls-conflict": "tls-conflict.inventory.yml: customers.0.backup_sources.0.veeam: "
@@ -66,6 +68,7 @@ def test_invalid_config(case: str, monkeypatch: pytest.MonkeyPatch) -> None:
         BackupApp(Path(f"{case}.backup.yml"))
     assert str(err.value) == CASES[case]
     assert "secret-value" not in str(err.value)
+    assert "Pa55w0rd" not in str(err.value)
 
 
 def test_config_check_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
