@@ -141,15 +141,31 @@ def encode_request(
     max_repetitions: int = 0,
 ) -> bytes:
     """A GET / GETNEXT / GETBULK message; ``version`` is the wire value (0 = v1, 1 = v2c)."""
-    varbinds = b"".join(_tlv(0x30, _tlv(0x06, encode_oid(o)) + b"\x05\x00") for o in oids)
-    pdu = _tlv(
-        pdu_type,
-        encode_integer(request_id)
-        + encode_integer(non_repeaters)
-        + encode_integer(max_repetitions)
-        + _tlv(0x30, varbinds),
+    return _encode(
+        message_head(version, community), pdu_type, request_id, oids, non_repeaters, max_repetitions
     )
-    return _tlv(0x30, encode_integer(version) + _tlv(0x04, community) + pdu)
+
+
+def message_head(version: int, community: bytes) -> bytes:
+    """The octets every message of a session starts its SEQUENCE with."""
+    return encode_integer(version) + _tlv(0x04, community)
+
+
+_SMALL_INTS = tuple(encode_integer(i) for i in range(256))  # non-repeaters, max-repetitions
+
+
+def _encode(
+    head: bytes, pdu_type: int, request_id: int, oids: Sequence[Oid], non_repeaters: int, max_repetitions: int
+) -> bytes:
+    varbinds = b"".join(_tlv(0x30, _tlv(0x06, encode_oid(o)) + b"\x05\x00") for o in oids)
+    small = _SMALL_INTS
+    pdu = (
+        encode_integer(request_id)
+        + (small[non_repeaters] if 0 <= non_repeaters < 256 else encode_integer(non_repeaters))
+        + (small[max_repetitions] if 0 <= max_repetitions < 256 else encode_integer(max_repetitions))
+        + _tlv(0x30, varbinds)
+    )
+    return _tlv(0x30, head + _tlv(pdu_type, pdu))
 
 
 # --- decoding -------------------------------------------------------------------------------
@@ -512,7 +528,7 @@ class FastSession:
         self._ep = endpoint
         self._addr = addr
         self._version = 0 if version == 1 else 1
-        self._community = community
+        self._head = message_head(self._version, community)
         self._options = options
         self.stats = SessionStats()
 
@@ -525,7 +541,7 @@ class FastSession:
             raise SnmpError("unreachable", "client closed")
         loop = ep.loop
         rid = ep.new_id()
-        data = encode_request(self._version, self._community, pdu_type, rid, oids, 0, max_repetitions)
+        data = _encode(self._head, pdu_type, rid, oids, 0, max_repetitions)
         req = _Request(self._addr, loop.create_future())
         ep.pending[rid] = req
         try:
