@@ -45,6 +45,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="write an m365-exporter config for the scenario's tenants to FILE, then serve",
     )
+    p.add_argument(
+        "--clock-speed",
+        type=float,
+        default=0.0,
+        help="simulated seconds per real second (default 0: the clock moves only via /_sim/clock; "
+        "the demo uses 1 or more so timelines play out)",
+    )
     p.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
     return p
 
@@ -69,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         url = f"https://{host or '127.0.0.1'}:{port}"  # an IPv6 host keeps its brackets
         config = exporter_config(scenario, url, (args.tls_dir / "ca.pem").resolve())
         args.write_exporter_config.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
-    app = GraphSimulator(scenario, trusted)
+    app = GraphSimulator(scenario, trusted, clock_speed=args.clock_speed)
     uvicorn.run(
         app,
         host=host.strip("[]") or "127.0.0.1",

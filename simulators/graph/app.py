@@ -15,7 +15,8 @@ Graph (the bearer token picks the tenant, as in Graph)::
 
 Control (tests and the demo)::
 
-    POST /_sim/clock?advance=SECONDS   move the simulated clock (timeline steps apply)
+    POST /_sim/clock?advance=SECONDS   move the simulated clock (timeline steps apply); with
+                                       --clock-speed it also runs on its own
     GET  /_sim/requests                every request so far: tenant, endpoint, status
     POST /_sim/revoke                  revoke every token issued so far (Graph answers 401)
     POST /_sim/reset                   clock back to the start, counters and log cleared
@@ -87,15 +88,27 @@ def _b64url(data: bytes) -> str:
 class GraphSimulator:
     """State: the scenario, the simulated clock, issued tokens, request counters."""
 
-    def __init__(self, scenario: Scenario, trusted_certs: list[x509.Certificate] | None = None) -> None:
+    def __init__(
+        self,
+        scenario: Scenario,
+        trusted_certs: list[x509.Certificate] | None = None,
+        clock_speed: float = 0.0,
+    ) -> None:
         self.scenario = scenario
-        self.offset = 0.0
+        self.offset = 0.0  # simulated seconds added by /_sim/clock
+        # 0: the clock moves only when told (tests); 1: with real time; 60: a minute a second
+        self.clock_speed = clock_speed
+        self._started = time.monotonic()
         self.tokens: dict[str, tuple[Tenant, float]] = {}
         self.counts: Counter[tuple[str, str]] = Counter()
         self.requests: list[dict[str, Any]] = []
         self.trusted = {
             _b64url(c.fingerprint(_sha256())): c for c in (trusted_certs or [])
         }  # x5t#S256 -> certificate
+
+    def elapsed(self) -> float:
+        """Simulated seconds since the scenario's start."""
+        return self.offset + (time.monotonic() - self._started) * self.clock_speed
 
     # --- ASGI ---------------------------------------------------------------------------
 
@@ -155,8 +168,8 @@ class GraphSimulator:
         if path == "/_sim/clock":
             if method == "POST":
                 self.offset += float(query.get("advance", ["0"])[0])
-            now = self.scenario.start + timedelta(seconds=self.offset)
-            return Response(200, {"offset": self.offset, "now": now.isoformat()})
+            now = self.scenario.start + timedelta(seconds=self.elapsed())
+            return Response(200, {"offset": self.elapsed(), "now": now.isoformat()})
         if path == "/_sim/requests":
             return Response(200, self.requests)
         if path == "/_sim/revoke" and method == "POST":
@@ -164,6 +177,7 @@ class GraphSimulator:
             return Response(200, {"revoked": True})
         if path == "/_sim/reset" and method == "POST":
             self.offset = 0.0
+            self._started = time.monotonic()
             self.counts.clear()
             self.requests.clear()
             self.tokens.clear()
@@ -329,7 +343,7 @@ class GraphSimulator:
             return graph_error(
                 403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation."
             )
-        data = tenant.data_at(self.offset)
+        data = tenant.data_at(self.elapsed())
         items = self._items(endpoint, data, tenant, query)
         size = tenant.page_size.get(endpoint, DEFAULT_PAGE_SIZE)
         start = _decode_skiptoken(skiptoken) if skiptoken else 0
@@ -366,7 +380,7 @@ class GraphSimulator:
         if endpoint == "secureScores":
             if data.secure_score is None:
                 return []
-            created = (self.scenario.start + timedelta(seconds=self.offset)).replace(
+            created = (self.scenario.start + timedelta(seconds=self.elapsed())).replace(
                 hour=0, minute=0, second=0, microsecond=0
             )
             score = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from simulators.graph.app import GraphSimulator
@@ -58,3 +59,12 @@ async def test_generated_users_match_the_counts() -> None:
     assert sum(u["isMfaRegistered"] for u in users) == 44
     assert sum(u["isAdmin"] for u in users) == 4
     assert sum(u["isAdmin"] and u["isMfaRegistered"] for u in users) == 3
+
+
+async def test_clock_speed_runs_the_timeline() -> None:
+    sim = GraphSimulator(load_scenario(SCENARIOS_DIR / "estate.yaml"), clock_speed=3600.0)
+    await asyncio.sleep(0.01)
+    assert sim.elapsed() >= 36.0  # an hour a second
+    frozen = GraphSimulator(load_scenario(SCENARIOS_DIR / "estate.yaml"))
+    await frozen.handle("POST", "/_sim/clock", {"advance": ["600"]}, {}, b"")
+    assert frozen.elapsed() == 600.0
