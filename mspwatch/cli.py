@@ -22,6 +22,7 @@ SUBCOMMANDS: dict[str, str] = {
     "backup-exporter": "exporters.backup.main",
     "backup": "exporters.backup.main",
     "targets": "mspwatch.cli",
+    "demo": "mspwatch.demo",
 }
 
 

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import bz2
 import os
+import shutil
 import subprocess
 import sys
+import time
 from importlib.resources import files
 from pathlib import Path
 
@@ -87,14 +89,16 @@ def prepare_data_dir(dest: Path, *, frozen: bool = False) -> Path:
     return dest
 
 
-def snmpsim_command(data_dir: Path, cache_dir: Path, port: int, auth_key: str, priv_key: str) -> list[str]:
-    """The snmpsim command line serving ``data_dir`` on 127.0.0.1:port (v1, v2c and v3)."""
+def snmpsim_command(
+    data_dir: Path, cache_dir: Path, endpoints: list[str], auth_key: str, priv_key: str
+) -> list[str]:
+    """The snmpsim command line serving ``data_dir`` on loopback ``host:port`` endpoints."""
     exe = Path(sys.executable).parent / "snmpsim-command-responder"
     return [
         str(exe),
         f"--data-dir={data_dir}",
         f"--cache-dir={cache_dir}",
-        f"--agent-udpv4-endpoint=127.0.0.1:{port}",
+        *(f"--agent-udpv4-endpoint={endpoint}" for endpoint in endpoints),
         f"--v3-user={V3_USER}",
         f"--v3-auth-key={auth_key}",
         f"--v3-auth-proto={V3_AUTH_PROTO}",
@@ -110,12 +114,42 @@ def snmpsim_env() -> dict[str, str]:
 
 
 def start_snmpsim(
-    data_dir: Path, cache_dir: Path, port: int, auth_key: str, priv_key: str, log: Path
+    data_dir: Path, cache_dir: Path, endpoints: list[str], auth_key: str, priv_key: str, log: Path
 ) -> subprocess.Popen[bytes]:
+    """Start snmpsim on loopback endpoints (``127.0.0.1:1161``); the caller stops it by PID."""
     with log.open("wb") as out:
         return subprocess.Popen(
-            snmpsim_command(data_dir, cache_dir, port, auth_key, priv_key),
+            snmpsim_command(data_dir, cache_dir, endpoints, auth_key, priv_key),
             stdout=out,
             stderr=subprocess.STDOUT,
             env=snmpsim_env(),
         )
+
+
+def wait_until_serving(
+    proc: subprocess.Popen[bytes], endpoint: str, communities: list[str], timeout: float
+) -> None:
+    """Wait until snmpsim answers for every community (it opens a recording on first use,
+    7 s for the largest), asking with net-snmp's snmpget, an independent client."""
+    snmpget = shutil.which("snmpget")
+    if snmpget is None:
+        raise RuntimeError("snmpget not found: install the snmp package (make deps)")
+    end = time.monotonic() + timeout
+    for community in communities:
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"snmpsim exited with code {proc.returncode}")
+            answered = (
+                subprocess.run(
+                    [snmpget, "-v2c", "-c", community, "-t", "15", "-r", "0", endpoint, "1.3.6.1.2.1.1.3.0"],
+                    capture_output=True,
+                    check=False,
+                    timeout=30,
+                ).returncode
+                == 0
+            )
+            if answered:
+                break
+            if time.monotonic() > end:
+                raise TimeoutError(f"snmpsim did not serve {community} within {timeout:.0f}s")
+            time.sleep(0.2)

@@ -10,10 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from simulators.snmp import prepare_data_dir, start_snmpsim
-from tests.conftest import free_port, stop_process
-
-from .snmp_wait import wait_for_agent
+from simulators.snmp import prepare_data_dir, start_snmpsim, wait_until_serving
+from tests.conftest import free_port, stop_process, wait_for_port
 
 V3_AUTH_KEY = "auth-key-for-tests-7d1c"
 V3_PRIV_KEY = "priv-key-for-tests-93aa"
@@ -48,13 +46,13 @@ def snmpsim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Agent]:
     data_dir = prepare_data_dir(base / "data", frozen=True)
     _write_huge_table(data_dir)
     port = free_port()
-    proc = start_snmpsim(data_dir, base / "cache", port, V3_AUTH_KEY, V3_PRIV_KEY, base / "log")
+    proc = start_snmpsim(
+        data_dir, base / "cache", [f"127.0.0.1:{port}"], V3_AUTH_KEY, V3_PRIV_KEY, base / "log"
+    )
     try:
-        wait_for_agent(port, "server-linux", proc, timeout=120)
-        # snmpsim opens a recording on first use (7 s for the largest): do it now, not in
-        # the middle of a test with a short timeout.
-        for path in sorted(data_dir.glob("*.snmprec")):
-            wait_for_agent(port, path.stem, proc, timeout=60)
+        wait_for_port(port, udp=True, timeout=60, proc=proc)
+        communities = sorted(p.stem for p in data_dir.glob("*.snmprec"))
+        wait_until_serving(proc, f"127.0.0.1:{port}", communities, timeout=300)
         yield Agent(port=port, data_dir=data_dir)
     finally:
         stop_process(proc)
@@ -72,7 +70,8 @@ def bad_agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
         cwd=Path(__file__).resolve().parents[2],
     )
     try:
-        wait_for_agent(port, "loop", proc, timeout=30)
+        wait_for_port(port, udp=True, timeout=30, proc=proc)
+        wait_until_serving(proc, f"127.0.0.1:{port}", ["loop"], timeout=30)
         yield port
     finally:
         stop_process(proc)
