@@ -493,7 +493,7 @@ class _Endpoint:
             return
         for _ in range(256):
             try:
-                data, ancdata, _flags, _addr = self.sock.recvmsg(_MAX_DATAGRAM, 512, socket.MSG_ERRQUEUE)
+                data, ancdata, _flags, dest = self.sock.recvmsg(_MAX_DATAGRAM, 512, socket.MSG_ERRQUEUE)
             except OSError:
                 return
             code = errno.EHOSTUNREACH
@@ -507,7 +507,7 @@ class _Endpoint:
             except (DecodeError, IndexError, ValueError):
                 continue
             failed = self.pending.get(rid)
-            if failed is not None:
+            if failed is not None and (not dest or failed.addr[:2] == tuple(dest)[:2]):
                 _finish(failed.future, SnmpError("unreachable", os.strerror(code)))
 
 
