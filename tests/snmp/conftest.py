@@ -50,7 +50,8 @@ def snmpsim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Agent]:
         data_dir, base / "cache", [f"127.0.0.1:{port}"], V3_AUTH_KEY, V3_PRIV_KEY, base / "log"
     )
     try:
-        wait_for_port(port, udp=True, timeout=60, proc=proc)
+        # snmpsim indexes every recording before it binds: slow on a busy machine.
+        wait_for_port(port, udp=True, timeout=300, proc=proc)
         communities = sorted(p.stem for p in data_dir.glob("*.snmprec"))
         wait_until_serving(proc, f"127.0.0.1:{port}", communities, timeout=300)
         yield Agent(port=port, data_dir=data_dir)
