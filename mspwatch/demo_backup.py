@@ -1,0 +1,214 @@
+"""The demo's backup area: each customer's Veeam B&R server (the Veeam simulator on the
+customer's own loopback address, clock running with real time), restic and drop-folder files
+written on a schedule, and the backup exporter reading them all.
+
+The demo copies ``simulators/estate/backup.yml`` and the estate inventory into
+``<data dir>/estate/`` (with the Veeam ports moved by ``--port-offset``) and writes the
+file-based sources next to them, so the relative paths in the inventory resolve there.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+import urllib.parse
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from exporters.backup.inventory import VeeamSource
+from simulators.estate.backup_data import write_backup_files
+
+from .demokit import (
+    ALERTRULES,
+    ESTATE,
+    ROOT,
+    Demo,
+    DemoArea,
+    Ports,
+    query,
+    relabel_to,
+    wait_all_up,
+    wait_http,
+)
+
+SCENARIOS = ROOT / "simulators" / "veeam" / "scenarios"
+DEMO_VEEAM_PASSWORD = "Sim-Passw0rd!"  # noqa: S105 - the simulators' own, in their scenario files
+REFRESH_SECONDS = 300.0  # how often the scheduled files are rewritten while the demo runs
+
+
+def scenario_for(source: str) -> Path:
+    """The simulator scenario of a Veeam source of the estate: estate-<source>.yaml."""
+    return SCENARIOS / f"estate-{source}.yaml"
+
+
+def _with_port(url: str, port: int) -> str:
+    parts = urllib.parse.urlsplit(url)
+    return parts._replace(netloc=f"{parts.hostname}:{port}").geturl()
+
+
+def estate_inventory(raw: dict[str, Any], ports: Ports) -> dict[str, Any]:
+    """The estate inventory with every Veeam source's URL on the demo's simulator port."""
+    for customer in raw.get("customers", []):
+        for source in customer.get("backup_sources", []):
+            if source.get("kind") == "veeam":
+                source["url"] = _with_port(source["url"], ports.veeam_simulator)
+    return raw
+
+
+def materialise_estate(estate: Path, ports: Ports, now: float) -> Path:
+    """Write the exporter's config, the inventory and the file-based sources; return backup.yml."""
+    estate.mkdir(parents=True, exist_ok=True)
+    raw = yaml.safe_load((ESTATE / "inventory.yml").read_text(encoding="utf-8"))
+    (estate / "inventory.yml").write_text(
+        yaml.safe_dump(estate_inventory(raw, ports), sort_keys=False), encoding="utf-8"
+    )
+    shutil.copyfile(ESTATE / "backup.yml", estate / "backup.yml")
+    write_backup_files(estate, now)
+    return estate / "backup.yml"
+
+
+class BackupArea(DemoArea):
+    name = "backup"
+
+    def __init__(self) -> None:
+        self._refreshed = 0.0
+
+    def _estate(self, demo: Demo) -> Path:
+        return demo.work / "estate"
+
+    def _veeam_sources(self, demo: Demo) -> list[tuple[str, VeeamSource]]:
+        return [
+            (c.name, s)
+            for c in demo.inventory.customers
+            for s in c.backup_sources
+            if isinstance(s, VeeamSource)
+        ]
+
+    def start(self, demo: Demo) -> None:
+        estate = self._estate(demo)
+        materialise_estate(estate, demo.ports, time.time())
+        self._refreshed = time.monotonic()
+        for _customer, source in self._veeam_sources(demo):
+            host = urllib.parse.urlsplit(source.url).hostname
+            demo.procs.start(
+                f"veeam-{source.name}",
+                [
+                    sys.executable,
+                    "-m",
+                    "simulators.veeam",
+                    f"--listen={host}:{demo.ports.veeam_simulator}",
+                    f"--scenario={scenario_for(source.name)}",
+                    "--clock=now",
+                ],
+            )
+        demo.env["MSPWATCH_DEMO_VEEAM_PASSWORD"] = DEMO_VEEAM_PASSWORD
+        demo.procs.start(
+            "backup-exporter",
+            [
+                sys.executable,
+                "-m",
+                "mspwatch.cli",
+                "backup-exporter",
+                f"--config.file={estate / 'backup.yml'}",
+                f"--web.listen-address=127.0.0.1:{demo.ports.backup_exporter}",
+            ],
+            env=demo.env,
+        )
+
+    def scrape_configs(self, ports: Ports, targets_dir: Path) -> list[dict[str, Any]]:
+        return [
+            {
+                "job_name": "backup",
+                # A real deployment scrapes every 1-2 minutes (backup state changes slowly);
+                # the demo wants its first answer quickly.
+                "scrape_interval": "30s",
+                "scrape_timeout": "25s",
+                "metrics_path": "/backup",
+                "file_sd_configs": [{"files": [str(targets_dir / "backup.json")]}],
+                "relabel_configs": relabel_to(f"127.0.0.1:{ports.backup_exporter}"),
+            }
+        ]
+
+    def exporter_addresses(self, ports: Ports) -> list[str]:
+        return [f"127.0.0.1:{ports.backup_exporter}"]
+
+    def rule_files(self) -> list[Path]:
+        return [ALERTRULES / "backup.yml"]
+
+    def wait_ready(self, demo: Demo) -> None:
+        for _customer, source in self._veeam_sources(demo):
+            host = urllib.parse.urlsplit(source.url).hostname
+            wait_http(f"http://{host}:{demo.ports.veeam_simulator}/admin/clock", demo.procs, 60)
+        wait_http(f"http://127.0.0.1:{demo.ports.backup_exporter}/-/healthy", demo.procs, 60)
+
+    def banner(self, demo: Demo) -> list[str]:
+        sources = [s for c in demo.inventory.customers for s in c.backup_sources]
+        return [
+            f"Backup exporter: http://127.0.0.1:{demo.ports.backup_exporter}/backup?target=acme-vbr",
+            f"{len(sources)} backup sources; record a restore test with: mspwatch backup "
+            f"record-restore-test --config.file={self._estate(demo) / 'backup.yml'} "
+            "--source=acme-vbr --job='PMS database' --result=success",
+        ]
+
+    def tick(self, demo: Demo) -> None:
+        if time.monotonic() - self._refreshed >= REFRESH_SECONDS:
+            write_backup_files(self._estate(demo), time.time())
+            self._refreshed = time.monotonic()
+
+    def check(self, demo: Demo) -> bool:
+        expected: dict[str, int] = {c.name: len(c.backup_sources) for c in demo.inventory.customers}
+        prometheus = demo.prometheus_url
+        up = wait_all_up(
+            prometheus, demo.procs, 'backup_source_up{job="backup"}', sum(expected.values()), 120
+        )
+        ok = len(up) >= sum(expected.values()) and all(s["value"][1] == "1" for s in up)
+        for line in summary_lines(prometheus, expected, up):
+            print(line)
+        return ok
+
+
+def _by_customer(prometheus: str, promql: str) -> dict[str, dict[str, float]]:
+    """{customer: {result-or-"": value}} from a query grouped by customer (and result)."""
+    out: dict[str, dict[str, float]] = defaultdict(dict)
+    for s in query(prometheus, promql):
+        out[s["metric"].get("customer", "")][s["metric"].get("result", "")] = float(s["value"][1])
+    return out
+
+
+def summary_lines(prometheus: str, expected: dict[str, int], up: list[dict[str, Any]]) -> list[str]:
+    """One line per customer: sources up, job results, running, outside RPO, restore tests."""
+    sel = '{job="backup"}'
+    results = _by_customer(prometheus, f"count by (customer, result) (backup_job_last_result{sel} == 1)")
+    running = _by_customer(prometheus, f"count by (customer) (backup_job_running{sel} == 1)")
+    outside = _by_customer(
+        prometheus,
+        f"count by (customer) (backup_job_within_rpo{sel} == 0"
+        f" and on (job, instance, job_name) backup_job_enabled{sel} == 1"
+        f" and on (job, instance, job_name) backup_job_last_run_timestamp_seconds{sel} > 0)",
+    )
+    tested = _by_customer(
+        prometheus,
+        f"(time() - max by (customer) (backup_restore_test_last_timestamp_seconds{sel})) / 86400",
+    )
+    lines = []
+    for customer, count in expected.items():
+        if not count:
+            continue
+        n_up = sum(1 for s in up if s["metric"].get("customer") == customer and s["value"][1] == "1")
+        res = results.get(customer, {})
+        jobs = int(sum(res.values()))
+        parts = ", ".join(
+            f"{int(res[r])} {r}" for r in ("success", "warning", "failed", "none", "unknown") if r in res
+        )
+        days = tested.get(customer, {}).get("")
+        lines.append(
+            f"backup {customer}: {n_up} of {count} sources up, {jobs} jobs ({parts or 'none'}), "
+            f"{int(running.get(customer, {}).get('', 0))} running, "
+            f"{int(outside.get(customer, {}).get('', 0))} outside RPO, "
+            + (f"newest restore test {days:.0f}d ago" if days is not None else "no restore test")
+        )
+    return lines
