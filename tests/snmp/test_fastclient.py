@@ -471,7 +471,7 @@ async def test_silent_agent_times_out_with_retries(client: FastSnmpClient) -> No
         await session.walk(IF_DESCR, Deadline.after(5))
     took = time.monotonic() - start
     assert err.value.reason == "timeout"
-    assert 0.55 < took < 1.5
+    assert 0.55 < took < 3.0  # three tries of 0.2 s (slack for a loaded CI machine)
     assert (session.stats.pdus_sent, session.stats.retries) == (3, 2)
     assert len({request_of(r)[0] for r in agent.requests}) == 1  # retries keep the request-id
     assert not next(iter(client._endpoints.values())).pending
@@ -479,12 +479,12 @@ async def test_silent_agent_times_out_with_retries(client: FastSnmpClient) -> No
 
 async def test_deadline_cuts_a_slow_request_short(client: FastSnmpClient) -> None:
     _agent, port = await start_agent(lambda data: [])
-    session = await client.session("127.0.0.1", port, v2(), opts(timeout=5, retries=3))
+    session = await client.session("127.0.0.1", port, v2(), opts(timeout=10, retries=3))
     start = time.monotonic()
     with pytest.raises(SnmpError) as err:
         await session.get([SYS_UPTIME], Deadline.after(0.3))
     assert err.value.reason == "deadline"
-    assert time.monotonic() - start < 0.6
+    assert time.monotonic() - start < 3  # not the 10 s request timeout
 
 
 async def test_garbage_only_agent_reports_protocol(client: FastSnmpClient) -> None:
@@ -503,12 +503,12 @@ async def test_malformed_varbinds_with_our_request_id_fail_fast(client: FastSnmp
         return [good[:-8] + b"\x09\x06abcdef"]  # a REAL, no SNMP type, where the string was
 
     _agent, port = await start_agent(handle)
-    session = await client.session("127.0.0.1", port, v2(), opts(timeout=2))
+    session = await client.session("127.0.0.1", port, v2(), opts(timeout=10))
     start = time.monotonic()
     with pytest.raises(SnmpError) as err:
-        await session.get([SYS_UPTIME], Deadline.after(5))
+        await session.get([SYS_UPTIME], Deadline.after(20))
     assert err.value.reason == "protocol"
-    assert time.monotonic() - start < 1
+    assert time.monotonic() - start < 5  # at once, not after the 10 s timeout
 
 
 async def test_fuzzing_agent_never_hangs_or_crashes(client: FastSnmpClient) -> None:
@@ -539,12 +539,12 @@ async def test_port_unreachable_is_reported_at_once(client: FastSnmpClient) -> N
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # closed again: nothing listens there
-    session = await client.session("127.0.0.1", port, v2(), opts(timeout=2, retries=1))
+    session = await client.session("127.0.0.1", port, v2(), opts(timeout=10, retries=1))
     start = time.monotonic()
     with pytest.raises(SnmpError) as err:
-        await session.get([SYS_UPTIME], Deadline.after(5))
+        await session.get([SYS_UPTIME], Deadline.after(20))
     assert err.value.reason == "unreachable"
-    assert time.monotonic() - start < 1
+    assert time.monotonic() - start < 5  # at once, not after the 10 s timeout
 
 
 async def test_unresolvable_host(client: FastSnmpClient) -> None:
