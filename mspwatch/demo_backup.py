@@ -188,7 +188,7 @@ def summary_lines(prometheus: str, expected: dict[str, int], up: list[dict[str, 
         prometheus,
         f"count by (customer) (backup_job_within_rpo{sel} == 0"
         f" and on (job, instance, job_name) backup_job_enabled{sel} == 1"
-        f" and on (job, instance, job_name) backup_job_last_run_timestamp_seconds{sel} > 0)",
+        f' unless on (job, instance, job_name) backup_job_last_result{{job="backup", result="none"}} == 1)',
     )
     tested = _by_customer(
         prometheus,
