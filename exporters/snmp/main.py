@@ -83,10 +83,7 @@ class SnmpApp:
         auth = cfg.auths.get(auth_name)
         if auth is None:
             raise BadRequest(f"unknown auth {auth_name!r}")
-        modules = [m for m in params.get("module", "").split(",") if m] or None
-        for m in modules or []:
-            if m not in self.profiles:
-                raise BadRequest(f"unknown module {m!r}")
+        modules = expand_modules(params.get("module", ""), self.profiles)
         host, port = _split_target(target)
         if cfg.allowed_targets is not None:
             await _check_allowed(host, cfg.allowed_targets)
@@ -124,6 +121,46 @@ class SnmpApp:
         registry = CollectorRegistry(auto_describe=False)
         registry.register(_Families(result.families))
         return registry
+
+
+# snmp_exporter's module names (from its generator's default config), so scrape configs
+# written for it keep working: each maps to the profiles that cover the same OIDs.
+SNMP_EXPORTER_MODULES: dict[str, list[str]] = {
+    "if_mib": ["system", "interfaces"],
+    "system": ["system"],
+    "hrDevice": ["host_resources"],
+    "hrStorage": ["host_resources"],
+    "hrSystem": ["system", "host_resources"],
+    "host_resources": ["host_resources"],
+    "ucd_la_table": ["ucd"],
+    "apcups": ["system", "ups_apc"],
+    "ups_mib": ["system", "ups_mib"],
+    "cisco_wlc": ["system", "interfaces", "cisco"],
+    "paloalto_fw": ["system", "interfaces", "host_resources", "entity_sensor"],
+    "arista_sw": ["system", "interfaces", "entity_sensor"],
+    "juniper": ["system", "interfaces", "juniper"],
+    "fortigate": ["system", "interfaces", "fortinet"],
+}
+
+
+def expand_modules(param: str, profiles: Mapping[str, Profile]) -> list[str] | None:
+    """Profiles for a ``module=a,b`` parameter: our profile names or snmp_exporter's modules.
+
+    >>> expand_modules("if_mib", load_profiles())
+    ['system', 'interfaces']
+    """
+    names = [m for m in param.split(",") if m]
+    if not names:
+        return None
+    out: list[str] = []
+    for name in names:
+        if name in profiles:
+            out.append(name)
+        elif name in SNMP_EXPORTER_MODULES:
+            out += SNMP_EXPORTER_MODULES[name]
+        else:
+            raise BadRequest(f"unknown module {name!r}")
+    return list(dict.fromkeys(out))
 
 
 class _DeadSession:

@@ -237,3 +237,11 @@ async def test_devices_in_flight_are_limited_within_the_deadline(tmp_path: Path,
     assert value(second, "snmp_up") == 0
     assert reason(second) == "deadline"
     assert value(await first, "snmp_up") == 1
+
+
+async def test_snmp_exporter_module_names_keep_working(app: SnmpApp, snmpsim: Agent) -> None:
+    ours = await scrape(app, snmpsim.port, "switch-cisco-c3560", module="system,interfaces")
+    theirs = await scrape(app, snmpsim.port, "switch-cisco-c3560", module="if_mib")
+    keep = lambda t: [ln for ln in t.splitlines() if not ln.startswith("snmp_scrape_")]  # noqa: E731
+    assert keep(ours) == keep(theirs)
+    assert 'snmp_profile_success{profile="interfaces"} 1.0' in theirs
