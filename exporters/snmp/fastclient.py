@@ -281,15 +281,24 @@ def decode_header(data: bytes) -> Header:
     return Header(version, community, pdu_type, request_id, error_status, error_index, i, end)
 
 
-def decode_varbinds(data: bytes, start: int, end: int) -> list[tuple[Oid, Value | None]]:
-    """Decode a variable-binding list; exception values and NULL become ``None``."""
+def decode_varbinds(
+    data: bytes, start: int, end: int, subtree: bytes | None = None
+) -> list[tuple[Oid, Value | None]]:
+    """Decode a variable-binding list; exception values and NULL become ``None``.
+
+    With ``subtree`` (the content octets of a walk's root OID), decoding stops after the
+    first binding outside it: a GETBULK answer at the end of a column is mostly the next
+    column's rows, which the walk would throw away anyway.
+    """
     try:
-        return _decode_varbinds(data, start, end)
+        return _decode_varbinds(data, start, end, subtree)
     except IndexError:
         raise DecodeError("truncated variable binding") from None
 
 
-def _decode_varbinds(data: bytes, start: int, end: int) -> list[tuple[Oid, Value | None]]:
+def _decode_varbinds(
+    data: bytes, start: int, end: int, subtree: bytes | None
+) -> list[tuple[Oid, Value | None]]:
     # The hot loop of the client: short-form lengths are decoded inline, the long form
     # through _length; every length is checked against its enclosing end before use.
     out: list[tuple[Oid, Value | None]] = []
@@ -356,6 +365,8 @@ def _decode_varbinds(data: bytes, start: int, end: int) -> list[tuple[Oid, Value
         else:
             raise DecodeError(f"unknown value type 0x{tag:02x}")
         append((oid, value))
+        if subtree is not None and not body.startswith(subtree):
+            break  # left the walk's subtree: the rest is not wanted
         i = vb_end
     return out
 
@@ -379,12 +390,18 @@ Answer = tuple[Header, list[tuple[Oid, Value | None]]]
 class _Request:
     """One outstanding request: where it went and the future of the current attempt."""
 
-    __slots__ = ("addr", "future", "malformed")
+    __slots__ = ("addr", "future", "malformed", "subtree")
 
-    def __init__(self, addr: tuple[str, int], future: asyncio.Future[Answer | SnmpError | None]):
+    def __init__(
+        self,
+        addr: tuple[str, int],
+        future: asyncio.Future[Answer | SnmpError | None],
+        subtree: bytes | None = None,
+    ):
         self.addr = addr
         self.future = future
         self.malformed = False
+        self.subtree = subtree
 
 
 def _finish(fut: asyncio.Future[Answer | SnmpError | None], value: Answer | SnmpError | None) -> None:
@@ -482,7 +499,7 @@ class _Endpoint:
             _finish(req.future, SnmpError("protocol", f"unexpected PDU type 0x{header.pdu_type:02x}"))
             return
         try:
-            varbinds = decode_varbinds(data, header.varbinds_start, header.varbinds_end)
+            varbinds = decode_varbinds(data, header.varbinds_start, header.varbinds_end, req.subtree)
         except (DecodeError, IndexError, ValueError) as exc:
             _finish(req.future, SnmpError("protocol", f"malformed answer: {exc}"))
             return
@@ -533,7 +550,12 @@ class FastSession:
         self.stats = SessionStats()
 
     async def _request(
-        self, pdu_type: int, oids: Sequence[Oid], deadline: Deadline, max_repetitions: int = 0
+        self,
+        pdu_type: int,
+        oids: Sequence[Oid],
+        deadline: Deadline,
+        max_repetitions: int = 0,
+        subtree: bytes | None = None,
     ) -> Answer:
         """Send with retries, each try bounded by the request timeout and the deadline."""
         ep = self._ep
@@ -541,8 +563,11 @@ class FastSession:
             raise SnmpError("unreachable", "client closed")
         loop = ep.loop
         rid = ep.new_id()
-        data = _encode(self._head, pdu_type, rid, oids, 0, max_repetitions)
-        req = _Request(self._addr, loop.create_future())
+        try:
+            data = _encode(self._head, pdu_type, rid, oids, 0, max_repetitions)
+        except ValueError as exc:  # an OID BER cannot express, e.g. 1.40 or 3.1
+            raise SnmpError("protocol", str(exc)) from None
+        req = _Request(self._addr, loop.create_future(), subtree)
         ep.pending[rid] = req
         try:
             for attempt in range(self._options.retries + 1):
@@ -614,10 +639,14 @@ class FastSession:
         reps = self._options.max_repetitions
         limit = self._options.max_rows_per_walk
         stats = self.stats
+        try:
+            subtree: bytes | None = encode_oid(root)
+        except ValueError:
+            subtree = None  # the request below fails with the reason
         while True:
             try:
                 header, varbinds = await self._request(
-                    GETBULK if bulk else GETNEXT, (last,), deadline, reps if bulk else 0
+                    GETBULK if bulk else GETNEXT, (last,), deadline, reps if bulk else 0, subtree
                 )
             except SnmpError as exc:
                 exc.partial = out

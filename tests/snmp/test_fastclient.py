@@ -33,6 +33,7 @@ from exporters.snmp.fastclient import (
     FastSnmpClient,
     decode_message,
     decode_oid,
+    decode_varbinds,
     encode_oid,
     encode_request,
 )
@@ -317,6 +318,48 @@ async def test_walk_and_get_against_fake_agent(client: FastSnmpClient) -> None:
     assert got == {SYS_UPTIME: 42}  # noSuchObject is left out
     assert session.stats.values == 61
     assert [request_of(r)[2] for r in agent.requests] == [GETBULK] * 3 + [GET]
+
+
+def test_decoding_stops_after_leaving_the_subtree() -> None:
+    rows = [((*IF_DESCR, i), V2C.OctetString(b"x")) for i in (1, 2)]
+    rows += [
+        ((1, 3, 6, 1, 2, 1, 2, 2, 1, 3, 1), V2C.Integer(6)),
+        ((1, 3, 6, 1, 2, 1, 2, 2, 1, 3, 2), V2C.Integer(6)),
+    ]
+    data = pysnmp_response(1, rows)
+    header, _ = decode_message(data)
+    subtree = encode_oid(IF_DESCR)
+    got = decode_varbinds(data, header.varbinds_start, header.varbinds_end, subtree)
+    assert got == [(o, _plain(v)) for o, v in rows[:3]]  # the first one outside ends it
+    assert decode_varbinds(data, header.varbinds_start, header.varbinds_end) == [
+        (o, _plain(v)) for o, v in rows
+    ]
+
+
+async def test_walk_ignores_a_broken_tail_past_its_column(client: FastSnmpClient) -> None:
+    def handle(data: bytes) -> list[bytes]:
+        rid, _oids, _kind, _reps = request_of(data)
+        good = pysnmp_response(
+            rid,
+            [
+                ((*IF_DESCR, 1), V2C.OctetString(b"a")),
+                ((1, 3, 6, 1, 2, 1, 2, 2, 1, 3, 1), V2C.Integer(6)),
+                ((1, 3, 6, 1, 2, 1, 2, 2, 1, 3, 2), V2C.OctetString(b"abcdef")),
+            ],
+        )
+        return [good[:-8] + b"\x09\x06abcdef"]  # the next column's second row is broken
+
+    _agent, port = await start_agent(handle)
+    session = await client.session("127.0.0.1", port, v2(), opts())
+    assert await session.walk(IF_DESCR, Deadline.after(5)) == [((*IF_DESCR, 1), b"a")]
+
+
+async def test_unencodable_oid_is_a_bounded_error(client: FastSnmpClient) -> None:
+    _agent, port = await start_agent(lambda data: [])
+    session = await client.session("127.0.0.1", port, v2(), opts())
+    with pytest.raises(SnmpError) as err:
+        await session.walk((1, 40, 1), Deadline.after(5))
+    assert err.value.reason == "protocol"
 
 
 async def test_v1_walks_with_getnext_and_drops_missing_oids(client: FastSnmpClient) -> None:
