@@ -136,3 +136,14 @@ def test_the_guard_catches_the_pitfall() -> None:
     assert _requires_label(['device=~".+"'], "device")
     assert _requires_label(['device="core-sw1"'], "device")
     assert _requires_label(['device!=""'], "device")
+
+
+def test_the_docs_name_every_receiver_and_inhibited_alert() -> None:
+    doc = (ROOT / "docs" / "alerting.md").read_text()
+    for receiver in _config()["receivers"]:
+        assert f"{receiver['name']}" in doc
+    for rule in _config()["inhibit_rules"]:
+        for side in ("source_matchers", "target_matchers"):
+            for name, _, value in (_matcher(m) for m in rule[side]):
+                if name == "alertname":
+                    assert all(f"`{alert}`" in doc for alert in value.split("|")), value

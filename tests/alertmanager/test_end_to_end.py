@@ -161,6 +161,10 @@ EXPECTED = {
     ("msp-paging", "InterfaceDown", "acme-dental/fw1"),
     ("acme-dental-escalation", "InterfaceDown", "acme-dental/fw1"),
     ("msp-ticketing", "SnmpAgentDown", "acme-dental/ups1"),
+    ("msp-paging", "UpsRuntimeLow", "acme-dental/ups2"),
+    ("acme-dental-escalation", "UpsRuntimeLow", "acme-dental/ups2"),
+    ("msp-paging", "UpsOnBattery", "acme-dental/ups3"),
+    ("acme-dental-escalation", "UpsOnBattery", "acme-dental/ups3"),
     ("msp-paging", "M365ServiceInterrupted", "acme-dental/Microsoft Teams"),
     ("acme-dental-escalation", "M365ServiceInterrupted", "acme-dental/Microsoft Teams"),
     ("msp-ticketing", "M365ServiceDegraded", "acme-dental/Exchange Online"),
@@ -171,6 +175,7 @@ EXPECTED = {
 INHIBITED = {
     ("InterfaceDown", "acme-dental/core-sw1"),  # the device is unreachable
     ("DeviceUnreachable", "bolt-logistics/nas1"),  # the site's firewall is unreachable
+    ("UpsOnBattery", "acme-dental/ups2"),  # its runtime is low
     ("M365ServiceDegraded", "acme-dental/Microsoft Teams"),  # Teams is interrupted
 }
 
@@ -274,6 +279,13 @@ def test_alerts_reach_their_receivers_and_inhibited_ones_do_not(
     body, alert = alert_in("msp-paging", "InterfaceDown", "acme-dental")
     assert [a["labels"]["device"] for a in body["alerts"] if a["status"] == "firing"] == ["fw1"]
     assert alert["labels"]["interface"] == "wan1"
+
+    body, alert = alert_in("msp-paging", "UpsOnBattery", "acme-dental")
+    assert [a["labels"]["device"] for a in body["alerts"] if a["status"] == "firing"] == ["ups3"]
+    body, alert = alert_in("msp-paging", "UpsRuntimeLow", "acme-dental")
+    assert alert["labels"]["device"] == "ups2"
+    assert alert["annotations"]["runbook_url"] == "docs/runbooks.md#upsruntimelow"
+    assert "has 5m 0s of battery left" in alert["annotations"]["description"]
 
     body, alert = alert_in("platform-team", "SnmpExporterConfigReloadFailed", "")
     assert body["groupLabels"] == {"alertname": "SnmpExporterConfigReloadFailed", "job": "snmp"}
