@@ -4,9 +4,9 @@ webhooks served by this test, and inhibited alerts never arrive.
 
 Only timings differ from production: the rules lose their `for:` (their durations are proven
 by `promtool test rules`), Prometheus scrapes, evaluates and resends every second, and every
-Alertmanager route waits 3 s before its first notification. That wait must cover the skew
-between an inhibited alert and the alert that inhibits it (here: the snmp and icmp scrapes
-of one target), as the production 30 s does.
+Alertmanager route waits 5 s before its first notification. Like the production 1 m, that
+wait must cover the skew between an inhibited alert and the alert that inhibits it (here:
+the snmp and icmp scrapes, at most a scrape plus an evaluation interval apart).
 """
 
 from __future__ import annotations
@@ -99,7 +99,7 @@ def _alertmanager_config(tmp_path: Path, hook_port: int) -> Path:
             hook["http_config"]["authorization"]["credentials_file"] = str(token)
 
     def shorten(route: dict[str, Any]) -> None:
-        for key, value in (("group_wait", "3s"), ("group_interval", "1s")):
+        for key, value in (("group_wait", "5s"), ("group_interval", "1s")):
             if key in route or route is config["route"]:
                 route[key] = value
         for child in route.get("routes", []):
