@@ -29,6 +29,7 @@ from .demokit import (
     Demo,
     DemoArea,
     Ports,
+    get_json,
     query,
     relabel_to,
     wait_all_up,
@@ -168,7 +169,13 @@ class BackupArea(DemoArea):
         ok = len(up) >= sum(expected.values()) and all(s["value"][1] == "1" for s in up)
         for line in summary_lines(prometheus, expected, up):
             print(line)
-        return ok
+        groups = get_json(f"{prometheus}/api/v1/rules?type=alert")["data"]["groups"]
+        rules = [r for g in groups if Path(g["file"]).name == "backup.yml" for r in g["rules"]]
+        # Every rule waits (`for:`) before firing: right after start they are pending.
+        active = sorted({r["name"] for r in rules if r.get("alerts")})
+        names = ", ".join(active) or "none yet"
+        print(f"backup alert rules: {len(rules)} loaded; pending or firing: {names}")
+        return ok and bool(rules)
 
 
 def _by_customer(prometheus: str, promql: str) -> dict[str, dict[str, float]]:

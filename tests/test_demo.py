@@ -52,6 +52,7 @@ def test_demo_check(tmp_path: Path) -> None:
         assert line, proc.stdout[-3000:]
         assert "1 failed" in line.group(0) or "2 failed" in line.group(0)
         assert "newest restore test" in line.group(0)
+    assert "backup alert rules: 14 loaded" in proc.stdout
     # Every process the demo started is gone again.
     for line in proc.stdout.splitlines():
         if line.startswith("started ") and "(pid " in line:
