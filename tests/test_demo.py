@@ -9,7 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import yaml
+
 from mspwatch.demo import Ports, areas, prometheus_config
+from tests.conftest import require_tool
 
 
 def _free_offset() -> int:
@@ -79,3 +82,13 @@ def test_backup_scrape_job_follows_the_multi_target_pattern(tmp_path: Path) -> N
     assert backup["relabel_configs"][2] == {"target_label": "__address__", "replacement": "127.0.0.1:9822"}
     assert "127.0.0.1:9822" in jobs["mspwatch-exporters"]["static_configs"][0]["targets"]
     assert [Path(p).name for p in config["rule_files"]] == ["backup.yml"]
+    path = tmp_path / "prometheus.yml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    proc = subprocess.run(
+        [require_tool("promtool"), "check", "config", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
