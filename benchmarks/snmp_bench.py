@@ -237,6 +237,8 @@ class Result:
     cpu: float
     wall: float
     others: float = 0.0  # cores busy with everything else on the machine meanwhile
+    round: int = 0
+    ratio: float | None = None  # median over rounds of CPU/value vs snmp_exporter's same round
 
     @property
     def cpu_ms_per_1000(self) -> float:
@@ -265,14 +267,23 @@ def measure(tool: Tool, agent: str, target: str, community: str, scrapes: int, m
 
 
 def medians(results: Sequence[Result]) -> list[Result]:
-    """Per agent and tool, the round with the median CPU per value (rounds damp the noise)."""
+    """Per agent and tool, the round with the median CPU per value (rounds damp the noise).
+
+    The ratio to snmp_exporter is the median of per-round ratios: within a round the tools
+    run back to back, so a change in the machine's other load hits both sides alike.
+    """
+    peer = {(r.agent, r.round): r.cpu_ms_per_1000 for r in results if r.tool == "snmp_exporter 0.21"}
     groups: dict[tuple[str, str], list[Result]] = {}
     for r in results:
         groups.setdefault((r.agent, r.tool), []).append(r)
     out = []
     for rs in groups.values():
         rs = sorted(rs, key=lambda r: r.cpu_ms_per_1000)
-        out.append(rs[(len(rs) - 1) // 2])
+        ratios = sorted(r.cpu_ms_per_1000 / peer[r.agent, r.round] for r in rs if (r.agent, r.round) in peer)
+        mid = rs[(len(rs) - 1) // 2]
+        if ratios:
+            mid.ratio = ratios[(len(ratios) - 1) // 2]
+        out.append(mid)
     return out
 
 
@@ -387,7 +398,10 @@ def print_table(results: Sequence[Result], header: bool = True) -> None:
         print(head)
         print("-" * len(head))
     for r in results:
-        ratio = r.cpu_ms_per_1000 / ref[r.agent] if r.agent in ref else float("nan")
+        if r.ratio is not None:
+            ratio = r.ratio
+        else:
+            ratio = r.cpu_ms_per_1000 / ref[r.agent] if r.agent in ref else float("nan")
         print(
             f"{r.agent:<24} {r.tool:<22} {r.scrapes:>7} {r.values // max(r.scrapes, 1):>13} "
             f"{r.cpu_ms_per_1000:>18.1f} {r.values_per_second:>9.0f} {ratio:>15.2f}x {r.others:>5.1f} cores"
@@ -583,6 +597,7 @@ def _inner(args: argparse.Namespace, tmp: Path, procs: Procs) -> None:
                     if tool.name == "mspwatch (pysnmp)":
                         scrapes = max(3, scrapes // 4)
                     results.append(measure(tool, agent, target, "public", scrapes, args.max_seconds))
+                    results[-1].round = _round
                     print_table([results[-1]], header=False)
         if args.profile and level == max(args.interfaces):
             profile_run(procs, tmp, target, args.scrapes)
@@ -615,7 +630,7 @@ def _inner(args: argparse.Namespace, tmp: Path, procs: Procs) -> None:
         results += snmpsim_run(procs, tmp, tools, args)
     print(
         "\n## CPU per 1,000 values, one scrape at a time (process CPU from /proc; values from each "
-        f"output); the median of {args.rounds} rounds"
+        f"output); the median of {args.rounds} rounds, the ratio is the median of per-round ratios"
     )
     print_table(medians(results))
 
