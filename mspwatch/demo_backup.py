@@ -81,19 +81,15 @@ class BackupArea(DemoArea):
     def _estate(self, demo: Demo) -> Path:
         return demo.work / "estate"
 
-    def _veeam_sources(self, demo: Demo) -> list[tuple[str, VeeamSource]]:
-        return [
-            (c.name, s)
-            for c in demo.inventory.customers
-            for s in c.backup_sources
-            if isinstance(s, VeeamSource)
-        ]
+    def _veeam_sources(self, demo: Demo) -> list[VeeamSource]:
+        sources = [s for c in demo.inventory.customers for s in c.backup_sources]
+        return [s for s in sources if isinstance(s, VeeamSource)]
 
     def start(self, demo: Demo) -> None:
         estate = self._estate(demo)
         materialise_estate(estate, demo.ports, time.time())
         self._refreshed = time.monotonic()
-        for _customer, source in self._veeam_sources(demo):
+        for source in self._veeam_sources(demo):
             host = urllib.parse.urlsplit(source.url).hostname
             demo.procs.start(
                 f"veeam-{source.name}",
@@ -141,7 +137,7 @@ class BackupArea(DemoArea):
         return [ALERTRULES / "backup.yml"]
 
     def wait_ready(self, demo: Demo) -> None:
-        for _customer, source in self._veeam_sources(demo):
+        for source in self._veeam_sources(demo):
             host = urllib.parse.urlsplit(source.url).hostname
             wait_http(f"http://{host}:{demo.ports.veeam_simulator}/admin/clock", demo.procs, 60)
         wait_http(f"http://127.0.0.1:{demo.ports.backup_exporter}/-/healthy", demo.procs, 60)
