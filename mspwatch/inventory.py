@@ -24,7 +24,6 @@ windows) hang off the same customers.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import re
 from collections.abc import Callable
@@ -35,6 +34,7 @@ from pydantic import AfterValidator, Field, field_validator
 
 from exporters.backup.inventory import BackupSource, backup_targets
 from exporters.core.config import StrictModel, load_model
+from exporters.core.net import split_host_port as split_host_port  # re-exported
 from exporters.m365.inventory import M365Tenant, m365_targets
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
@@ -66,41 +66,6 @@ Role = Literal[
     "printer",
     "other",
 ]
-
-_HOSTNAME = re.compile(
-    r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
-)
-
-
-def split_host_port(address: str) -> tuple[str, int | None]:
-    """Split ``host``, ``host:port``, ``[v6]`` or ``[v6]:port``; validate both parts."""
-    host, port = address, None
-    if address.startswith("["):
-        host, _, rest = address[1:].partition("]")
-        if rest:
-            if not rest.startswith(":"):
-                raise ValueError(f"invalid address {address!r}")
-            port = _port(rest[1:], address)
-        ipaddress.IPv6Address(host)
-        return host, port
-    if address.count(":") == 1:
-        host, raw = address.split(":")
-        port = _port(raw, address)
-    elif address.count(":") > 1:
-        ipaddress.IPv6Address(address)
-        return address, None
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        if not _HOSTNAME.match(host):
-            raise ValueError(f"invalid host {host!r}") from None
-    return host, port
-
-
-def _port(raw: str, address: str) -> int:
-    if not raw.isdigit() or not 0 < int(raw) < 65536:
-        raise ValueError(f"invalid port in {address!r}")
-    return int(raw)
 
 
 class Device(StrictModel):

@@ -47,7 +47,3 @@ class Deadline:
 
     def expired(self) -> bool:
         return time.monotonic() >= self.at
-
-    def sooner(self, seconds: float) -> Deadline:
-        """A deadline ``seconds`` from now or this one, whichever comes first."""
-        return Deadline(min(self.at, time.monotonic() + seconds))

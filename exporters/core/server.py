@@ -96,7 +96,7 @@ class ExporterMetrics:
         )
         self.probes = Counter(
             f"{prefix}_probes",
-            "Probe requests answered, by outcome (ok, bad_request, deadline).",
+            "Probe requests answered, by outcome (ok, bad_request, deadline, error).",
             ["outcome"],
             registry=self.registry,
         )
@@ -105,7 +105,7 @@ class ExporterMetrics:
             "Requests refused for missing or wrong basic-auth credentials.",
             registry=self.registry,
         )
-        for outcome in ("ok", "bad_request", "deadline"):
+        for outcome in ("ok", "bad_request", "deadline", "error"):
             self.probes.labels(outcome)
 
     def reloaded(self, ok: bool) -> None:
@@ -155,7 +155,7 @@ class ExporterServer:
         if scope["type"] != "http":
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        if not self.auth.check(headers.get("authorization")):
+        if not await self.auth.check(headers.get("authorization")):
             self.metrics.unauthorized.inc()
             await _respond(send, 401, "Unauthorized\n")
             return
@@ -200,6 +200,11 @@ class ExporterServer:
             self.metrics.probes.labels("deadline").inc()
             log.error("probe overran its deadline", extra={"params": _safe_params(params)})
             await _respond(send, 504, "probe exceeded the scrape deadline\n")
+            return
+        except Exception:  # a bug: say so and count it, keep serving other scrapes
+            self.metrics.probes.labels("error").inc()
+            log.exception("probe failed", extra={"params": _safe_params(params)})
+            await _respond(send, 500, "internal error, see the exporter's log\n")
             return
         self.metrics.probes.labels("ok").inc()
         await make_asgi_app(registry)(scope, receive, send)

@@ -14,6 +14,7 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
@@ -108,20 +109,22 @@ def ssl_context(tls: TLSServerConfig) -> ssl.SSLContext:
 class BasicAuth:
     """Check ``Authorization: Basic`` headers against bcrypt hashes.
 
-    bcrypt is deliberately slow, so a successful check is remembered as a keyed digest of
-    the credentials (never the password itself) until the users change.
+    bcrypt is deliberately slow (a cost-12 check takes about half a second), so checks run
+    in a worker thread, a few at a time, never on the event loop that serves scrapes. A
+    successful check is remembered as a keyed digest of the credentials (never the password
+    itself). Unknown users are checked against a dummy hash, so timing does not tell which
+    user names exist.
     """
 
-    def __init__(self, users: dict[str, str]) -> None:
+    _DUMMY = bcrypt.hashpw(b"mspwatch-unknown-user", bcrypt.gensalt(rounds=10))
+
+    def __init__(self, users: dict[str, str], max_concurrent: int = 2) -> None:
         self._users = {u: h.encode() for u, h in users.items()}
         self._key = hashlib.sha256(repr(sorted(users.items())).encode()).digest()
         self._verified: set[bytes] = set()
+        self._slots = asyncio.Semaphore(max_concurrent)
 
-    @property
-    def enabled(self) -> bool:
-        return bool(self._users)
-
-    def check(self, header: str | None) -> bool:
+    async def check(self, header: str | None) -> bool:
         """Return True when the header carries a known user and the right password."""
         if not self._users:
             return True
@@ -132,18 +135,26 @@ class BasicAuth:
         except (binascii.Error, UnicodeDecodeError):
             return False
         user, sep, password = decoded.partition(":")
-        hashed = self._users.get(user)
-        if not sep or hashed is None:
+        if not sep:
             return False
         digest = hmac.new(self._key, decoded.encode(), hashlib.sha256).digest()
         if digest in self._verified:
             return True
-        if hashed.startswith(b"$2y$"):  # PHP/htpasswd spelling of the same algorithm
+        hashed = self._users.get(user)
+        known = hashed is not None
+        if hashed is None:
+            hashed = self._DUMMY
+        elif hashed.startswith(b"$2y$"):  # PHP/htpasswd spelling of the same algorithm
             hashed = b"$2b$" + hashed[4:]
-        try:
-            ok = bcrypt.checkpw(password.encode(), hashed)
-        except ValueError:
-            return False
-        if ok:
+        async with self._slots:
+            ok = await asyncio.to_thread(_checkpw, password.encode(), hashed)
+        if ok and known:
             self._verified.add(digest)
-        return ok
+        return ok and known
+
+
+def _checkpw(password: bytes, hashed: bytes) -> bool:
+    try:
+        return bool(bcrypt.checkpw(password, hashed))
+    except ValueError:
+        return False

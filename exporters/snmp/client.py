@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
@@ -97,12 +98,26 @@ _AUTH_ERRORS = {
 
 
 class PysnmpClient:
-    """The reference implementation on pysnmp 7's asyncio API; one engine for all devices."""
+    """The reference implementation on pysnmp 7's asyncio API.
+
+    pysnmp keeps SNMPv3 users in its engine by user name: two auths with one user name and
+    different keys (the usual MSP setup: the same user at every customer) would overwrite
+    each other mid-scrape. So each distinct set of credentials gets an engine of its own.
+    """
+
+    MAX_ENGINES = 1024
 
     def __init__(self) -> None:
+        self._engines: OrderedDict[Auth, Any] = OrderedDict()
+
+    def _engine(self, auth: Auth) -> Any:
         from pysnmp.hlapi.v3arch.asyncio import SnmpEngine
 
-        self._engine = SnmpEngine()
+        engine = self._engines.pop(auth, None) or SnmpEngine()
+        self._engines[auth] = engine
+        while len(self._engines) > self.MAX_ENGINES:
+            self._engines.popitem(last=False)
+        return engine
 
     async def session(self, host: str, port: int, auth: Auth, options: WalkOptions) -> SnmpSession:
         from pysnmp.error import PySnmpError
@@ -114,7 +129,7 @@ class PysnmpClient:
         except PySnmpError as exc:
             raise SnmpError("resolve", f"cannot resolve {host}: {type(exc).__name__}") from None
         return _PysnmpSession(
-            self._engine,
+            self._engine(auth),
             _auth_data(auth),
             target,
             ContextData(contextName=auth.context_name),
@@ -284,14 +299,16 @@ class _PysnmpSession:
             if not rows:
                 return out
             for oid, raw in rows:
-                val = _plain(raw)
-                if val is None or oid[:n] != root:  # endOfMibView or past the subtree
+                if oid[:n] != root or type(raw).__name__ == "EndOfMibView":
                     return out
+                val = _plain(raw)
                 if oid <= last:
                     raise SnmpError("not_increasing", f"{oid_str(oid)} after {oid_str(last)}", out)
-                out.append((oid, val))
-                self.stats.values += 1
                 last = oid
+                self.stats.values += 1
+                if val is None:  # a NULL or noSuch* inside the table: skip the cell, go on
+                    continue
+                out.append((oid, val))
                 if len(out) >= self._options.max_rows_per_walk:
-                    log.warning("walk truncated", extra={"root": oid_str(root)})
-                    return out
+                    limit = self._options.max_rows_per_walk
+                    raise SnmpError("protocol", f"more than max_rows_per_walk ({limit}) rows", out)

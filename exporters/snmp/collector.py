@@ -29,7 +29,7 @@ from exporters.core.deadline import Deadline
 
 from .client import REASONS, SnmpError, SnmpSession, Value
 from .config import WalkOptions
-from .mapping import DeviceData, map_profiles
+from .mapping import DeviceData, Families, map_profile
 from .profile import Oid, Profile, TableSpec
 
 log = logging.getLogger("mspwatch.snmp")
@@ -46,7 +46,7 @@ class CachedLabels:
     fetched_at: float
     change: dict[Oid, Value | None]
     columns: dict[Oid, dict[Oid, Value]] = field(default_factory=dict)
-    indexes: dict[int, set[Oid]] = field(default_factory=dict)  # id(table) -> rows seen
+    indexes: dict[str, set[Oid]] = field(default_factory=dict)  # profile/table -> rows seen
 
 
 class LabelCache:
@@ -84,8 +84,8 @@ class ScrapeResult:
     up: bool
 
 
-def _gauge(name: str, help_text: str, value: float) -> GaugeMetricFamily:
-    return GaugeMetricFamily(name, help_text, value=value)
+def _gauge(name: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, _HELP[name], value=value)
 
 
 def choose_profiles(profiles: dict[str, Profile], sys_object_id: Oid | None) -> list[Profile]:
@@ -94,24 +94,48 @@ def choose_profiles(profiles: dict[str, Profile], sys_object_id: Oid | None) -> 
     return vendor + [p for p in profiles.values() if not p.match]
 
 
+# The scrape's own metrics: (name, labels, help). The catalogue documents them from here.
+SCRAPE_METRICS: list[tuple[str, str, str]] = [
+    ("snmp_up", "", "1 if the device answered SNMP (a GET of sysObjectID and sysUpTime), 0 otherwise."),
+    (
+        "snmp_scrape_error",
+        "reason",
+        "1 for the reason the device could not be scraped (snmp_up 0), 0 for the others: "
+        "timeout, auth, unreachable, resolve, protocol, not_increasing, deadline.",
+    ),
+    (
+        "snmp_profile_success",
+        "profile",
+        "1 when every OID of the profile was read; 0 on timeout, agent error or broken walk "
+        "(what was read before the failure is still exported).",
+    ),
+    ("snmp_scrape_duration_seconds", "", "Time this scrape took."),
+    ("snmp_scrape_pdus_sent", "", "SNMP requests sent in this scrape, retries included."),
+    ("snmp_scrape_retries", "", "SNMP requests re-sent after a timeout in this scrape."),
+    ("snmp_scrape_values_returned", "", "Variable bindings received in this scrape."),
+    (
+        "snmp_scrape_lookup_cache_hits",
+        "",
+        "Tables whose lookup labels (ifIndex -> ifName, ...) came from the per-device cache, "
+        "dropped when sysUpTime goes back (reboot), a table's change OIDs change, an unknown "
+        "row appears, or after lookup_cache_max_age.",
+    ),
+    (
+        "snmp_scrape_invalid_values",
+        "",
+        "Values skipped: non-numeric where a number belongs, out of the MIB's range, or a row "
+        "whose labels repeat another row's.",
+    ),
+]
+_HELP = {name: text for name, _labels, text in SCRAPE_METRICS}
+
+
 class DeviceScrape:
     """One scrape of one device; walks each needed column once, concurrently."""
 
-    def __init__(
-        self,
-        session: SnmpSession,
-        options: WalkOptions,
-        deadline: Deadline,
-        cache: LabelCache,
-        cache_key: tuple[str, int, str],
-        clock: Callable[[], float] = time.time,
-    ) -> None:
+    def __init__(self, session: SnmpSession, options: WalkOptions, deadline: Deadline) -> None:
         self.session = session
-        self.options = options
         self.deadline = deadline
-        self.cache = cache
-        self.cache_key = cache_key
-        self.clock = clock
         self._walk_slots = asyncio.Semaphore(options.max_concurrent_walks)
         self._walks: dict[Oid, asyncio.Task[list[tuple[Oid, Value]]]] = {}
         self.columns: dict[Oid, dict[Oid, Value]] = {}
@@ -122,14 +146,14 @@ class DeviceScrape:
             return await self.session.walk(root, self.deadline)
 
     async def column(self, root: Oid) -> dict[Oid, Value]:
-        """Walk a column (memoised per scrape) and key it by row index."""
+        """Walk a column (memoised per scrape: profiles share columns) keyed by row index."""
         task = self._walks.get(root)
         if task is None:
             task = asyncio.ensure_future(self._walk_once(root))
             self._walks[root] = task
         n = len(root)
         try:
-            rows = await asyncio.shield(task)
+            rows = await asyncio.shield(task)  # one waiter's cancellation must not end it
         except SnmpError as exc:
             self.columns[root] = {oid[n:]: v for oid, v in exc.partial}
             raise
@@ -137,39 +161,54 @@ class DeviceScrape:
         self.columns[root] = col
         return col
 
-    async def _table(self, table: TableSpec, cached: CachedLabels) -> None:
+    def cancel(self) -> None:
+        """Stop walks nobody waits for any more (the scrape ended early)."""
+        for task in self._walks.values():
+            task.cancel()
+
+    async def _table(self, table: TableSpec, key: str, cached: CachedLabels) -> None:
         # Values first. Each metric's preferred source (the 64-bit counter) is walked; a
         # fallback (the 32-bit one) only when the preferred column misses rows that the
         # table has, so no row is dropped and no column is walked for nothing.
+        failure: SnmpError | None = None
         extra: list[Oid] = []
         for spec in table.metrics:
             extra += [c for c in spec.columns if c not in {s.oid for s in spec.sources}]
-        await _gather(
-            [self.column(spec.sources[0].oid) for spec in table.metrics]
-            + [self.column(c) for c in dict.fromkeys(extra)]
-        )
-        rows = {i for spec in table.metrics for i in self.columns.get(spec.sources[0].oid, {})}
+        try:
+            await _gather(
+                [self.column(spec.sources[0].oid) for spec in table.metrics]
+                + [self.column(c) for c in dict.fromkeys(extra)]
+            )
+            rows = {i for spec in table.metrics for i in self.columns.get(spec.sources[0].oid, {})}
 
-        async def fallbacks(sources: Sequence[Oid]) -> None:
-            covered = set(self.columns.get(sources[0], {}))
-            for oid in sources[1:]:
-                if rows <= covered:
-                    return
-                covered |= set(await self.column(oid))
+            async def fallbacks(sources: Sequence[Oid]) -> None:
+                covered = set(self.columns.get(sources[0], {}))
+                for oid in sources[1:]:
+                    if rows <= covered:
+                        return
+                    covered |= set(await self.column(oid))
 
-        await _gather([fallbacks([s.oid for s in spec.sources]) for spec in table.metrics])
+            await _gather([fallbacks([s.oid for s in spec.sources]) for spec in table.metrics])
+        except SnmpError as exc:
+            failure = exc  # still label what was read, below
         rows = {i for spec in table.metrics for s in spec.sources for i in self.columns.get(s.oid, {})}
         lookup_oids = list(dict.fromkeys(o for ls in table.labels.values() for o in ls.oids))
-        known = cached.indexes.get(id(table))
+        known = cached.indexes.get(key)
         if known is not None and rows <= known and all(o in cached.columns for o in lookup_oids):
             self.cache_hits += 1
             for oid in lookup_oids:
                 self.columns.setdefault(oid, cached.columns[oid])
-            return
-        await _gather([self.column(o) for o in lookup_oids])
-        for oid in lookup_oids:
-            cached.columns[oid] = self.columns[oid]
-        cached.indexes[id(table)] = rows
+        else:
+            try:
+                await _gather([self.column(o) for o in lookup_oids])
+            except SnmpError as exc:
+                failure = failure or exc
+            else:
+                for oid in lookup_oids:
+                    cached.columns[oid] = self.columns[oid]
+                cached.indexes[key] = rows
+        if failure is not None:
+            raise failure
 
     async def profile(self, profile: Profile, cached: CachedLabels, scalars: dict[Oid, Value]) -> None:
         wanted = [s.oid for spec in profile.scalars for s in spec.sources]
@@ -177,7 +216,7 @@ class DeviceScrape:
         missing = [o for o in dict.fromkeys(wanted) if o not in scalars]
         if missing:
             scalars.update(await self.session.get(missing, self.deadline))
-        await _gather([self._table(t, cached) for t in profile.tables])
+        await _gather([self._table(t, f"{profile.name}/{i}", cached) for i, t in enumerate(profile.tables)])
 
 
 async def _gather(aws: Iterable[asyncio.Future[object] | object]) -> None:
@@ -186,6 +225,16 @@ async def _gather(aws: Iterable[asyncio.Future[object] | object]) -> None:
     for r in results:
         if isinstance(r, BaseException):
             raise r
+
+
+def _profile_failed(target: str, profile: str, exc: BaseException) -> None:
+    if isinstance(exc, SnmpError):
+        log.info(
+            "profile failed",
+            extra={"target": target, "profile": profile, "reason": exc.reason, "detail": exc.detail},
+        )
+    else:  # a bug or an agent's value we did not foresee: this profile fails, not the scrape
+        log.error("profile crashed", exc_info=exc, extra={"target": target, "profile": profile})
 
 
 async def scrape_device(
@@ -200,101 +249,66 @@ async def scrape_device(
 ) -> ScrapeResult:
     """Scrape one device; failures become ``snmp_up 0`` with a reason, never an exception."""
     started = time.monotonic()
-    change_oids = sorted({o for p in profiles.values() for t in p.tables for o in t.change_oids})
+    target = cache_key[0]
     families: list[Metric] = []
     reason = None
     scalars: dict[Oid, Value] = {}
     try:
-        scalars = await session.get([SYS_OBJECT_ID, SYS_UPTIME, *change_oids], deadline)
+        # Liveness asks for two OIDs every agent has, so no agent fails it for an OID it lacks.
+        scalars = await session.get([SYS_OBJECT_ID, SYS_UPTIME], deadline)
     except SnmpError as exc:
         reason = exc.reason
-        log.info(
-            "device down",
-            extra={"target": cache_key[0], "reason": exc.reason, "detail": exc.detail},
-        )
-    up = reason is None
-    if up:
+        log.info("device down", extra={"target": target, "reason": exc.reason, "detail": exc.detail})
+    if reason is None:
         sys_oid = scalars.get(SYS_OBJECT_ID)
-        sys_oid = sys_oid if isinstance(sys_oid, tuple) else None
-        chosen = [profiles[m] for m in modules] if modules else choose_profiles(profiles, sys_oid)
+        chosen = (
+            [profiles[m] for m in modules]
+            if modules
+            else choose_profiles(profiles, sys_oid if isinstance(sys_oid, tuple) else None)
+        )
+        change_oids = sorted({o for p in chosen for t in p.tables for o in t.change_oids})
+        change: dict[Oid, Value | None] = {}
+        if change_oids:
+            try:
+                got = await session.get(change_oids, deadline)
+            except SnmpError:
+                got = {}  # the cache then relies on reboots, new rows and its maximum age
+            change = {o: got.get(o) for o in change_oids}
         uptime = scalars.get(SYS_UPTIME)
-        cached = cache.get(
-            cache_key,
-            uptime if isinstance(uptime, int) else None,
-            {o: scalars.get(o) for o in change_oids},
-            clock(),
-        )
-        scrape = DeviceScrape(session, options, deadline, cache, cache_key, clock)
-        results = await asyncio.gather(
-            *(scrape.profile(p, cached, scalars) for p in chosen), return_exceptions=True
-        )
-        success = GaugeMetricFamily(
-            "snmp_profile_success",
-            "1 when every OID of the profile was read; 0 on timeout, agent error or broken walk.",
-            labels=["profile"],
-        )
+        cached = cache.get(cache_key, uptime if isinstance(uptime, int) else None, change, clock())
+        scrape = DeviceScrape(session, options, deadline)
+        try:
+            results = await asyncio.gather(
+                *(scrape.profile(p, cached, scalars) for p in chosen), return_exceptions=True
+            )
+        finally:
+            scrape.cancel()
+        success = GaugeMetricFamily("snmp_profile_success", _HELP["snmp_profile_success"], labels=["profile"])
+        mapped = Families()
+        data = DeviceData(scalars=scalars, columns=scrape.columns, now=clock())
         for profile, result in zip(chosen, results, strict=True):
-            if isinstance(result, SnmpError):
-                log.info(
-                    "profile failed",
-                    extra={
-                        "target": cache_key[0],
-                        "profile": profile.name,
-                        "reason": result.reason,
-                        "detail": result.detail,
-                    },
-                )
-            elif isinstance(result, BaseException):
-                log.error(
-                    "profile crashed",
-                    exc_info=result,
-                    extra={"target": cache_key[0], "profile": profile.name},
-                )
+            # Failed profiles still contribute what was read before the failure.
+            try:
+                map_profile(profile, data, mapped)
+            except Exception as exc:
+                result = exc
+            if isinstance(result, BaseException):
+                _profile_failed(target, profile.name, result)
             success.add_metric([profile.name], 0.0 if isinstance(result, BaseException) else 1.0)
-        # Failed profiles still contribute what was read before the failure.
-        mapped = map_profiles(chosen, DeviceData(scalars=scalars, columns=scrape.columns, now=clock()))
         families += mapped.metrics()
         families.append(success)
-        families.append(
-            _gauge(
-                "snmp_scrape_lookup_cache_hits",
-                "Tables whose lookup labels (e.g. ifIndex -> ifName) came from the per-device cache.",
-                scrape.cache_hits,
-            )
-        )
-        families.append(
-            _gauge(
-                "snmp_scrape_invalid_values",
-                "Values skipped because the agent returned a non-numeric value for a numeric metric.",
-                mapped.invalid_values,
-            )
-        )
-    families.append(_gauge("snmp_up", "1 if the device answered SNMP, 0 otherwise.", 1 if up else 0))
-    errors = GaugeMetricFamily(
-        "snmp_scrape_error",
-        "1 for the reason the device could not be scraped (snmp_up 0), 0 for the others.",
-        labels=["reason"],
-    )
+        families.append(_gauge("snmp_scrape_lookup_cache_hits", scrape.cache_hits))
+        families.append(_gauge("snmp_scrape_invalid_values", mapped.invalid_values))
+    families.append(_gauge("snmp_up", 1 if reason is None else 0))
+    errors = GaugeMetricFamily("snmp_scrape_error", _HELP["snmp_scrape_error"], labels=["reason"])
     for r in REASONS:
         errors.add_metric([r], 1.0 if r == reason else 0.0)
     families.append(errors)
     stats = session.stats
     families += [
-        _gauge(
-            "snmp_scrape_pdus_sent",
-            "SNMP requests sent in this scrape, retries included.",
-            stats.pdus_sent,
-        ),
-        _gauge(
-            "snmp_scrape_retries",
-            "SNMP requests re-sent after a timeout in this scrape.",
-            stats.retries,
-        ),
-        _gauge(
-            "snmp_scrape_values_returned",
-            "Variable bindings received in this scrape.",
-            stats.values,
-        ),
-        _gauge("snmp_scrape_duration_seconds", "Time this scrape took.", time.monotonic() - started),
+        _gauge("snmp_scrape_pdus_sent", stats.pdus_sent),
+        _gauge("snmp_scrape_retries", stats.retries),
+        _gauge("snmp_scrape_values_returned", stats.values),
+        _gauge("snmp_scrape_duration_seconds", time.monotonic() - started),
     ]
-    return ScrapeResult(families=families, up=up)
+    return ScrapeResult(families=families, up=reason is None)

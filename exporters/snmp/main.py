@@ -18,6 +18,7 @@ from prometheus_client.core import Metric
 
 from exporters.core.cli import add_exporter_flags, run_exporter
 from exporters.core.deadline import Deadline
+from exporters.core.net import split_host_port
 from exporters.core.server import BadRequest
 
 from .client import SessionStats, SnmpClient, SnmpError, SnmpSession, Value
@@ -54,7 +55,7 @@ class SnmpApp:
         self.config, self.profiles = self._load()
         self._client_factory = client_factory
         self._client: SnmpClient | None = None
-        self._in_flight: asyncio.Semaphore | None = None
+        self._in_flight = asyncio.Semaphore(self.config.max_devices_in_flight)
         self.cache = LabelCache(self.config.lookup_cache_max_age)
         self._clock = clock
 
@@ -64,18 +65,22 @@ class SnmpApp:
 
     def reload(self) -> None:
         config, profiles = self._load()
+        if config.max_devices_in_flight != self.config.max_devices_in_flight:
+            self._in_flight = asyncio.Semaphore(config.max_devices_in_flight)
         self.config, self.profiles = config, profiles
         self.cache = LabelCache(config.lookup_cache_max_age)
-        self._in_flight = None
 
     async def start(self) -> None:
         self._client = self._client_factory()
 
     async def stop(self) -> None:
-        return None
+        client, self._client = self._client, None
+        close = getattr(client, "close", None)
+        if close is not None:
+            close()
 
     async def probe(self, params: Mapping[str, str], deadline: Deadline) -> CollectorRegistry:
-        cfg = self.config
+        cfg, profiles = self.config, self.profiles  # one view of the config, reloads or not
         target = params.get("target", "").strip()
         if not target:
             raise BadRequest("'target' parameter must be specified")
@@ -83,31 +88,32 @@ class SnmpApp:
         auth = cfg.auths.get(auth_name)
         if auth is None:
             raise BadRequest(f"unknown auth {auth_name!r}")
-        modules = expand_modules(params.get("module", ""), self.profiles)
+        modules = expand_modules(params.get("module", ""), profiles)
         host, port = _split_target(target)
-        if cfg.allowed_targets is not None:
-            await _check_allowed(host, cfg.allowed_targets)
         if self._client is None:
             self._client = self._client_factory()
-        if self._in_flight is None:
-            self._in_flight = asyncio.Semaphore(cfg.max_devices_in_flight)
         in_flight = self._in_flight
         acquired = False
         session: SnmpSession
         try:
             try:
+                # The name is resolved once, inside the deadline; the address checked against
+                # the allowlist is the one the credentials are sent to.
+                address = await _resolve(host, deadline)
+                if cfg.allowed_targets is not None and not _allowed(address, cfg.allowed_targets):
+                    raise BadRequest(f"target {host!r} is not in allowed_targets")
                 # Waiting for a slot counts against this scrape's deadline.
                 async with asyncio.timeout(deadline.remaining()):
                     await in_flight.acquire()
                 acquired = True
-                session = await self._client.session(host, port, auth, cfg.walk)
+                session = await self._client.session(address, port, auth, cfg.walk)
             except TimeoutError:
                 session = _DeadSession(SnmpError("deadline", "max_devices_in_flight reached"))
             except SnmpError as exc:
                 session = _DeadSession(exc)
             result = await scrape_device(
                 session,
-                self.profiles,
+                profiles,
                 modules,
                 cfg.walk,
                 deadline,
@@ -178,8 +184,6 @@ class _DeadSession:
 
 
 def _split_target(target: str) -> tuple[str, int]:
-    from mspwatch.inventory import split_host_port
-
     try:
         host, port = split_host_port(target)
     except ValueError as exc:
@@ -187,19 +191,28 @@ def _split_target(target: str) -> tuple[str, int]:
     return host, port or 161
 
 
-async def _check_allowed(host: str, allowed: list[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> None:
+async def _resolve(host: str, deadline: Deadline) -> str:
+    """An IP literal for ``host``; a name that does not resolve in time is data, not a 4xx."""
     try:
-        addrs = {ipaddress.ip_address(host)}
+        return str(ipaddress.ip_address(host))
     except ValueError:
-        loop = asyncio.get_running_loop()
-        try:
+        pass
+    loop = asyncio.get_running_loop()
+    try:
+        async with asyncio.timeout(deadline.remaining()):
             infos = await loop.getaddrinfo(host, None, type=socket.SOCK_DGRAM)
-        except OSError:
-            raise BadRequest(f"target {host!r} does not resolve") from None
-        addrs = {ipaddress.ip_address(info[4][0]) for info in infos}
-    for addr in addrs:
-        if not any(addr in net for net in allowed):
-            raise BadRequest(f"target {host!r} is not in allowed_targets")
+    except TimeoutError:
+        raise SnmpError("deadline", f"resolving {host} took too long") from None
+    except OSError as exc:
+        raise SnmpError("resolve", f"cannot resolve {host}: {exc.strerror or exc}") from None
+    if not infos:
+        raise SnmpError("resolve", f"{host} has no address")
+    return str(infos[0][4][0])
+
+
+def _allowed(address: str, allowed: list[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> bool:
+    ip = ipaddress.ip_address(address)
+    return any(ip in net for net in allowed)
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -32,16 +32,24 @@ class DeviceData:
 
 @dataclass
 class Families:
-    """Collects samples by metric name so profiles can share a metric."""
+    """Collects samples by metric name so profiles can share a metric.
+
+    Where a vendor profile and a generic one both read a metric (APC PowerNet and UPS-MIB,
+    Cisco ENVMON and ENTITY-SENSOR), the first profile to emit it owns it for the scrape:
+    mixing both would give contradictory series. Profiles run vendor-first.
+    """
 
     _by_name: dict[str, Metric] = field(default_factory=dict)
+    _owner: dict[str, str] = field(default_factory=dict)
     _seen: set[tuple[str, tuple[tuple[str, str], ...]]] = field(default_factory=set)
     invalid_values: int = 0
 
-    def add(self, spec: MetricSpec, labels: dict[str, str], value: float) -> None:
-        # Profiles may cover the same thing (APC and UPS-MIB); the first one wins.
+    def add(self, spec: MetricSpec, labels: dict[str, str], value: float, owner: str) -> None:
+        if self._owner.setdefault(spec.name, owner) != owner:
+            return
         key = (spec.name, tuple(sorted(labels.items())))
-        if key in self._seen:
+        if key in self._seen:  # two rows rendered to the same labels: keep the first
+            self.invalid_values += 1
             return
         self._seen.add(key)
         fam = self._by_name.get(spec.name)
@@ -58,21 +66,27 @@ class Families:
         return [self._by_name[name] for name in sorted(self._by_name)]
 
 
+def _hex(value: bytes) -> str:
+    return ":".join(f"{b:02x}" for b in value)
+
+
 def render_label(value: Value | None, fmt: str = "auto") -> str:
-    """Render an SNMP value as a label: text when printable, else colon-separated hex."""
+    """Render an SNMP value as a label: text when printable, else colon-separated hex.
+
+    Line breaks (multi-line sysDescr) fold to single spaces; any other control character
+    (a tab or NUL inside a MAC address) means binary, shown as hex.
+    """
     if value is None:
         return ""
-    if isinstance(value, bytes) and fmt == "hex":
-        return ":".join(f"{b:02x}" for b in value)
     if isinstance(value, bytes):
-        stripped = value.rstrip(b"\x00")
+        if fmt == "hex":
+            return _hex(value)
         try:
-            text = stripped.decode("utf-8")
+            text = value.rstrip(b"\x00").decode("utf-8")
         except UnicodeDecodeError:
-            return ":".join(f"{b:02x}" for b in value)
-        if text.isprintable():
-            return text.strip()
-        return ":".join(f"{b:02x}" for b in value)
+            return _hex(value)
+        folded = " ".join(line.strip() for line in text.splitlines() if line.strip())
+        return folded if folded.isprintable() else _hex(value)
     if isinstance(value, tuple):
         return ".".join(map(str, value))
     return str(value)
@@ -102,15 +116,46 @@ def index_labels(names: list[str], index: Oid) -> dict[str, str]:
 
 
 def lookup(spec: LabelSpec, columns: Mapping[Oid, Column], index: Oid) -> str:
-    key = (index[spec.index_part],) if spec.index_part is not None else index
+    if spec.value is not None:
+        return spec.value
+    if spec.index_part is not None:
+        if spec.index_part >= len(index):  # an agent's malformed row index
+            return ""
+        key: Oid = (index[spec.index_part],)
+    else:
+        key = index
     for oid in spec.oids:
         raw = columns.get(oid, {}).get(key)
         if spec.map and isinstance(raw, int):
             return spec.map.get(raw, str(raw))
         text = render_label(raw, spec.format)
+        if spec.strip is not None:
+            text = spec.strip.sub("", text)
         if text:
             return text
     return ".".join(map(str, index)) if spec.fallback_to_index else ""
+
+
+# ENTITY-SENSOR-MIB entPhySensorScale -> power of ten (exa and peta are out of order).
+SENSOR_SCALE = {
+    1: -24,
+    2: -21,
+    3: -18,
+    4: -15,
+    5: -12,
+    6: -9,
+    7: -6,
+    8: -3,
+    9: 0,
+    10: 3,
+    11: 6,
+    12: 9,
+    13: 12,
+    14: 18,
+    15: 15,
+    16: 21,
+    17: 24,
+}
 
 
 def _scaled(value: float, scale: float) -> float:
@@ -124,6 +169,7 @@ def _scaled(value: float, scale: float) -> float:
 
 def _emit(
     out: Families,
+    owner: str,
     spec: MetricSpec,
     raw: Value | None,
     scale: float,
@@ -133,18 +179,18 @@ def _emit(
     now: float = 0.0,
 ) -> None:
     if spec.type == "info":
-        out.add(spec, labels, 1.0)
+        out.add(spec, labels, 1.0, owner)
         return
     if spec.type == "state":
         assert spec.states is not None
         current = (spec.states.get(raw) if isinstance(raw, int) else None) or "unknown"
         for name in dict.fromkeys([*spec.states.values(), "unknown"]):
             hit = name == current
-            out.add(spec, {**labels, spec.state_label: name}, 1.0 if hit else 0.0)
+            out.add(spec, {**labels, spec.state_label: name}, 1.0 if hit else 0.0, owner)
         return
     if spec.type == "bool":
         assert spec.true_values is not None
-        out.add(spec, labels, 1.0 if raw in spec.true_values else 0.0)
+        out.add(spec, labels, 1.0 if raw in spec.true_values else 0.0, owner)
         return
     value = numeric(raw)
     if value is None:
@@ -165,29 +211,38 @@ def _emit(
         value += _scaled(term, scale * spec.scale)
     if spec.transform == "entity_sensor" and row is not None:
         base = spec.sources[0].oid[:-1]
-        unit = numeric(row.get((*base, 2), {}).get(index))  # entPhySensorScale, 9 = units
-        precision = numeric(row.get((*base, 3), {}).get(index)) or 0.0
-        exponent = 3 * ((unit or 9.0) - 9)
+        unit = row.get((*base, 2), {}).get(index, 9)  # entPhySensorScale, 9 = units
+        precision = row.get((*base, 3), {}).get(index, 0)  # entPhySensorPrecision
+        exponent = SENSOR_SCALE.get(unit) if isinstance(unit, int) else None
+        if exponent is None or not isinstance(precision, int) or not -8 <= precision <= 9:
+            out.invalid_values += 1  # outside the MIB's ranges: the reading means nothing
+            return
         value = value * 10.0**exponent / 10.0**precision
     elif spec.transform == "boot_time":
         value = now - value
-    out.add(spec, labels, value)
+    if not math.isfinite(value):
+        out.invalid_values += 1
+        return
+    out.add(spec, labels, value, owner)
 
 
 def map_scalars(profile: Profile, data: DeviceData, out: Families) -> None:
+    as_columns: dict[Oid, Column] = {o: {(): v} for o, v in data.scalars.items()}
     for spec in profile.scalars:
         source = next((s for s in spec.sources if s.oid in data.scalars), None)
         if source is None:
             continue
-        labels = {}
-        for name, ls in spec.labels.items():
-            texts = (render_label(data.scalars.get(o)) for o in ls.oids)
-            labels[name] = next((t for t in texts if t), "")
-        _emit(out, spec, data.scalars[source.oid], source.scale, labels, now=data.now)
+        labels = {name: lookup(ls, as_columns, ()) for name, ls in spec.labels.items()}
+        _emit(out, profile.name, spec, data.scalars[source.oid], source.scale, labels, now=data.now)
 
 
-def map_table(table: TableSpec, data: DeviceData, out: Families) -> None:
+def map_table(table: TableSpec, data: DeviceData, out: Families, owner: str) -> None:
     cols = data.columns
+    for label_spec in table.labels.values():
+        if label_spec.oids and not any(o in cols for o in label_spec.oids):
+            # The lookup failed to read: rows without their names would be new series
+            # for one scrape and break rate(); the profile reports the failure instead.
+            return
     for spec in table.metrics:
         # Per row, the first source that has the row wins (64-bit before 32-bit counters).
         rows: dict[Oid, tuple[Value, float]] = {}
@@ -196,22 +251,25 @@ def map_table(table: TableSpec, data: DeviceData, out: Families) -> None:
                 rows[index] = (value, source.scale)
         for index in sorted(rows):
             value, scale = rows[index]
-            if spec.where is not None and not spec.where.keeps(
-                render_label(cols.get(spec.where.oid, {}).get(index))
-            ):
+            if not all(w.keeps(render_label(cols.get(w.oid, {}).get(index))) for w in spec.where):
                 continue
             labels = index_labels(table.index, index)
             for name, ls in table.labels.items():
                 labels[name] = lookup(ls, cols, index)
             for name, ls in spec.labels.items():
                 labels[name] = lookup(ls, cols, index)
-            _emit(out, spec, value, scale, labels, cols, index, data.now)
+            _emit(out, owner, spec, value, scale, labels, cols, index, data.now)
+
+
+def map_profile(profile: Profile, data: DeviceData, out: Families) -> None:
+    """Add one profile's metrics to ``out``; vendor profiles go first (see Families)."""
+    map_scalars(profile, data, out)
+    for table in profile.tables:
+        map_table(table, data, out, profile.name)
 
 
 def map_profiles(profiles: Iterable[Profile], data: DeviceData) -> Families:
     out = Families()
     for profile in profiles:
-        map_scalars(profile, data, out)
-        for table in profile.tables:
-            map_table(table, data, out)
+        map_profile(profile, data, out)
     return out

@@ -62,8 +62,10 @@ def _oid_list(value: object) -> object:
 class LabelSpec(StrictModel):
     """A label looked up per row: the first OID with a non-empty value wins."""
 
-    oids: Annotated[list[OidField], BeforeValidator(_oid_list)]
-    index_part: int | None = None  # look up by this component of the row index
+    oids: Annotated[list[OidField], BeforeValidator(_oid_list)] = []
+    value: str | None = None  # a constant (a scalar CPU's cpu="0")
+    strip: re.Pattern[str] | None = None  # removed from the text (a state in a sensor name)
+    index_part: int | None = Field(default=None, ge=0)  # look up by this index component
     format: Literal["auto", "hex"] = "auto"  # hex: MAC addresses, binary ids
     map: dict[int, str] = {}  # enum values to names (entPhysicalClass 3 -> chassis)
     fallback_to_index: bool = False  # no value: use the row index, so rows stay distinct
@@ -74,6 +76,12 @@ class LabelSpec(StrictModel):
         if isinstance(value, str | list):
             return {"oids": value}
         return value
+
+    @model_validator(mode="after")
+    def _source(self) -> LabelSpec:
+        if (self.value is None) == (not self.oids):
+            raise ValueError("give oids or a constant value")
+        return self
 
 
 class Where(StrictModel):
@@ -100,6 +108,10 @@ class Where(StrictModel):
         return text not in (self.not_values or [])
 
 
+def _where_list(value: object) -> object:
+    return [value] if isinstance(value, dict) else value
+
+
 MetricType = Literal["gauge", "counter", "state", "bool", "info"]
 
 
@@ -115,7 +127,8 @@ class MetricSpec(StrictModel):
     states: dict[int, str] | None = None
     state_label: str = "state"
     true_values: list[int] | None = None
-    where: Where | None = None
+    # Keep a row only when every condition holds (e.g. sensor type and status).
+    where: Annotated[list[Where], BeforeValidator(_where_list)] = []
     labels: dict[str, LabelSpec] = {}
 
     @field_validator("name")
@@ -148,8 +161,7 @@ class MetricSpec(StrictModel):
             cols.append(self.multiply_by)
         if self.add:
             cols.append(self.add)
-        if self.where:
-            cols.append(self.where.oid)
+        cols += [w.oid for w in self.where]
         if self.transform == "entity_sensor":
             base = self.sources[0].oid[:-1]
             cols += [(*base, 2), (*base, 3)]  # entPhySensorScale, entPhySensorPrecision
@@ -207,15 +219,34 @@ def load_profiles(extra_dirs: list[Path] | None = None) -> dict[str, Profile]:
     return profiles
 
 
+def _label_names(spec: MetricSpec, index: list[str], table_labels: list[str]) -> frozenset[str]:
+    names = [n for n in index if not n.startswith("_")] + table_labels + list(spec.labels)
+    if spec.type == "state":
+        names.append(spec.state_label)
+    return frozenset(names)
+
+
+def metric_entries(profile: Profile) -> list[tuple[MetricSpec, frozenset[str]]]:
+    """Every metric of a profile with the label names its series carry."""
+    out = [(s, _label_names(s, [], [])) for s in profile.scalars]
+    out += [(m, _label_names(m, t.index, list(t.labels))) for t in profile.tables for m in t.metrics]
+    return out
+
+
 def _check_metric_types(profiles: dict[str, Profile]) -> None:
-    """One metric name has one type and one help text across every profile."""
-    seen: dict[str, tuple[str, str]] = {}
+    """One metric name has one type and one set of label names across every profile, so
+    dashboards and alerts written for one vendor work for all."""
+    seen: dict[str, tuple[str, frozenset[str], str]] = {}
     for profile in profiles.values():
-        specs = list(profile.scalars) + [m for t in profile.tables for m in t.metrics]
-        for spec in specs:
-            prev = seen.setdefault(spec.name, (spec.type, profile.name))
-            if prev[0] != spec.type:
+        for spec, labels in metric_entries(profile):
+            kind, names, first = seen.setdefault(spec.name, (spec.type, labels, profile.name))
+            if kind != spec.type:
                 raise ConfigError(
                     f"profile {profile.name}: {spec.name}: type {spec.type} differs from "
-                    f"{prev[0]} in profile {prev[1]}"
+                    f"{kind} in profile {first}"
+                )
+            if names != labels:
+                raise ConfigError(
+                    f"profile {profile.name}: {spec.name}: labels {sorted(labels)} differ from "
+                    f"{sorted(names)} in profile {first}"
                 )

@@ -85,6 +85,7 @@ def prepare_data_dir(dest: Path, *, frozen: bool = False) -> Path:
         out.write_text("\n".join(lines) + "\n", encoding="utf-8", errors="surrogateescape")
     for path in sorted(SYNTHETIC_DIR.glob("*.snmprec")):
         lines = [ln for ln in path.read_text().splitlines() if ln and not ln.startswith("#")]
+        lines.sort(key=lambda ln: tuple(int(p) for p in ln.split("|", 1)[0].split(".")))
         (dest / path.name).write_text("\n".join(lines) + "\n")
     return dest
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,9 @@ async def test_device_matches_golden(device: str, snmpsim: Agent, app: SnmpApp, 
     assert "snmp_up 1.0" in text
     assert_golden(GOLDEN / f"{device}.prom", text, update_goldens)
     assert promtool_check_metrics(text) == ""
+    # Text (DisplayString) labels read as text: a multi-line sysDescr is not binary.
+    text_labels = r'(description|name|interface|sensor|storage|memory|cpu|alias)="([0-9a-f]{2}:){5,}'
+    assert not re.search(text_labels, text), re.search(text_labels, text)
 
 
 def test_at_least_ten_device_families() -> None:
