@@ -135,6 +135,10 @@ async def test_same_interface_values_as_snmp_exporter(
             expected = theirs.get(hc, {}).get(index, peer_low) if hc else peer_low
             assert mine[metric][index] == expected, (metric, index)
             compared += 1
+    # Both read the same interfaces: none missing on either side.
+    for metric, (hc, low) in COUNTERS.items():
+        peer_rows = set(theirs.get(low, {})) | (set(theirs.get(hc, {})) if hc else set())
+        assert set(mine.get(metric, {})) == peer_rows, metric
     for index, high in theirs.get("ifHighSpeed", {}).items():
         assert mine["snmp_interface_speed_bytes"][index] == high * 125_000
     # Status: our one-series-per-state output carries the same state as the raw number.
