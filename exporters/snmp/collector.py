@@ -139,6 +139,7 @@ class DeviceScrape:
         self._walk_slots = asyncio.Semaphore(options.max_concurrent_walks)
         self._walks: dict[Oid, asyncio.Task[list[tuple[Oid, Value]]]] = {}
         self.columns: dict[Oid, dict[Oid, Value]] = {}
+        self.incomplete: set[Oid] = set()
         self.cache_hits = 0
 
     async def _walk_once(self, root: Oid) -> list[tuple[Oid, Value]]:
@@ -156,6 +157,7 @@ class DeviceScrape:
             rows = await asyncio.shield(task)  # one waiter's cancellation must not end it
         except SnmpError as exc:
             self.columns[root] = {oid[n:]: v for oid, v in exc.partial}
+            self.incomplete.add(root)
             raise
         col = {oid[n:]: v for oid, v in rows}
         self.columns[root] = col
@@ -285,7 +287,7 @@ async def scrape_device(
             scrape.cancel()
         success = GaugeMetricFamily("snmp_profile_success", _HELP["snmp_profile_success"], labels=["profile"])
         mapped = Families()
-        data = DeviceData(scalars=scalars, columns=scrape.columns, now=clock())
+        data = DeviceData(scalars, scrape.columns, clock(), frozenset(scrape.incomplete))
         for profile, result in zip(chosen, results, strict=True):
             # Failed profiles still contribute what was read before the failure.
             try:

@@ -28,6 +28,7 @@ class DeviceData:
     scalars: Mapping[Oid, Value]
     columns: Mapping[Oid, Column]  # column OID -> rows
     now: float  # wall clock, for boot time
+    incomplete: frozenset[Oid] = frozenset()  # columns whose walk failed part-way
 
 
 @dataclass
@@ -44,14 +45,18 @@ class Families:
     _seen: set[tuple[str, tuple[tuple[str, str], ...]]] = field(default_factory=set)
     invalid_values: int = 0
 
-    def add(self, spec: MetricSpec, labels: dict[str, str], value: float, owner: str) -> None:
-        if self._owner.setdefault(spec.name, owner) != owner:
-            return
-        key = (spec.name, tuple(sorted(labels.items())))
-        if key in self._seen:  # two rows rendered to the same labels: keep the first
-            self.invalid_values += 1
-            return
-        self._seen.add(key)
+    def claim(self, name: str, owner: str) -> bool:
+        """True when ``owner`` (a profile) may emit metric ``name`` in this scrape."""
+        return self._owner.setdefault(name, owner) == owner
+
+    def add(self, spec: MetricSpec, labels: dict[str, str], value: float, unique: bool) -> None:
+        """Add a sample; ``unique`` says its labels cannot repeat (the row index is a label)."""
+        if not unique:
+            key = (spec.name, tuple(sorted(labels.items())))
+            if key in self._seen:  # two rows rendered to the same labels: keep the first
+                self.invalid_values += 1
+                return
+            self._seen.add(key)
         fam = self._by_name.get(spec.name)
         if fam is None:
             if spec.type == "counter":
@@ -169,7 +174,7 @@ def _scaled(value: float, scale: float) -> float:
 
 def _emit(
     out: Families,
-    owner: str,
+    unique: bool,
     spec: MetricSpec,
     raw: Value | None,
     scale: float,
@@ -179,18 +184,18 @@ def _emit(
     now: float = 0.0,
 ) -> None:
     if spec.type == "info":
-        out.add(spec, labels, 1.0, owner)
+        out.add(spec, labels, 1.0, unique)
         return
     if spec.type == "state":
         assert spec.states is not None
         current = (spec.states.get(raw) if isinstance(raw, int) else None) or "unknown"
         for name in dict.fromkeys([*spec.states.values(), "unknown"]):
             hit = name == current
-            out.add(spec, {**labels, spec.state_label: name}, 1.0 if hit else 0.0, owner)
+            out.add(spec, {**labels, spec.state_label: name}, 1.0 if hit else 0.0, unique)
         return
     if spec.type == "bool":
         assert spec.true_values is not None
-        out.add(spec, labels, 1.0 if raw in spec.true_values else 0.0, owner)
+        out.add(spec, labels, 1.0 if raw in spec.true_values else 0.0, unique)
         return
     value = numeric(raw)
     if value is None:
@@ -223,27 +228,30 @@ def _emit(
     if not math.isfinite(value):
         out.invalid_values += 1
         return
-    out.add(spec, labels, value, owner)
+    out.add(spec, labels, value, unique)
 
 
 def map_scalars(profile: Profile, data: DeviceData, out: Families) -> None:
     as_columns: dict[Oid, Column] = {o: {(): v} for o, v in data.scalars.items()}
     for spec in profile.scalars:
         source = next((s for s in spec.sources if s.oid in data.scalars), None)
-        if source is None:
+        if source is None or not out.claim(spec.name, profile.name):
             continue
         labels = {name: lookup(ls, as_columns, ()) for name, ls in spec.labels.items()}
-        _emit(out, profile.name, spec, data.scalars[source.oid], source.scale, labels, now=data.now)
+        _emit(out, False, spec, data.scalars[source.oid], source.scale, labels, now=data.now)
 
 
 def map_table(table: TableSpec, data: DeviceData, out: Families, owner: str) -> None:
     cols = data.columns
-    for label_spec in table.labels.values():
-        if label_spec.oids and not any(o in cols for o in label_spec.oids):
-            # The lookup failed to read: rows without their names would be new series
-            # for one scrape and break rate(); the profile reports the failure instead.
-            return
+    # A lookup whose walk failed: rows it did not name are left out rather than exported
+    # under an empty name (new series for one scrape would break rate()).
+    unsure = [ls for ls in table.labels.values() if any(o in data.incomplete for o in ls.oids)]
+    # With every index component a label, no two rows can share labels: no check needed.
+    unique = not any(name.startswith("_") for name in table.index)
+    base: dict[Oid, dict[str, str]] = {}  # per row: index and table labels, built once
     for spec in table.metrics:
+        if not out.claim(spec.name, owner):
+            continue
         # Per row, the first source that has the row wins (64-bit before 32-bit counters).
         rows: dict[Oid, tuple[Value, float]] = {}
         for source in reversed(spec.sources):
@@ -253,12 +261,18 @@ def map_table(table: TableSpec, data: DeviceData, out: Families, owner: str) -> 
             value, scale = rows[index]
             if not all(w.keeps(render_label(cols.get(w.oid, {}).get(index))) for w in spec.where):
                 continue
-            labels = index_labels(table.index, index)
-            for name, ls in table.labels.items():
-                labels[name] = lookup(ls, cols, index)
+            row_labels = base.get(index)
+            if row_labels is None:
+                if any(all(index not in cols.get(o, {}) for o in ls.oids) for ls in unsure):
+                    continue
+                row_labels = index_labels(table.index, index)
+                for name, ls in table.labels.items():
+                    row_labels[name] = lookup(ls, cols, index)
+                base[index] = row_labels
+            labels = dict(row_labels)
             for name, ls in spec.labels.items():
                 labels[name] = lookup(ls, cols, index)
-            _emit(out, owner, spec, value, scale, labels, cols, index, data.now)
+            _emit(out, unique, spec, value, scale, labels, cols, index, data.now)
 
 
 def map_profile(profile: Profile, data: DeviceData, out: Families) -> None:
