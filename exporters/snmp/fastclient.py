@@ -77,7 +77,22 @@ AUTHORIZATION_ERROR = 16
 # Value tags: Counter32, Gauge32/Unsigned32, TimeTicks, Counter64, UInteger32 are unsigned.
 _UNSIGNED = frozenset((0x41, 0x42, 0x43, 0x46, 0x47))
 _STRINGS = frozenset((0x04, 0x44, 0x45))  # OCTET STRING, Opaque, NsapAddress
-_EMPTY = frozenset((0x05, 0x80, 0x81, 0x82))  # NULL, noSuchObject, noSuchInstance, endOfMibView
+_EMPTY = frozenset((0x05, 0x80, 0x81))  # NULL, noSuchObject, noSuchInstance
+END_OF_MIB_VIEW = 0x82
+
+
+class _End:
+    """endOfMibView: the agent has nothing after this OID (a walk ends here)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "endOfMibView"
+
+
+END = _End()
+# A decoded cell: a value, None for NULL/noSuchObject/noSuchInstance (skipped), or END.
+Cell = Value | None | _End
 
 _IP_RECVERR = 11  # <linux/in.h>; not exported by the socket module
 _IPV6_RECVERR = 25  # <linux/in6.h>
@@ -283,8 +298,8 @@ def decode_header(data: bytes) -> Header:
 
 def decode_varbinds(
     data: bytes, start: int, end: int, subtree: bytes | None = None
-) -> list[tuple[Oid, Value | None]]:
-    """Decode a variable-binding list; exception values and NULL become ``None``.
+) -> list[tuple[Oid, Cell]]:
+    """Decode a variable-binding list; NULL and noSuch* become ``None``, endOfMibView ``END``.
 
     With ``subtree`` (the content octets of a walk's root OID), decoding stops after the
     first binding outside it: a GETBULK answer at the end of a column is mostly the next
@@ -296,12 +311,10 @@ def decode_varbinds(
         raise DecodeError("truncated variable binding") from None
 
 
-def _decode_varbinds(
-    data: bytes, start: int, end: int, subtree: bytes | None
-) -> list[tuple[Oid, Value | None]]:
+def _decode_varbinds(data: bytes, start: int, end: int, subtree: bytes | None) -> list[tuple[Oid, Cell]]:
     # The hot loop of the client: short-form lengths are decoded inline, the long form
     # through _length; every length is checked against its enclosing end before use.
-    out: list[tuple[Oid, Value | None]] = []
+    out: list[tuple[Oid, Cell]] = []
     append = out.append
     heads = _HEADS
     cache = _OID_CACHE
@@ -343,7 +356,7 @@ def _decode_varbinds(
             n, j = _length(data, k + 1, vb_end)
         if j + n != vb_end:
             raise DecodeError("trailing octets in a variable binding")
-        value: Value | None
+        value: Cell
         if tag in _UNSIGNED:
             if n == 0 or n > 9:
                 raise DecodeError("bad unsigned length")
@@ -356,6 +369,8 @@ def _decode_varbinds(
             value = int.from_bytes(data[j:vb_end], "big", signed=True)
         elif tag in _EMPTY:
             value = None
+        elif tag == END_OF_MIB_VIEW:
+            value = END
         elif tag == 0x06:
             value = decode_oid(data[j:vb_end])
         elif tag == 0x40:
@@ -371,7 +386,7 @@ def _decode_varbinds(
     return out
 
 
-def decode_message(data: bytes) -> tuple[Header, list[tuple[Oid, Value | None]]]:
+def decode_message(data: bytes) -> tuple[Header, list[tuple[Oid, Cell]]]:
     """Decode a whole message; raises :class:`DecodeError` and nothing else."""
     try:
         header = decode_header(data)
@@ -384,7 +399,7 @@ def decode_message(data: bytes) -> tuple[Header, list[tuple[Oid, Value | None]]]
 
 # --- transport ------------------------------------------------------------------------------
 
-Answer = tuple[Header, list[tuple[Oid, Value | None]]]
+Answer = tuple[Header, list[tuple[Oid, Cell]]]
 
 
 class _Request:
@@ -625,7 +640,7 @@ class FastSession:
             if header.error_status:
                 raise self._status_error(header)
             for oid, value in varbinds:
-                if value is not None:
+                if value is not None and not isinstance(value, _End):
                     out[oid] = value
             break
         self.stats.values += len(out)
@@ -660,16 +675,17 @@ class FastSession:
             if not varbinds:
                 return out
             for oid, value in varbinds:
-                if value is None or oid[:n] != root:  # endOfMibView or past the subtree
+                if isinstance(value, _End) or oid[:n] != root:  # endOfMibView or past the subtree
                     return out
                 if oid <= last:
                     raise SnmpError("not_increasing", f"{oid_str(oid)} after {oid_str(last)}", out)
-                out.append((oid, value))
-                stats.values += 1
                 last = oid
+                stats.values += 1
+                if value is None:  # a NULL or noSuch* cell inside the table: skip it, go on
+                    continue
+                out.append((oid, value))
                 if len(out) >= limit:
-                    log.warning("walk truncated", extra={"root": oid_str(root)})
-                    return out
+                    raise SnmpError("protocol", f"more than max_rows_per_walk ({limit}) rows", out)
 
 
 def _community_bytes(text: str) -> bytes:

@@ -24,6 +24,7 @@ from exporters.core.secrets import Secret
 from exporters.snmp.client import PysnmpClient, SnmpError, _plain
 from exporters.snmp.config import Auth, WalkOptions
 from exporters.snmp.fastclient import (
+    END,
     GET,
     GETBULK,
     GETNEXT,
@@ -140,7 +141,8 @@ def test_response_values_match_pysnmp() -> None:
     assert (header.version, header.community, header.pdu_type) == (1, b"public", 0xA2)
     assert (header.request_id, header.error_status, header.error_index) == (123456, 0, 0)
     reference = V2C.apiPDU.get_varbinds(V2C.apiMessage.get_pdu(pysnmp_decode(data)))
-    assert varbinds == [(tuple(o), _plain(v)) for o, v in reference]
+    expected = [(tuple(o), END if type(v).__name__ == "EndOfMibView" else _plain(v)) for o, v in reference]
+    assert varbinds == expected
     assert len(varbinds) == len(SAMPLE_VALUES)
 
 
@@ -433,8 +435,10 @@ async def test_agent_that_loops_is_bounded_by_max_rows(client: FastSnmpClient) -
 
     _agent, port = await start_agent(handle)
     session = await client.session("127.0.0.1", port, v2(), opts(max_rows_per_walk=500))
-    rows = await session.walk(IF_DESCR, Deadline.after(5))
-    assert len(rows) == 500
+    with pytest.raises(SnmpError) as err:  # a table cut short is a failure, not a silent cut
+        await session.walk(IF_DESCR, Deadline.after(5))
+    assert err.value.reason == "protocol"
+    assert len(err.value.partial) == 500
 
 
 @pytest.mark.parametrize(
@@ -682,3 +686,20 @@ async def test_estate_walks_equal_pysnmp(snmpsim: Any) -> None:
             assert got[0] == got[1]
     finally:
         fast.close()
+
+
+async def test_null_cells_are_skipped_not_the_end_of_the_walk(client: FastSnmpClient) -> None:
+    # An agent that answers one cell with NULL mid-table: the rest of the column still counts.
+    def handle(data: bytes) -> list[bytes]:
+        rid, _oids, _kind, _reps = request_of(data)
+        binds = [
+            ((*IF_DESCR, 1), V2C.Null("")),
+            ((*IF_DESCR, 2), V2C.OctetString(b"eth1")),
+            ((*IF_DESCR, 3), V2C.EndOfMibView("")),
+        ]
+        return [pysnmp_response(rid, binds)]
+
+    _agent, port = await start_agent(handle)
+    session = await client.session("127.0.0.1", port, v2(), opts())
+    rows = await session.walk(IF_DESCR, Deadline.after(5))
+    assert rows == [((*IF_DESCR, 2), b"eth1")]
