@@ -14,8 +14,7 @@ from pathlib import Path
 from exporters.core.cli import mspwatch_version
 from exporters.core.config import ConfigError
 
-# subcommand -> module with ``register(subparsers)``; imported lazily so one job's
-# dependencies never slow down or break another.
+# subcommand -> module with ``register(subparsers)``: each job registers its own flags.
 SUBCOMMANDS: dict[str, str] = {
     "snmp-exporter": "exporters.snmp.main",
     "m365-exporter": "exporters.m365.main",

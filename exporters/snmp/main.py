@@ -184,6 +184,11 @@ class _DeadSession:
 
 
 def _split_target(target: str) -> tuple[str, int]:
+    # snmp_exporter accepts transport prefixes; UDP is what both speak.
+    for prefix in ("udp://", "udp6://"):
+        target = target.removeprefix(prefix)
+    if target.startswith("tcp"):
+        raise BadRequest("invalid target: only UDP transport is supported")
     try:
         host, port = split_host_port(target)
     except ValueError as exc:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from prometheus_client import generate_latest
 
 from exporters.core.deadline import Deadline
 from exporters.core.server import BadRequest
@@ -210,6 +211,10 @@ async def test_pysnmp_client_gives_the_same_answer(tmp_path: Path, snmpsim: Agen
             "invalid target: invalid port in '127.0.0.1:99999'",
         ),
         ({"target": "no such host!", "auth": "server-linux"}, "invalid target: invalid host 'no such host!'"),
+        (
+            {"target": "tcp://10.0.0.1", "auth": "server-linux"},
+            "invalid target: only UDP transport is supported",
+        ),
     ],
 )
 async def test_bad_requests_name_the_problem(app: SnmpApp, params: dict[str, str], message: str) -> None:
@@ -255,7 +260,8 @@ async def test_devices_in_flight_are_limited_within_the_deadline(tmp_path: Path,
 
 async def test_snmp_exporter_module_names_keep_working(app: SnmpApp, snmpsim: Agent) -> None:
     ours = await scrape(app, snmpsim.port, "switch-cisco-c3560", module="system,interfaces")
-    theirs = await scrape(app, snmpsim.port, "switch-cisco-c3560", module="if_mib")
+    params = {"target": f"udp://127.0.0.1:{snmpsim.port}", "auth": "switch-cisco-c3560", "module": "if_mib"}
+    theirs = generate_latest(await app.probe(params, Deadline.after(30))).decode()
     keep = lambda t: [ln for ln in t.splitlines() if not ln.startswith("snmp_scrape_")]  # noqa: E731
     assert keep(ours) == keep(theirs)
     assert 'snmp_profile_success{profile="interfaces"} 1.0' in theirs
