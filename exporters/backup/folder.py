@@ -278,6 +278,8 @@ def aggregate(runs: list[Run]) -> list[JobRecord]:
         finished = [r for r in history if r.end is not None]
         last = finished[0] if finished else None
         success = next((r for r in finished if r.result == "success"), None)
+        # A run that ended with a warning still left a backup to restore from.
+        restore_point = next((r for r in finished if r.result in ("success", "warning")), None)
         jobs.append(
             JobRecord(
                 name=name,
@@ -287,6 +289,7 @@ def aggregate(runs: list[Run]) -> list[JobRecord]:
                 last_result=last.result if last is not None else "none",
                 last_run=newest.start,
                 last_success=success.start if success is not None else None,
+                last_restore_point=restore_point.start if restore_point is not None else None,
                 next_run=newest.next_run,
                 last_duration=(last.end - last.start) if last is not None and last.end else None,
                 transferred_bytes=last.transferred_bytes if last is not None else None,

@@ -5,8 +5,12 @@ For one job (abridged)::
     backup_job_last_result{job_name="SQL nightly",result="failed"} 1
     backup_job_last_result{job_name="SQL nightly",result="success"} 0
     backup_job_last_success_timestamp_seconds{job_name="SQL nightly"} 1.7684e+09
+    backup_job_last_restore_point_timestamp_seconds{job_name="SQL nightly"} 1.7684e+09
     backup_job_rpo_seconds{job_name="SQL nightly"} 14400
     backup_job_within_rpo{job_name="SQL nightly"} 0
+
+RPO is judged from the last restore point (a run that ended in success or warning), not
+from the last success: a Veeam run that warns still writes a restore point.
 """
 
 from __future__ import annotations
@@ -147,6 +151,12 @@ def _job_families(data: SourceData, rpo: RpoConfig, now: float) -> list[Metric]:
         "Start of the job's last successful run (result Success), Unix seconds; 0 if none known.",
         L,
     )
+    last_restore_point = _g(
+        "backup_job_last_restore_point_timestamp_seconds",
+        "Start of the job's last run that left a restore point (result Success or Warning; "
+        "every restic snapshot), Unix seconds; 0 if none known.",
+        L,
+    )
     next_run = _g(
         "backup_job_next_run_timestamp_seconds",
         "Next scheduled run, Unix seconds (Veeam nextRun); 0 if not scheduled.",
@@ -177,7 +187,8 @@ def _job_families(data: SourceData, rpo: RpoConfig, now: float) -> list[Metric]:
     )
     within = _g(
         "backup_job_within_rpo",
-        "1 if the last successful run started less than the RPO ago at scrape time, else 0.",
+        "1 if the last restore point (success or warning run) started at most the RPO before "
+        "the scrape, else 0.",
         L,
     )
     for job in jobs:
@@ -187,6 +198,8 @@ def _job_families(data: SourceData, rpo: RpoConfig, now: float) -> list[Metric]:
             result.add_metric([job.name, r], 1.0 if r == job.last_result else 0.0)
         last_run.add_metric(n, job.last_run or 0.0)
         last_success.add_metric(n, job.last_success or 0.0)
+        restore_point = _restore_point(job)
+        last_restore_point.add_metric(n, restore_point or 0.0)
         next_run.add_metric(n, job.next_run or 0.0)
         running.add_metric(n, 1.0 if job.running else 0.0)
         enabled.add_metric(n, 1.0 if job.enabled else 0.0)
@@ -198,7 +211,7 @@ def _job_families(data: SourceData, rpo: RpoConfig, now: float) -> list[Metric]:
             objects.add_metric(n, float(job.protected_objects))
         job_rpo = rpo.for_job(job.name)
         rpo_s.add_metric(n, job_rpo)
-        ok = job.last_success is not None and now - job.last_success <= job_rpo
+        ok = restore_point is not None and now - restore_point <= job_rpo
         within.add_metric(n, 1.0 if ok else 0.0)
     return [
         count,
@@ -206,6 +219,7 @@ def _job_families(data: SourceData, rpo: RpoConfig, now: float) -> list[Metric]:
         result,
         last_run,
         last_success,
+        last_restore_point,
         next_run,
         running,
         enabled,
@@ -215,6 +229,12 @@ def _job_families(data: SourceData, rpo: RpoConfig, now: float) -> list[Metric]:
         rpo_s,
         within,
     ]
+
+
+def _restore_point(job: JobRecord) -> float | None:
+    """The newest restore point; a success is one even if a client did not say so."""
+    known = [t for t in (job.last_restore_point, job.last_success) if t is not None]
+    return max(known) if known else None
 
 
 def _test_families(data: SourceData, logged: Sequence[RestoreTest]) -> list[Metric]:

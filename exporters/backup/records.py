@@ -78,7 +78,10 @@ class JobRecord:
     running: bool = False
     last_result: Result = "none"
     last_run: float | None = None  # Unix seconds
-    last_success: float | None = None
+    last_success: float | None = None  # start of the newest run with result success
+    # start of the newest run that left a restore point: success or warning (a Veeam run
+    # that warns still writes one; every restic snapshot is one). A success always counts.
+    last_restore_point: float | None = None
     next_run: float | None = None
     last_duration: float | None = None  # seconds, of the last finished run
     transferred_bytes: float | None = None  # of the last finished run

@@ -1,7 +1,8 @@
 """restic: the JSON of ``restic snapshots --json``, from a file or a command.
 
 restic only writes a snapshot when a backup completes, so every group's last result is
-``success``; a failing backup shows as a last success that grows old (RPO). The result of
+``success`` and every snapshot is a restore point; a failing backup shows as a last
+restore point that grows old (RPO). The result of
 ``restic check`` comes from a file the scheduler writes (``restic check --json`` or its
 plain text output).
 """
@@ -97,6 +98,7 @@ class ResticClient:
                     last_result="success",
                     last_run=when,
                     last_success=when,
+                    last_restore_point=when,
                     last_duration=(end - start) if start and end and end >= start else None,
                     transferred_bytes=float(added) if isinstance(added, int | float) else None,
                     repository=self.repository,

@@ -57,6 +57,9 @@ _TOKEN_SLACK = 30.0  # renew this long before the server says the access token e
 _MAX_PAGES = 10_000
 _TRANSFER_CACHE_MAX = 10_000
 _OLD_SUCCESS_TTL = 3600.0
+_Param = str | int | list[str]  # a list goes out as repeated parameters (API arrays)
+# Session results that leave a restore point: a run that ends in Warning still writes one.
+RESTORE_POINT_RESULTS: tuple[Result, ...] = ("success", "warning")
 
 
 @dataclass
@@ -107,7 +110,10 @@ class VeeamClient:
         self._token_lock = asyncio.Lock()
         self.api_errors: dict[str, int] = dict.fromkeys(API_ERROR_STATUSES, 0)
         self._transferred: OrderedDict[str, float | None] = OrderedDict()  # by session id
-        self._old_success: OrderedDict[str, tuple[float | None, float]] = OrderedDict()
+        # (job id, resultFilter values) -> (newest matching session or None, monotonic time)
+        self._old_success: OrderedDict[tuple[str, tuple[str, ...]], tuple[_Session | None, float]] = (
+            OrderedDict()
+        )
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -125,7 +131,7 @@ class VeeamClient:
         deadline: Deadline,
         stats: RequestStats,
         *,
-        params: Mapping[str, str | int] | None = None,
+        params: Mapping[str, _Param] | None = None,
         form: Mapping[str, str] | None = None,
         bearer: str | None = None,
     ) -> httpx.Response:
@@ -155,7 +161,7 @@ class VeeamClient:
         path: str,
         deadline: Deadline,
         stats: RequestStats,
-        params: Mapping[str, str | int] | None = None,
+        params: Mapping[str, _Param] | None = None,
     ) -> Any:
         """GET with a valid token; renew once on 401, wait out one 429, retry one 5xx."""
         renewed = False
@@ -199,7 +205,7 @@ class VeeamClient:
         path: str,
         deadline: Deadline,
         stats: RequestStats,
-        params: Mapping[str, str | int] | None = None,
+        params: Mapping[str, _Param] | None = None,
     ) -> list[dict[str, Any]]:
         """Read every page: ``skip`` advances by what came back until ``total`` is reached."""
         out: list[dict[str, Any]] = []
@@ -340,24 +346,27 @@ class VeeamClient:
         )
 
     async def _lookups(self, plans: list[_JobPlan], deadline: Deadline, stats: RequestStats) -> None:
-        """Per-job follow-ups: the last success beyond the window, bytes of the last run."""
+        """Per-job follow-ups: the last success and restore point beyond the window, bytes
+        of the last run."""
         slots = asyncio.Semaphore(self.source.max_concurrent_requests)
 
-        async def last_success(plan: _JobPlan) -> None:
-            # A success older than the session window cannot change except by a newer one,
-            # which the window shows: cache the answer (found or not) for a while.
-            cached = self._old_success.get(plan.job_id)
+        async def newest(job_id: str, results: tuple[str, ...]) -> _Session | None:
+            """The newest session of the job with one of ``results`` (``resultFilter``)."""
+            # A session older than the session window cannot be displaced except by a newer
+            # one, which the window shows: cache the answer (found or not) for a while.
+            key = (job_id, results)
+            cached = self._old_success.get(key)
             if cached is not None and time.monotonic() - cached[1] < _OLD_SUCCESS_TTL:
-                plan.last_success = cached[0]
-                return
+                return cached[0]
             async with slots:
                 body = await self._get(
                     "/api/v1/sessions",
                     deadline,
                     stats,
                     {
-                        "jobIdFilter": plan.job_id,
-                        "resultFilter": "Success",
+                        "jobIdFilter": job_id,
+                        # an array in the API: sent as repeated resultFilter parameters
+                        "resultFilter": list(results),
                         "orderColumn": "CreationTime",
                         "orderAsc": "false",
                         "skip": 0,
@@ -368,11 +377,32 @@ class VeeamClient:
             if not isinstance(data, list):
                 raise SourceError("malformed", "/api/v1/sessions: no 'data' list in the answer")
             found = [s for s in (_session(d) for d in data) if s is not None]
-            if found and found[0].result == "success":
-                plan.last_success = found[0].created
-            self._old_success[plan.job_id] = (plan.last_success, time.monotonic())
+            wanted = {parse_result(r) for r in results}
+            # A server that ignored the filter must not turn a failure into a restore point.
+            hit = found[0] if found and found[0].result in wanted else None
+            self._old_success[key] = (hit, time.monotonic())
             while len(self._old_success) > _TRANSFER_CACHE_MAX:
                 self._old_success.popitem(last=False)
+            return hit
+
+        async def beyond_window(plan: _JobPlan) -> None:
+            if plan.last_restore_point is None:
+                # One request answers both when the newest restore point is a success.
+                hit = await newest(plan.job_id, ("Success", "Warning"))
+                if hit is not None:
+                    plan.last_restore_point = hit.created
+                    if hit.result == "success":
+                        plan.last_success = hit.created
+                    # else the newest restore point warned: an older success may exist
+                elif plan.last_success is None:
+                    return  # neither a success nor a warning: nothing more to ask
+            if plan.last_success is None:
+                hit = await newest(plan.job_id, ("Success",))
+                if hit is not None:
+                    plan.last_success = hit.created
+            if plan.last_success is not None:
+                # A success is a restore point, whatever the combined filter answered.
+                plan.last_restore_point = max(plan.last_restore_point or 0.0, plan.last_success)
 
         async def transferred(plan: _JobPlan, session_id: str) -> None:
             if session_id not in self._transferred:
@@ -385,11 +415,14 @@ class VeeamClient:
 
         work = []
         for plan in plans:
-            if plan.last_success is None and plan.job_id:
-                if plan.last_result == "success" and not plan.running and plan.last_run:
-                    plan.last_success = plan.last_run  # the state's lastRun is that success
-                else:
-                    work.append(last_success(plan))
+            if plan.last_restore_point is None and not plan.running and plan.last_run:
+                # No finished session in the window: the state's lastRun is the last run.
+                if plan.last_result in RESTORE_POINT_RESULTS:
+                    plan.last_restore_point = plan.last_run
+                if plan.last_result == "success":
+                    plan.last_success = plan.last_run
+            if (plan.last_success is None or plan.last_restore_point is None) and plan.job_id:
+                work.append(beyond_window(plan))
             if plan.last_finished_id and self.source.transferred_bytes:
                 work.append(transferred(plan, plan.last_finished_id))
         results = await asyncio.gather(*work, return_exceptions=True)
@@ -443,6 +476,7 @@ class _JobPlan:
     last_result: Result
     last_run: float | None
     last_success: float | None
+    last_restore_point: float | None
     next_run: float | None
     last_duration: float | None
     last_finished_id: str | None
@@ -460,6 +494,7 @@ class _JobPlan:
             last_result=self.last_result,
             last_run=self.last_run,
             last_success=self.last_success,
+            last_restore_point=self.last_restore_point,
             next_run=self.next_run,
             last_duration=self.last_duration,
             transferred_bytes=self.transferred,
@@ -490,6 +525,7 @@ def _plan_job(raw: dict[str, Any], by_job: Mapping[str, list[_Session]]) -> _Job
     last = finished[0] if finished else None
     last_result = last.result if last is not None else parse_result(raw.get("lastResult"))
     success = next((s for s in finished if s.result == "success"), None)
+    restore_point = next((s for s in finished if s.result in RESTORE_POINT_RESULTS), None)
     last_run = parse_time(raw.get("lastRun"))
     if sessions and (last_run is None or sessions[0].created > last_run):
         last_run = sessions[0].created
@@ -503,6 +539,7 @@ def _plan_job(raw: dict[str, Any], by_job: Mapping[str, list[_Session]]) -> _Job
         last_result=last_result,
         last_run=last_run,
         last_success=success.created if success is not None else None,
+        last_restore_point=restore_point.created if restore_point is not None else None,
         next_run=parse_time(raw.get("nextRun")),
         last_duration=(last.ended - last.created) if last is not None and last.ended else None,
         last_finished_id=last.id if last is not None and last.id else None,

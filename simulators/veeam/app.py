@@ -4,7 +4,8 @@ API routes (each needs ``x-api-version``; all but the token endpoint need a bear
 
     POST /api/oauth2/token                               password and refresh_token grants
     GET  /api/v1/jobs/states                             skip, limit, nameFilter, typeFilter
-    GET  /api/v1/sessions                                skip, limit, jobIdFilter, resultFilter,
+    GET  /api/v1/sessions                                skip, limit, jobIdFilter, resultFilter
+                                                         (repeatable: Success, Warning, ...),
                                                          createdAfterFilter, createdBeforeFilter,
                                                          typeFilter, stateFilter, nameFilter,
                                                          orderColumn, orderAsc
@@ -283,12 +284,14 @@ class VeeamSimulator:
             body += msg.get("body", b"")
             if not msg.get("more_body"):
                 break
+        params = parse_qs(scope["query_string"].decode())
         req = Request(
             method=scope["method"],
             path=scope["path"],
-            query={k: v[-1] for k, v in parse_qs(scope["query_string"].decode()).items()},
+            query={k: v[-1] for k, v in params.items()},
             headers={k.decode().lower(): v.decode() for k, v in scope["headers"]},
             body=body,
+            arrays=params,
         )
         resp = await self.handle(req)
         headers = [(b"content-type", resp.content_type.encode())]
@@ -303,7 +306,8 @@ class VeeamSimulator:
         entry: dict[str, Any] = {
             "method": req.method,
             "path": req.path,
-            "query": req.query,
+            # a repeated parameter (an API array) is logged as a list
+            "query": {k: v if len(v) > 1 else v[0] for k, v in req.arrays.items()},
             "status": resp.status,
         }
         if req.path == "/api/oauth2/token":
@@ -446,8 +450,9 @@ class VeeamSimulator:
             found = [s for s in found if fnmatch.fnmatchcase(s.name.lower(), pat)]
         now = st.now
         if q.get("resultFilter"):
-            want = q["resultFilter"].lower()
-            found = [s for s in found if s.result_at(now).lower() == want]
+            # An array of ESessionResult: resultFilter=Success&resultFilter=Warning.
+            wanted = {v.lower() for v in req.arrays.get("resultFilter", [q["resultFilter"]])}
+            found = [s for s in found if s.result_at(now).lower() in wanted]
         if q.get("stateFilter"):
             want = q["stateFilter"].lower()
             found = [s for s in found if s.state_at(now).lower() == want]
@@ -598,9 +603,10 @@ class VeeamSimulator:
 class Request:
     method: str
     path: str
-    query: dict[str, str]
+    query: dict[str, str]  # the last value of each parameter
     headers: dict[str, str]
     body: bytes
+    arrays: dict[str, list[str]] = field(default_factory=dict)  # every value of each parameter
 
     def form(self) -> dict[str, str]:
         return {k: v[-1] for k, v in parse_qs(self.body.decode("utf-8", "replace")).items()}

@@ -4,6 +4,7 @@ restic from a snapshots file, the drop folder; every golden passes `promtool che
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -94,3 +95,16 @@ async def test_drop_folder(
         ("m365.jsonl", 3, "JSON: Expecting value"),
         ("m365.jsonl", 4, "end_time: want ISO 8601 (2026-01-15T22:00:00Z) or Unix seconds"),
     ]
+
+
+def test_every_metric_is_documented() -> None:
+    """Each family in the goldens has a row in docs/backup-metrics.md, and each row a family."""
+    doc = (HERE.parents[1] / "docs" / "backup-metrics.md").read_text(encoding="utf-8")
+    emitted = set()
+    for path in GOLDEN.glob("*.prom"):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.startswith("# TYPE "):
+                _, _, name, kind = line.split()
+                emitted.add(name if kind != "counter" or name.endswith("_total") else name + "_total")
+    documented = set(re.findall(r"^\| `(backup_[a-z_]+)` \|", doc, flags=re.M))
+    assert emitted == documented
