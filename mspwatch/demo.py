@@ -3,10 +3,13 @@
 Starts, on loopback only, area by area: snmpsim with real device recordings (one address
 per device), the SNMP exporter and blackbox_exporter for ping; each customer's Veeam B&R
 server (the Veeam simulator, clock running with real time), restic and drop-folder backup
-files and the backup exporter; then Prometheus scraping them all through file_sd targets
-written from ``simulators/estate/inventory.yml``, with the backup alert rules loaded.
-Everything is stopped by PID on Ctrl-C. ``--check`` waits until every target has been
-scraped, prints a summary per area and exits.
+files and the backup exporter; each customer's Microsoft 365 tenant (the Graph simulator,
+HTTPS, clock running with real time) and the Microsoft 365 exporter; Alertmanager with the
+committed routing, its webhooks sent to a receiver that writes notifications.jsonl; then
+Prometheus scraping them all through file_sd targets written from
+``simulators/estate/inventory.yml``, with the backup and Microsoft 365 alert rules loaded
+and its alerts sent to that Alertmanager. Everything is stopped by PID on Ctrl-C.
+``--check`` waits until every target has been scraped, prints a summary per area and exits.
 """
 
 from __future__ import annotations
@@ -20,17 +23,21 @@ from typing import Any
 
 import yaml
 
+from .demo_alerting import AlertingArea
 from .demo_backup import BackupArea
+from .demo_m365 import M365Area
 from .demo_snmp import SnmpArea
 from .demokit import ESTATE, Demo, DemoArea, Ports, Processes, tool, wait_http
 from .inventory import load_inventory, write_targets
 
 __all__ = ["Ports", "areas", "prometheus_config", "register", "run"]
 
+RESEND_DELAY = "5s"
+
 
 def areas() -> list[DemoArea]:
     """The demo's areas, in start order. A new area is a DemoArea subclass added here."""
-    return [SnmpArea(), BackupArea()]
+    return [SnmpArea(), BackupArea(), M365Area(), AlertingArea()]
 
 
 def prometheus_config(
@@ -44,6 +51,9 @@ def prometheus_config(
     rules = [str(path) for area in demo_areas for path in area.rule_files()]
     if rules:
         config["rule_files"] = rules
+    alertmanagers = [a for area in demo_areas for a in area.alertmanagers(ports)]
+    if alertmanagers:
+        config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": alertmanagers}]}]}
     config["scrape_configs"] = [job for area in demo_areas for job in area.scrape_configs(ports, targets_dir)]
     config["scrape_configs"].append(
         {
@@ -79,6 +89,8 @@ def run(args: argparse.Namespace) -> int:
                 f"--storage.tsdb.path={work / 'prometheus'}",
                 f"--web.listen-address=127.0.0.1:{ports.prometheus}",
                 "--storage.tsdb.retention.time=45d",
+                # Firing alerts reach Alertmanager within seconds, not the default minute.
+                f"--rules.alert.resend-delay={RESEND_DELAY}",
             ],
         )
         wait_http(f"{demo.prometheus_url}/-/ready", demo.procs, 60)
@@ -132,6 +144,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument(
         "--check",
         action="store_true",
-        help="wait until every device and backup source has been scraped, print a summary and exit",
+        help="wait until every device, backup source and Microsoft 365 tenant has been scraped, "
+        "print a summary and exit",
     )
     p.set_defaults(func=run)

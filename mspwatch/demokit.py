@@ -12,6 +12,7 @@ import json
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import time
 import urllib.parse
@@ -38,6 +39,11 @@ class Ports:
     backup_exporter: int = 9817
     # Each customer's simulated VBR server has its own loopback address, all on this port.
     veeam_simulator: int = 9419
+    m365_exporter: int = 9818
+    graph_simulator: int = 9443
+    alertmanager: int = 9093
+    # The demo's stand-in for the paging, PSA and chat webhooks Alertmanager notifies.
+    alert_receiver: int = 9097
 
     def shifted(self, offset: int) -> Ports:
         return Ports(**{f.name: getattr(self, f.name) + offset for f in fields(self)})
@@ -113,6 +119,10 @@ class DemoArea:
         """Alert rule files the demo's Prometheus loads for the area."""
         return []
 
+    def alertmanagers(self, ports: Ports) -> list[str]:
+        """host:port of Alertmanagers the demo's Prometheus sends its alerts to."""
+        return []
+
     def wait_ready(self, demo: Demo) -> None:
         """Return once the area's exporters answer (after Prometheus has started)."""
 
@@ -135,8 +145,8 @@ def tool(name: str) -> str:
     return path
 
 
-def get_json(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310 - loopback URL we built
+def get_json(url: str, context: ssl.SSLContext | None = None) -> Any:
+    with urllib.request.urlopen(url, timeout=5, context=context) as resp:  # noqa: S310 - loopback URL we built
         return json.load(resp)
 
 
@@ -155,12 +165,13 @@ def wait_udp(endpoint: str, procs: Processes, timeout: float) -> None:
     raise RuntimeError(f"nothing listens on {endpoint} after {timeout:.0f}s")
 
 
-def wait_http(url: str, procs: Processes, timeout: float) -> None:
+def wait_http(url: str, procs: Processes, timeout: float, context: ssl.SSLContext | None = None) -> None:
+    """Wait until ``url`` answers (``context``: the CA an https:// URL is checked against)."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         procs.check_alive()
         try:
-            with urllib.request.urlopen(url, timeout=2):  # noqa: S310
+            with urllib.request.urlopen(url, timeout=2, context=context):  # noqa: S310
                 return
         except OSError:
             time.sleep(0.25)

@@ -1,5 +1,6 @@
 """`make demo` runs: the stack comes up on the simulated estate and Prometheus sees every
-device and every backup source with its customer (and site) labels."""
+device, every backup source and every Microsoft 365 tenant with its customer (and site)
+labels; Alertmanager is ready to route what fires."""
 
 from __future__ import annotations
 
@@ -12,7 +13,13 @@ from pathlib import Path
 import yaml
 
 from mspwatch.demo import Ports, areas, prometheus_config
+from mspwatch.demo_alerting import alertmanager_config, count_notifications, webhook_receivers
+from mspwatch.demo_m365 import exporter_config
+from mspwatch.inventory import load_inventory
+from simulators.graph.scenario import SCENARIOS_DIR, load_scenario
 from tests.conftest import require_tool
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _free_offset() -> int:
@@ -56,6 +63,30 @@ def test_demo_check(tmp_path: Path) -> None:
         assert "1 failed" in line.group(0) or "2 failed" in line.group(0)
         assert "newest restore test" in line.group(0)
     assert "backup alert rules: 14 loaded" in proc.stdout
+    # Microsoft 365: every tenant refreshed (up), one line per customer with what the
+    # estate scenario serves at its start (the timelines change things only minutes later).
+    assert "2 of 2 Microsoft 365 tenants up" in proc.stdout
+    assert (
+        "m365 acme-dental (tenant acme): up, 6 services (2 degraded), 1 open incident, "
+        "3 open advisories, licences O365_BUSINESS_PREMIUM 9/10, SPE_E3 42/40 (+5 warning), "
+        "Secure Score 38.5 of 74 (52%), MFA 44 of 57 users, 3 of 4 admins"
+    ) in proc.stdout
+    assert (
+        "m365 bolt-logistics (tenant bolt): up, 4 services (0 degraded), 0 open incidents, "
+        "1 open advisory, licences EXCHANGESTANDARD 14/20, SPB 96/100, "
+        "Secure Score 47.25 of 76 (62%), MFA 97 of 112 users, 3 of 3 admins"
+    ) in proc.stdout
+    assert "m365 alert rules: 16 loaded" in proc.stdout
+    # Alertmanager: ready, the Prometheus URL's neighbour, and counting per receiver.
+    assert re.search(r"^Alertmanager:  http://127\.0\.0\.1:\d+$", proc.stdout, re.M)
+    assert "Alertmanager ready: " in proc.stdout
+    assert re.search(
+        r"^notifications so far: msp-paging \d+, msp-ticketing \d+, platform-team \d+, "
+        r"acme-dental-escalation \d+$",
+        proc.stdout,
+        re.M,
+    ), proc.stdout[-3000:]
+    assert (tmp_path / "alertmanager.yml").exists()
     # Every process the demo started is gone again.
     for line in proc.stdout.splitlines():
         if line.startswith("started ") and "(pid " in line:
@@ -74,14 +105,21 @@ def test_port_offset_moves_every_port() -> None:
 def test_backup_scrape_job_follows_the_multi_target_pattern(tmp_path: Path) -> None:
     config = prometheus_config(Ports().shifted(5), tmp_path, areas())
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
-    assert list(jobs) == ["snmp", "icmp", "backup", "mspwatch-exporters"]
+    assert list(jobs) == ["snmp", "icmp", "backup", "m365", "mspwatch-exporters"]
     backup = jobs["backup"]
     assert backup["metrics_path"] == "/backup"
     assert backup["file_sd_configs"] == [{"files": [str(tmp_path / "backup.json")]}]
     assert backup["relabel_configs"][:2] == jobs["snmp"]["relabel_configs"][:2]
     assert backup["relabel_configs"][2] == {"target_label": "__address__", "replacement": "127.0.0.1:9822"}
     assert "127.0.0.1:9822" in jobs["mspwatch-exporters"]["static_configs"][0]["targets"]
-    assert [Path(p).name for p in config["rule_files"]] == ["backup.yml"]
+    assert [Path(p).name for p in config["rule_files"]] == ["backup.yml", "m365.yml"]
+    m365 = jobs["m365"]
+    assert m365["metrics_path"] == "/m365"
+    assert m365["file_sd_configs"] == [{"files": [str(tmp_path / "m365.json")]}]
+    assert m365["relabel_configs"][:2] == jobs["snmp"]["relabel_configs"][:2]
+    assert m365["relabel_configs"][2] == {"target_label": "__address__", "replacement": "127.0.0.1:9823"}
+    assert "127.0.0.1:9823" in jobs["mspwatch-exporters"]["static_configs"][0]["targets"]
+    assert config["alerting"] == {"alertmanagers": [{"static_configs": [{"targets": ["127.0.0.1:9098"]}]}]}
     path = tmp_path / "prometheus.yml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     proc = subprocess.run(
@@ -92,3 +130,53 @@ def test_backup_scrape_job_follows_the_multi_target_pattern(tmp_path: Path) -> N
         timeout=60,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_m365_inventory_scenario_and_config_agree() -> None:
+    """Each demo customer has a tenant the estate scenario serves (same name and tenant id),
+    and the demo's exporter config reads the inventory's tenants with the scenario's app."""
+    inventory = load_inventory(ROOT / "simulators" / "estate" / "inventory.yml")
+    scenario = {t.name: t for t in load_scenario(SCENARIOS_DIR / "estate.yaml").tenants}
+    tenants = {t.name: t for c in inventory.customers for t in c.m365_tenants}
+    assert {c.name: [t.name for t in c.m365_tenants] for c in inventory.customers} == {
+        "acme-dental": ["acme"],
+        "bolt-logistics": ["bolt"],
+    }
+    for name, tenant in tenants.items():
+        assert scenario[name].tenant_id == tenant.tenant_id
+    config = exporter_config(Ports().shifted(7))
+    assert config["inventory"] == "inventory.yml" and "tenants" not in config
+    assert config["graph"]["url"] == config["graph"]["authority_host"] == "https://127.0.0.1:9450"
+    client_ids = {c.client_id for name in tenants for c in scenario[name].clients}
+    assert client_ids == {config["apps"]["msp"]["client_id"]}
+
+
+def test_alertmanager_demo_config_keeps_the_routing(tmp_path: Path) -> None:
+    """Only the webhook URLs and token files differ from the committed config."""
+    committed = yaml.safe_load((ROOT / "compose" / "alertmanager.yml").read_text())
+    demo = alertmanager_config(Ports().shifted(3), tmp_path / "token")
+    for key in ("route", "inhibit_rules", "time_intervals"):
+        assert demo[key] == committed[key]
+    assert webhook_receivers(demo) == [
+        "msp-paging",
+        "msp-ticketing",
+        "platform-team",
+        "acme-dental-escalation",
+    ]
+    for receiver in demo["receivers"]:
+        for hook in receiver.get("webhook_configs", []):
+            assert hook["url"] == f"http://127.0.0.1:9100/hook/{receiver['name']}"
+            assert hook["http_config"]["authorization"]["credentials_file"] == str(tmp_path / "token")
+    path = tmp_path / "alertmanager.yml"
+    path.write_text(yaml.safe_dump(demo, sort_keys=False))
+    proc = subprocess.run(
+        [require_tool("amtool"), "check-config", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    notes = tmp_path / "notifications.jsonl"
+    notes.write_text('{"receiver": "msp-ticketing"}\n{"receiver": "msp-ticketing"}\n{"receiver": "msp-pa')
+    assert count_notifications(notes) == {"msp-ticketing": 2}

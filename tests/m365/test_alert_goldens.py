@@ -44,6 +44,11 @@ EXPECTED: dict[str, set[Alert]] = {
         _a("M365LicencesInGracePeriod", sku="SPE_E3", state="warning"),
         _a("M365AdminsWithoutMfa", group="admins"),
     },
+    # Business Premium 96 of 100 assigned; Teams has an advisory, nothing is degraded.
+    "estate-bolt": {
+        _a("M365ServiceAdvisory", service="Microsoft Teams", classification="advisory"),
+        _a("M365LicencesRunningOut", sku="SPB"),
+    },
     "estate-globex": set(),
     # Every signal answers 403: the tenant is down (reason forbidden), one alert.
     "estate-initech": {_a("M365TenantDown")},

@@ -86,7 +86,7 @@ def test_goldens_pass_promtool() -> None:
         assert promtool_check_metrics(path.read_text(encoding="utf-8")) == "", path.name
 
 
-@pytest.mark.parametrize("tenant", ["acme", "globex", "initech", "umbrella"])
+@pytest.mark.parametrize("tenant", ["acme", "bolt", "globex", "initech", "umbrella"])
 async def test_estate_golden(estate_sim: Sim, tmp_path: Path, tenant: str, update_goldens: bool) -> None:
     """The demo estate through the config the simulator writes for it."""
     clock = Clock()

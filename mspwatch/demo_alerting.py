@@ -1,0 +1,127 @@
+"""The demo's alerting area: Alertmanager with the committed ``compose/alertmanager.yml``,
+routing, grouping, inhibitions and timings unchanged, and only its webhooks redirected to
+the demo's receiver on loopback, which appends every notification to
+``<data dir>/notifications.jsonl``. The demo's Prometheus sends its alerts here.
+
+Alertmanager runs without clustering (``--cluster.listen-address=``: no gossip port on
+0.0.0.0) and keeps its silences and notification log in ``<data dir>/alertmanager/``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .demokit import COMPOSE, Demo, DemoArea, Ports, get_json, tool, wait_http
+
+DEMO_WEBHOOK_TOKEN = "demo-webhook-token"  # noqa: S105 - sent to the demo's own receiver only
+
+
+def alertmanager_config(ports: Ports, token_file: Path) -> dict[str, Any]:
+    """The committed config with every webhook sent to the demo receiver (/hook/<receiver>)."""
+    config: dict[str, Any] = yaml.safe_load((COMPOSE / "alertmanager.yml").read_text(encoding="utf-8"))
+    for receiver in config.get("receivers", []):
+        for hook in receiver.get("webhook_configs", []):
+            hook["url"] = f"http://127.0.0.1:{ports.alert_receiver}/hook/{receiver['name']}"
+            auth = hook.get("http_config", {}).get("authorization")
+            if auth is not None and "credentials_file" in auth:
+                auth["credentials_file"] = str(token_file)
+    return config
+
+
+def webhook_receivers(config: dict[str, Any]) -> list[str]:
+    """Receivers that send anything (``null`` and other empty receivers do not)."""
+    return [r["name"] for r in config.get("receivers", []) if r.get("webhook_configs")]
+
+
+def count_notifications(path: Path) -> Counter[str]:
+    """Notifications per receiver in the receiver's JSON Lines file so far."""
+    counts: Counter[str] = Counter()
+    if not path.exists():
+        return counts
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            counts[str(json.loads(line).get("receiver", "?"))] += 1
+        except (ValueError, AttributeError):
+            continue  # a line being written right now
+    return counts
+
+
+class AlertingArea(DemoArea):
+    name = "alerting"
+
+    def __init__(self) -> None:
+        self._config: dict[str, Any] = {}
+
+    @staticmethod
+    def url(demo: Demo) -> str:
+        return f"http://127.0.0.1:{demo.ports.alertmanager}"
+
+    @staticmethod
+    def notifications(demo: Demo) -> Path:
+        return demo.work / "notifications.jsonl"
+
+    def start(self, demo: Demo) -> None:
+        data = demo.work / "alertmanager"
+        data.mkdir(parents=True, exist_ok=True)
+        token = data / "webhook-token"
+        token.write_text(DEMO_WEBHOOK_TOKEN, encoding="utf-8")
+        self._config = alertmanager_config(demo.ports, token)
+        config_file = demo.work / "alertmanager.yml"
+        config_file.write_text(yaml.safe_dump(self._config, sort_keys=False), encoding="utf-8")
+        demo.procs.start(
+            "demo-receiver",
+            [
+                sys.executable,
+                "-m",
+                "mspwatch.demo_receiver",
+                f"--listen=127.0.0.1:{demo.ports.alert_receiver}",
+                f"--output={self.notifications(demo)}",
+            ],
+        )
+        demo.procs.start(
+            "alertmanager",
+            [
+                tool("prometheus-alertmanager"),
+                f"--config.file={config_file}",
+                f"--storage.path={data}",
+                f"--web.listen-address=127.0.0.1:{demo.ports.alertmanager}",
+                f"--web.external-url={self.url(demo)}",
+                "--cluster.listen-address=",
+            ],
+        )
+
+    def alertmanagers(self, ports: Ports) -> list[str]:
+        return [f"127.0.0.1:{ports.alertmanager}"]
+
+    def wait_ready(self, demo: Demo) -> None:
+        wait_http(f"http://127.0.0.1:{demo.ports.alert_receiver}/-/healthy", demo.procs, 30)
+        wait_http(f"{self.url(demo)}/-/ready", demo.procs, 60)
+
+    def banner(self, demo: Demo) -> list[str]:
+        return [
+            f"Alertmanager:  {self.url(demo)}",
+            f"notifications (compose/alertmanager.yml routing, webhooks to the demo receiver): "
+            f"{self.notifications(demo)}",
+        ]
+
+    def check(self, demo: Demo) -> bool:
+        try:
+            wait_http(f"{self.url(demo)}/-/ready", demo.procs, 30)
+            alerts = get_json(f"{self.url(demo)}/api/v2/alerts")
+        except (OSError, RuntimeError) as exc:
+            print(f"Alertmanager not ready: {exc}")
+            return False
+        states = Counter(a.get("status", {}).get("state", "?") for a in alerts)
+        held = ", ".join(f"{n} {state}" for state, n in sorted(states.items())) or "none yet"
+        print(f"Alertmanager ready: {len(alerts)} alerts from Prometheus ({held})")
+        counts = count_notifications(self.notifications(demo))
+        names = webhook_receivers(self._config) or sorted(counts)
+        names += sorted(set(counts) - set(names))
+        print("notifications so far: " + ", ".join(f"{name} {counts[name]}" for name in names))
+        return True
