@@ -32,9 +32,9 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from exporters.core.config import StrictModel
+from exporters.core.config import Duration, StrictModel
 
 if TYPE_CHECKING:
     from mspwatch.inventory import Inventory
@@ -53,21 +53,6 @@ def _source_name(value: object) -> object:
 
 SourceName = Annotated[str, AfterValidator(_source_name)]
 
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d|w)$")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
-
-
-def parse_duration(value: object) -> object:
-    """Accept Prometheus-style durations (``90s``, ``26h``, ``7d``) or plain seconds."""
-    if isinstance(value, str):
-        m = _DURATION.match(value.strip())
-        if not m:
-            raise ValueError(f"invalid duration {value!r}, want e.g. 30s, 26h, 7d")
-        return float(m.group(1)) * _UNITS[m.group(2)]
-    return value
-
-
-Duration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
 
 DEFAULT_RPO = 26 * 3600.0  # a daily job plus two hours of slack
 

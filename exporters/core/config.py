@@ -7,11 +7,12 @@ Unknown keys are errors and every message names the file and the field::
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -20,6 +21,24 @@ class StrictModel(BaseModel):
     """Base for every config model: unknown keys rejected, values immutable."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d|w)$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+
+
+def parse_duration(value: object) -> object:
+    """Accept Prometheus-style durations (``500ms``, ``30s``, ``5m``, ``26h``, ``7d``) or seconds."""
+    if isinstance(value, str):
+        m = _DURATION.match(value.strip())
+        if not m:
+            raise ValueError(f"invalid duration {value!r}, want e.g. 500ms, 30s, 5m, 26h, 7d")
+        return float(m.group(1)) * _UNITS[m.group(2)]
+    return value
+
+
+# A positive duration in seconds, written as a number or a Prometheus-style string.
+Duration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
 
 
 class ConfigError(Exception):

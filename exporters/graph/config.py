@@ -22,28 +22,11 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated
 
-from pydantic import BeforeValidator, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from exporters.core.config import StrictModel
+from exporters.core.config import Duration, StrictModel
 from exporters.core.secrets import Secret
-
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d)$")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-
-
-def parse_duration(value: object) -> object:
-    """Accept Prometheus-style durations (``500ms``, ``2s``, ``5m``, ``1h``, ``1d``) or seconds."""
-    if isinstance(value, str):
-        m = _DURATION.match(value.strip())
-        if not m:
-            raise ValueError(f"invalid duration {value!r}, want e.g. 500ms, 30s, 5m, 1h, 1d")
-        return float(m.group(1)) * _UNITS[m.group(2)]
-    return value
-
-
-Duration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
 
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+[a-zA-Z]{2,63}$")

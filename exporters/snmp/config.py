@@ -26,30 +26,13 @@ Example ``snmp.yml``::
 from __future__ import annotations
 
 import ipaddress
-import re
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field, model_validator
 
-from exporters.core.config import ConfigError, StrictModel, load_model
+from exporters.core.config import ConfigError, Duration, StrictModel, load_model
 from exporters.core.secrets import Secret
-
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)$")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
-def parse_duration(value: object) -> object:
-    """Accept Prometheus-style durations (``500ms``, ``2s``, ``5m``) or plain seconds."""
-    if isinstance(value, str):
-        m = _DURATION.match(value.strip())
-        if not m:
-            raise ValueError(f"invalid duration {value!r}, want e.g. 500ms, 2s, 5m")
-        return float(m.group(1)) * _UNITS[m.group(2)]
-    return value
-
-
-Duration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
 
 
 def _network(value: object) -> object:

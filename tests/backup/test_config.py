@@ -39,7 +39,7 @@ CASES = {
     "page-size": "page-size.inventory.yml: customers.0.backup_sources.0.veeam.page_size: "
     "Input should be less than or equal to 1000",
     "rpo-duration": "rpo-duration.inventory.yml: customers.0.backup_sources.0.folder.rpo.default: "
-    "invalid duration '1 day', want e.g. 30s, 26h, 7d",
+    "invalid duration '1 day', want e.g. 500ms, 30s, 5m, 26h, 7d",
     "rpo-rule-typo": "rpo-rule-typo.inventory.yml: "
     "customers.0.backup_sources.0.folder.rpo.jobs.0.match: required field is missing\n"
     "rpo-rule-typo.inventory.yml: customers.0.backup_sources.0.folder.rpo.jobs.0.glob: "

@@ -18,7 +18,7 @@ SECRET_VALUES = ("s3cret-value", "key-value")
 # file -> message after "<file>: " (inventory files name themselves instead).
 EXPECTED = {
     "bad-client-id.yml": "apps.msp.client_id: invalid client id 'my-app', want a GUID",
-    "bad-duration.yml": "refresh.health: invalid duration '5 minutes', want e.g. 500ms, 30s, 5m, 1h, 1d",
+    "bad-duration.yml": "refresh.health: invalid duration '5 minutes', want e.g. 500ms, 30s, 5m, 26h, 7d",
     "bad-tenant-id.yml": (
         "tenants.0.tenant_id: invalid tenant id 'not a tenant', want a GUID or a domain name"
     ),
