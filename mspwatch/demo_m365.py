@@ -72,10 +72,12 @@ class M365Area(DemoArea):
     def start(self, demo: Demo) -> None:
         estate = self._estate(demo)
         estate.mkdir(parents=True, exist_ok=True)
-        inventory = estate / "inventory.yml"
-        if not inventory.exists():  # the backup area writes it; the exporter reads its tenants
-            raw = yaml.safe_load((ESTATE / "inventory.yml").read_text(encoding="utf-8"))
-            inventory.write_text(yaml.safe_dump(estate_inventory(raw, demo.ports), sort_keys=False))
+        # The exporter reads the tenants from the demo's copy of the inventory (the same file
+        # the backup area writes; written here too so this area does not depend on it).
+        raw = yaml.safe_load((ESTATE / "inventory.yml").read_text(encoding="utf-8"))
+        (estate / "inventory.yml").write_text(
+            yaml.safe_dump(estate_inventory(raw, demo.ports), sort_keys=False), encoding="utf-8"
+        )
         (estate / "m365.yml").write_text(
             yaml.safe_dump(exporter_config(demo.ports), sort_keys=False), encoding="utf-8"
         )

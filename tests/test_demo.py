@@ -4,17 +4,22 @@ labels; Alertmanager is ready to route what fires."""
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 import subprocess
 import sys
+import threading
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
+import httpx
 import yaml
 
 from mspwatch.demo import Ports, areas, prometheus_config
 from mspwatch.demo_alerting import alertmanager_config, count_notifications, webhook_receivers
 from mspwatch.demo_m365 import exporter_config
+from mspwatch.demo_receiver import make_handler
 from mspwatch.inventory import load_inventory
 from simulators.graph.scenario import SCENARIOS_DIR, load_scenario
 from tests.conftest import require_tool
@@ -180,3 +185,23 @@ def test_alertmanager_demo_config_keeps_the_routing(tmp_path: Path) -> None:
     notes = tmp_path / "notifications.jsonl"
     notes.write_text('{"receiver": "msp-ticketing"}\n{"receiver": "msp-ticketing"}\n{"receiver": "msp-pa')
     assert count_notifications(notes) == {"msp-ticketing": 2}
+
+
+def test_demo_receiver_appends_each_notification(tmp_path: Path) -> None:
+    output = tmp_path / "notifications.jsonl"
+    server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(output))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        for receiver in ("msp-ticketing", "msp-paging", "msp-ticketing"):
+            body = {"receiver": receiver, "status": "firing", "alerts": []}
+            assert httpx.post(f"{url}/hook/{receiver}", json=body, timeout=5).status_code == 200
+        assert httpx.get(f"{url}/-/healthy", timeout=5).status_code == 200
+        assert httpx.post(f"{url}/hook/x", content=b"not json", timeout=5).status_code == 400
+    finally:
+        server.shutdown()
+        server.server_close()
+    lines = [json.loads(line) for line in output.read_text().splitlines()]
+    assert [line["receiver"] for line in lines] == ["msp-ticketing", "msp-paging", "msp-ticketing"]
+    assert count_notifications(output) == {"msp-ticketing": 2, "msp-paging": 1}
