@@ -12,15 +12,12 @@ alertrules/tests/backup_test.yml cover timing and annotations.
 
 from __future__ import annotations
 
-import json
-import subprocess
 from pathlib import Path
 
 import pytest
-import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import require_tool
+from tests.promrules import assert_firing, series_labels
 
 from .conftest import SCENARIO_CLOCK
 
@@ -84,10 +81,6 @@ EXPECTED: dict[str, set[Alert]] = {
 }
 
 
-def _labels(labels: dict[str, str]) -> str:
-    return "{" + ",".join(f"{k}={json.dumps(v)}" for k, v in sorted(labels.items())) + "}"
-
-
 def _target(case: str) -> dict[str, str]:
     return {"job": "backup", "instance": case, "customer": "acme", "source_kind": KIND[case]}
 
@@ -95,13 +88,13 @@ def _target(case: str) -> dict[str, str]:
 def _input_series(case: str) -> list[dict[str, str]]:
     target = _target(case)
     shift = MINUTES * 60 - SCENARIO_CLOCK  # the scrape happens at the end of the test
-    series = [{"series": "up" + _labels(target), "values": f"1+0x{MINUTES}"}]
+    series = [{"series": "up" + series_labels(target), "values": f"1+0x{MINUTES}"}]
     for family in text_string_to_metric_families((GOLDEN / f"{case}.prom").read_text()):
         for sample in family.samples:
             value = sample.value + shift if sample.name.endswith("_timestamp_seconds") else sample.value
             series.append(
                 {
-                    "series": sample.name + _labels({**sample.labels, **target}),
+                    "series": sample.name + series_labels({**sample.labels, **target}),
                     "values": f"{value!r}+0x{MINUTES}",
                 }
             )
@@ -112,7 +105,7 @@ def _exp_sample(case: str, alert: Alert) -> dict[str, object]:
     name, severity, extra = alert
     target = _target(case)
     labels = {"alertname": name, "alertstate": "firing", "severity": severity, **target, **dict(extra)}
-    return {"labels": "ALERTS" + _labels(labels), "value": 1}
+    return {"labels": "ALERTS" + series_labels(labels), "value": 1}
 
 
 def test_every_golden_case_is_listed() -> None:
@@ -121,30 +114,5 @@ def test_every_golden_case_is_listed() -> None:
 
 @pytest.mark.parametrize("case", sorted(EXPECTED))
 def test_alerts_on_golden_scrape(case: str, tmp_path: Path) -> None:
-    test = {
-        "rule_files": [str(RULES)],
-        "evaluation_interval": "1m",
-        "tests": [
-            {
-                "interval": "1m",
-                "input_series": _input_series(case),
-                "promql_expr_test": [
-                    {
-                        "expr": 'ALERTS{alertstate="firing"}',
-                        "eval_time": f"{MINUTES}m",
-                        "exp_samples": [_exp_sample(case, a) for a in sorted(EXPECTED[case])],
-                    }
-                ],
-            }
-        ],
-    }
-    path = tmp_path / "golden_test.yml"
-    path.write_text(yaml.safe_dump(test, sort_keys=False))
-    proc = subprocess.run(
-        [require_tool("promtool"), "test", "rules", str(path)],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    expected = [_exp_sample(case, a) for a in sorted(EXPECTED[case])]
+    assert_firing(tmp_path, RULES, _input_series(case), MINUTES, expected)
