@@ -15,8 +15,8 @@ import httpx
 import pytest
 import yaml
 
+from simulators.tls import make_test_ca
 from tests.conftest import free_port, wait_for_port
-from tests.tls import make_ca
 
 from .conftest import V3_AUTH_KEY, V3_PRIV_KEY, Agent
 from .helpers import value, write_config
@@ -53,13 +53,13 @@ def _config(path: Path) -> Path:
 def exporter(
     tmp_path: Path, start_process: Callable[..., subprocess.Popen[bytes]]
 ) -> tuple[str, Path, subprocess.Popen[bytes], Path]:
-    ca = make_ca(tmp_path / "tls")
+    ca = make_test_ca(tmp_path / "tls")
     hashed = bcrypt.hashpw(b"noc-password-51f2", bcrypt.gensalt(rounds=4)).decode()
     web = tmp_path / "web.yml"
     web.write_text(
         yaml.safe_dump(
             {
-                "tls_server_config": {"cert_file": "tls/server.crt", "key_file": "tls/server.key"},
+                "tls_server_config": {"cert_file": str(ca.cert_file), "key_file": str(ca.key_file)},
                 "basic_auth_users": {"noc": hashed},
             }
         )
@@ -81,7 +81,7 @@ def exporter(
         env={"TEST_V3_AUTH": V3_AUTH_KEY, "PYTHONPATH": str(Path.cwd())},
     )
     wait_for_port(port, proc=proc)
-    return f"https://127.0.0.1:{port}", ca.ca_cert, proc, cfg
+    return f"https://127.0.0.1:{port}", ca.ca_file, proc, cfg
 
 
 def test_tls_basic_auth_probe_reload_and_no_secret_leaks(
