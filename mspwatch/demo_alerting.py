@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -110,6 +111,17 @@ class AlertingArea(DemoArea):
             f"{self.notifications(demo)}",
         ]
 
+    def _prometheus_sends_here(self, demo: Demo, timeout: float) -> bool:
+        """Whether Prometheus lists this Alertmanager as active (waits up to ``timeout``)."""
+        end = time.monotonic() + timeout
+        while True:
+            data = get_json(f"{demo.prometheus_url}/api/v1/alertmanagers")["data"]
+            if any(am["url"].startswith(f"{self.url(demo)}/") for am in data["activeAlertmanagers"]):
+                return True
+            if time.monotonic() > end:
+                return False
+            time.sleep(1)
+
     def check(self, demo: Demo) -> bool:
         try:
             wait_http(f"{self.url(demo)}/-/ready", demo.procs, 30)
@@ -119,9 +131,13 @@ class AlertingArea(DemoArea):
             return False
         states = Counter(a.get("status", {}).get("state", "?") for a in alerts)
         held = ", ".join(f"{n} {state}" for state, n in sorted(states.items())) or "none yet"
-        print(f"Alertmanager ready: {len(alerts)} alerts from Prometheus ({held})")
+        sends = self._prometheus_sends_here(demo, 30)
+        print(
+            f"Alertmanager ready, Prometheus {'sends to it' if sends else 'does NOT send to it'}: "
+            f"{len(alerts)} alerts received ({held})"
+        )
         counts = count_notifications(self.notifications(demo))
         names = webhook_receivers(self._config) or sorted(counts)
         names += sorted(set(counts) - set(names))
         print("notifications so far: " + ", ".join(f"{name} {counts[name]}" for name in names))
-        return True
+        return sends

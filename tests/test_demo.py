@@ -84,7 +84,7 @@ def test_demo_check(tmp_path: Path) -> None:
     assert "m365 alert rules: 16 loaded" in proc.stdout
     # Alertmanager: ready, the Prometheus URL's neighbour, and counting per receiver.
     assert re.search(r"^Alertmanager:  http://127\.0\.0\.1:\d+$", proc.stdout, re.M)
-    assert "Alertmanager ready: " in proc.stdout
+    assert "Alertmanager ready, Prometheus sends to it: " in proc.stdout
     assert re.search(
         r"^notifications so far: msp-paging \d+, msp-ticketing \d+, platform-team \d+, "
         r"acme-dental-escalation \d+$",
