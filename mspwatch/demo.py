@@ -7,7 +7,7 @@ files and the backup exporter; each customer's Microsoft 365 tenant (the Graph s
 HTTPS, clock running with real time) and the Microsoft 365 exporter; Alertmanager with the
 committed routing, its webhooks sent to a receiver that writes notifications.jsonl; then
 Prometheus scraping them all through file_sd targets written from
-``simulators/estate/inventory.yml``, with the backup and Microsoft 365 alert rules loaded
+``simulators/estate/inventory.yml``, with the SNMP, backup and Microsoft 365 alert rules loaded
 and its alerts sent to that Alertmanager. Everything is stopped by PID on Ctrl-C.
 ``--check`` waits until every target has been scraped, prints a summary per area and exits.
 """

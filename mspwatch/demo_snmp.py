@@ -10,6 +10,7 @@ from typing import Any
 from simulators.snmp import prepare_data_dir, snmpsim_command, snmpsim_env, wait_until_serving
 
 from .demokit import (
+    ALERTRULES,
     COMPOSE,
     ESTATE,
     Demo,
@@ -87,6 +88,9 @@ class SnmpArea(DemoArea):
 
     def exporter_addresses(self, ports: Ports) -> list[str]:
         return [f"127.0.0.1:{ports.snmp_exporter}", f"127.0.0.1:{ports.blackbox}"]
+
+    def rule_files(self) -> list[Path]:
+        return [ALERTRULES / "snmp.yml"]
 
     def wait_ready(self, demo: Demo) -> None:
         wait_http(f"http://127.0.0.1:{demo.ports.snmp_exporter}/-/healthy", demo.procs, 60)
