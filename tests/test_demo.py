@@ -5,6 +5,7 @@ labels; Alertmanager is ready to route what fires."""
 from __future__ import annotations
 
 import json
+import random
 import re
 import socket
 import subprocess
@@ -28,8 +29,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _free_offset() -> int:
-    """An offset that makes every demo port free on 127.0.0.1."""
-    for offset in range(21000, 40000, 137):
+    """An offset that makes every demo port free on 127.0.0.1 (random start: two runs on one
+    machine, e.g. a developer's and CI's, should not pick the same range)."""
+    start = random.randrange(21000, 40000)
+    for offset in [*range(start, 40000, 137), *range(21000, start, 137)]:
         ports = Ports().shifted(offset)
         try:
             for port in ports.all():
