@@ -29,9 +29,10 @@ from .demokit import (
     Demo,
     DemoArea,
     Ports,
+    exporter_job,
     get_json,
     query,
-    relabel_to,
+    start_exporter,
     wait_all_up,
     wait_http,
 )
@@ -103,31 +104,19 @@ class BackupArea(DemoArea):
                 ],
             )
         demo.env["MSPWATCH_DEMO_VEEAM_PASSWORD"] = DEMO_VEEAM_PASSWORD
-        demo.procs.start(
-            "backup-exporter",
-            [
-                sys.executable,
-                "-m",
-                "mspwatch.cli",
-                "backup-exporter",
-                f"--config.file={estate / 'backup.yml'}",
-                f"--web.listen-address=127.0.0.1:{demo.ports.backup_exporter}",
-            ],
-            env=demo.env,
-        )
+        start_exporter(demo, "backup-exporter", estate / "backup.yml", demo.ports.backup_exporter)
 
     def scrape_configs(self, ports: Ports, targets_dir: Path) -> list[dict[str, Any]]:
+        # A real deployment scrapes every 1-2 minutes (backup state changes slowly); the
+        # demo wants its first answer quickly.
         return [
-            {
-                "job_name": "backup",
-                # A real deployment scrapes every 1-2 minutes (backup state changes slowly);
-                # the demo wants its first answer quickly.
-                "scrape_interval": "30s",
-                "scrape_timeout": "25s",
-                "metrics_path": "/backup",
-                "file_sd_configs": [{"files": [str(targets_dir / "backup.json")]}],
-                "relabel_configs": relabel_to(f"127.0.0.1:{ports.backup_exporter}"),
-            }
+            exporter_job(
+                "backup",
+                ports.backup_exporter,
+                targets_dir,
+                scrape_interval="30s",
+                scrape_timeout="25s",
+            )
         ]
 
     def exporter_addresses(self, ports: Ports) -> list[str]:

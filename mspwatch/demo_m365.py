@@ -28,9 +28,10 @@ from .demokit import (
     Demo,
     DemoArea,
     Ports,
+    exporter_job,
     get_json,
     query,
-    relabel_to,
+    start_exporter,
     wait_all_up,
     wait_http,
 )
@@ -102,31 +103,15 @@ class M365Area(DemoArea):
             self._context(demo),
         )
         demo.env[SECRET_ENV] = demo_secret(load_scenario(SCENARIO))
-        demo.procs.start(
-            "m365-exporter",
-            [
-                sys.executable,
-                "-m",
-                "mspwatch.cli",
-                "m365-exporter",
-                f"--config.file={estate / 'm365.yml'}",
-                f"--web.listen-address=127.0.0.1:{demo.ports.m365_exporter}",
-            ],
-            env=demo.env,
-        )
+        start_exporter(demo, "m365-exporter", estate / "m365.yml", demo.ports.m365_exporter)
 
     def scrape_configs(self, ports: Ports, targets_dir: Path) -> list[dict[str, Any]]:
+        # The exporter refreshes in the background (health every 2m); a real deployment
+        # scrapes every minute, the demo wants its first answer sooner.
         return [
-            {
-                "job_name": "m365",
-                # The exporter refreshes in the background (health every 2m); a real
-                # deployment scrapes every minute, the demo wants its first answer sooner.
-                "scrape_interval": "30s",
-                "scrape_timeout": "10s",
-                "metrics_path": "/m365",
-                "file_sd_configs": [{"files": [str(targets_dir / "m365.json")]}],
-                "relabel_configs": relabel_to(f"127.0.0.1:{ports.m365_exporter}"),
-            }
+            exporter_job(
+                "m365", ports.m365_exporter, targets_dir, scrape_interval="30s", scrape_timeout="10s"
+            )
         ]
 
     def exporter_addresses(self, ports: Ports) -> list[str]:

@@ -3,7 +3,6 @@ device), the SNMP exporter and blackbox_exporter for ping."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,9 @@ from .demokit import (
     Demo,
     DemoArea,
     Ports,
+    exporter_job,
     relabel_to,
+    start_exporter,
     tool,
     wait_all_up,
     wait_http,
@@ -48,18 +49,7 @@ class SnmpArea(DemoArea):
         communities = sorted({p.stem for p in data.glob("*.snmprec")})
         wait_udp(endpoints[0], demo.procs, 120)
         wait_until_serving(snmpsim, endpoints[0], communities, timeout=300)
-        demo.procs.start(
-            "snmp-exporter",
-            [
-                sys.executable,
-                "-m",
-                "mspwatch.cli",
-                "snmp-exporter",
-                f"--config.file={ESTATE / 'snmp.yml'}",
-                f"--web.listen-address=127.0.0.1:{demo.ports.snmp_exporter}",
-            ],
-            env=demo.env,
-        )
+        start_exporter(demo, "snmp-exporter", ESTATE / "snmp.yml", demo.ports.snmp_exporter)
         demo.procs.start(
             "blackbox",
             [
@@ -71,12 +61,7 @@ class SnmpArea(DemoArea):
 
     def scrape_configs(self, ports: Ports, targets_dir: Path) -> list[dict[str, Any]]:
         return [
-            {
-                "job_name": "snmp",
-                "metrics_path": "/snmp",
-                "file_sd_configs": [{"files": [str(targets_dir / "snmp.json")]}],
-                "relabel_configs": relabel_to(f"127.0.0.1:{ports.snmp_exporter}"),
-            },
+            exporter_job("snmp", ports.snmp_exporter, targets_dir),
             {
                 "job_name": "icmp",
                 "metrics_path": "/probe",

@@ -14,6 +14,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import sys
 import time
 import urllib.parse
 import urllib.request
@@ -200,6 +201,33 @@ def wait_all_up(
             return result
         time.sleep(1)
     return result  # the caller reports what is still down
+
+
+def start_exporter(demo: Demo, command: str, config: Path, port: int) -> None:
+    """Start one of our exporters (``snmp-exporter``, ...) on 127.0.0.1:port."""
+    demo.procs.start(
+        command,
+        [
+            sys.executable,
+            "-m",
+            "mspwatch.cli",
+            command,
+            f"--config.file={config}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        env=demo.env,
+    )
+
+
+def exporter_job(name: str, port: int, targets_dir: Path, **settings: Any) -> dict[str, Any]:
+    """A multi-target scrape job: targets from ``<name>.json``, probed at ``/<name>``."""
+    return {
+        "job_name": name,
+        **settings,
+        "metrics_path": f"/{name}",
+        "file_sd_configs": [{"files": [str(targets_dir / f"{name}.json")]}],
+        "relabel_configs": relabel_to(f"127.0.0.1:{port}"),
+    }
 
 
 def relabel_to(exporter: str) -> list[dict[str, Any]]:
