@@ -33,7 +33,6 @@ import logging
 import secrets
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -42,13 +41,12 @@ from urllib.parse import parse_qs
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from simulators.asgi import Receive, Scope, Send, read_request, respond
+
 from .scenario import Data, Endpoint, Scenario, Tenant
 
 log = logging.getLogger("mspwatch.simulator.graph")
 
-Scope = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 GRAPH_PATHS: dict[str, Endpoint] = {
     "/v1.0/admin/serviceAnnouncement/healthOverviews": "healthOverviews",
@@ -113,30 +111,14 @@ class GraphSimulator:
     # --- ASGI ---------------------------------------------------------------------------
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif message["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
-        if scope["type"] != "http":
+        request = await read_request(scope, receive, send)
+        if request is None:
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        query = parse_qs(scope.get("query_string", b"").decode())
-        response = await self.handle(scope["method"], scope["path"], query, headers, body)
+        response = await self.handle(
+            request.method, request.path, request.query, request.headers, request.body
+        )
         payload = json.dumps(response.body).encode()
-        out = [(b"content-type", b"application/json")]
-        out += [(k.encode(), v.encode()) for k, v in response.headers.items()]
-        await send({"type": "http.response.start", "status": response.status, "headers": out})
-        await send({"type": "http.response.body", "body": payload})
+        await respond(send, response.status, payload, "application/json", response.headers)
 
     def base_url(self, headers: dict[str, str]) -> str:
         return "https://" + headers.get("host", "127.0.0.1")

@@ -32,12 +32,14 @@ import json
 import re
 import secrets
 import time
-from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
+
+from simulators.asgi import Receive, Scope, Send, read_request, respond
 
 from .scenario import (
     FaultSpec,
@@ -49,10 +51,6 @@ from .scenario import (
     resolve_when,
     stable_id,
 )
-
-Scope = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 GIB = 1024**3
 
@@ -268,36 +266,19 @@ class VeeamSimulator:
         self.state = State(scenario_file, clock)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            while True:
-                msg = await receive()
-                if msg["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif msg["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
-        if scope["type"] != "http":
+        raw = await read_request(scope, receive, send)
+        if raw is None:
             return
-        body = b""
-        while True:
-            msg = await receive()
-            body += msg.get("body", b"")
-            if not msg.get("more_body"):
-                break
-        params = parse_qs(scope["query_string"].decode())
         req = Request(
-            method=scope["method"],
-            path=scope["path"],
-            query={k: v[-1] for k, v in params.items()},
-            headers={k.decode().lower(): v.decode() for k, v in scope["headers"]},
-            body=body,
-            arrays=params,
+            method=raw.method,
+            path=raw.path,
+            query={k: v[-1] for k, v in raw.query.items()},
+            headers=raw.headers,
+            body=raw.body,
+            arrays=raw.query,
         )
         resp = await self.handle(req)
-        headers = [(b"content-type", resp.content_type.encode())]
-        headers += [(k.encode(), v.encode()) for k, v in resp.headers.items()]
-        await send({"type": "http.response.start", "status": resp.status, "headers": headers})
-        await send({"type": "http.response.body", "body": resp.body})
+        await respond(send, resp.status, resp.body, resp.content_type, resp.headers)
 
     async def handle(self, req: Request) -> Response:
         if req.path.startswith("/admin/"):
