@@ -28,8 +28,8 @@ import httpx
 import yaml
 from prometheus_client import generate_latest
 
-from exporters.backup.main import BackupApp
-from exporters.core.deadline import Deadline
+from mspwatch.exporters.backup.main import BackupApp
+from mspwatch.exporters.core.deadline import Deadline
 
 CLOCK = "2026-01-15T06:00:00+00:00"
 
@@ -151,7 +151,7 @@ def main() -> int:
                 [
                     sys.executable,
                     "-m",
-                    "simulators.veeam",
+                    "mspwatch.simulators.veeam",
                     f"--listen=127.0.0.1:{port}",
                     f"--scenario={base / 'scenario.yaml'}",
                 ],

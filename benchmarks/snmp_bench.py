@@ -292,7 +292,7 @@ def medians(results: Sequence[Result]) -> list[Result]:
 
 def interface_columns() -> tuple[list[str], list[str]]:
     """The IF-MIB columns our ``interfaces`` profile reads: (metric columns, label columns)."""
-    from exporters.snmp.profile import load_profiles, oid_str
+    from mspwatch.exporters.snmp.profile import load_profiles, oid_str
 
     table = load_profiles([])["interfaces"].tables[0]
     metrics: list[str] = []
@@ -636,7 +636,7 @@ def _inner(args: argparse.Namespace, tmp: Path, procs: Procs) -> None:
 
 
 def snmpsim_run(procs: Procs, tmp: Path, tools: list[Tool], args: argparse.Namespace) -> list[Result]:
-    from simulators.snmp import snmpsim_data_dir
+    from mspwatch.simulators.snmp import snmpsim_data_dir
 
     data = tmp / "snmpsim-data"
     data.mkdir()
@@ -675,10 +675,10 @@ def snmpsim_run(procs: Procs, tmp: Path, tools: list[Tool], args: argparse.Names
 
 def serve(argv: list[str]) -> int:
     """Run mspwatch's snmp-exporter with the chosen client (and optionally under cProfile)."""
-    from exporters.core.cli import add_exporter_flags, run_exporter
-    from exporters.snmp.client import PysnmpClient
-    from exporters.snmp.fastclient import DispatchingClient
-    from exporters.snmp.main import SnmpApp
+    from mspwatch.exporters.core.cli import add_exporter_flags, run_exporter
+    from mspwatch.exporters.snmp.client import PysnmpClient
+    from mspwatch.exporters.snmp.fastclient import DispatchingClient
+    from mspwatch.exporters.snmp.main import SnmpApp
 
     parser = argparse.ArgumentParser(prog="snmp_bench.py serve")
     parser.add_argument("--client", choices=["fast", "pysnmp"], default="fast")

@@ -2,6 +2,9 @@
 
 mspwatch snmp-exporter --config.file=snmp.yml
 mspwatch targets --inventory=inventory.yml --output.dir=targets/
+
+Only the module of the subcommand that runs is imported: ``mspwatch snmp-exporter`` loads
+neither the demo nor the simulators.
 """
 
 from __future__ import annotations
@@ -9,57 +12,45 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from pathlib import Path
+from collections.abc import Sequence
 
-from exporters.core.cli import mspwatch_version
-from exporters.core.config import ConfigError
+from mspwatch.common.version import mspwatch_version
 
-# subcommand -> module with ``register(subparsers)``: each job registers its own flags.
-SUBCOMMANDS: dict[str, str] = {
-    "snmp-exporter": "exporters.snmp.main",
-    "m365-exporter": "exporters.m365.main",
-    "backup-exporter": "exporters.backup.main",
-    "backup": "exporters.backup.main",
-    "targets": "mspwatch.cli",
-    "demo": "mspwatch.demo",
+# subcommand -> (module with ``register(subparsers)``, one-line help for ``mspwatch --help``).
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "snmp-exporter": (
+        "mspwatch.exporters.snmp.main",
+        "serve SNMP device metrics (multi-target, snmp_exporter-compatible URL)",
+    ),
+    "backup-exporter": ("mspwatch.exporters.backup.main", "serve backup job metrics per backup source"),
+    "m365-exporter": ("mspwatch.exporters.m365.main", "serve Microsoft 365 metrics per tenant"),
+    "backup": ("mspwatch.exporters.backup.main", "backup tools: record-restore-test"),
+    "targets": ("mspwatch.targets", "write what Prometheus and Alertmanager read from the inventory"),
+    "demo": ("mspwatch.demo.main", "run the whole stack on the built-in simulated estate"),
 }
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser(
-        "targets",
-        help="write Prometheus file_sd target files from the customer inventory",
-        description="Write Prometheus file_sd target files (customer/site labels) from the inventory.",
-    )
-    p.add_argument("--inventory", type=Path, required=True, help="inventory YAML file")
-    p.add_argument("--output.dir", dest="output_dir", type=Path, required=True)
-    p.set_defaults(func=_targets)
+def _chosen(argv: Sequence[str]) -> str | None:
+    return next((a for a in argv if not a.startswith("-")), None)
 
 
-def _targets(args: argparse.Namespace) -> int:
-    from .inventory import load_inventory, write_targets
-
-    try:
-        inv = load_inventory(args.inventory)
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    for path in write_targets(inv, args.output_dir):
-        print(path)
-    return 0
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mspwatch", description=__doc__.split("\n")[0])
+def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """The parser with the chosen subcommand's flags; the others are listed by name only."""
+    parser = argparse.ArgumentParser(prog="mspwatch", description="mspwatch: one command, a subcommand per job.")
     parser.add_argument("--version", action="version", version=f"mspwatch {mspwatch_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in dict.fromkeys(SUBCOMMANDS.values()):
-        importlib.import_module(module).register(sub)
+    chosen = _chosen(argv)
+    if chosen in SUBCOMMANDS:
+        importlib.import_module(SUBCOMMANDS[chosen][0]).register(sub)
+    for name, (_, help_text) in SUBCOMMANDS.items():
+        if name not in sub.choices:
+            sub.add_parser(name, help=help_text)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(argv).parse_args(argv)
     return int(args.func(args))
 
 

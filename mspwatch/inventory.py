@@ -32,10 +32,10 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import AfterValidator, Field, field_validator
 
-from exporters.backup.inventory import BackupSource, backup_targets
-from exporters.core.config import StrictModel, load_model
-from exporters.core.net import split_host_port as split_host_port  # re-exported
-from exporters.m365.inventory import M365Tenant, m365_targets
+from mspwatch.common.config import StrictModel, load_model
+from mspwatch.exporters.backup.inventory import BackupSource, backup_targets
+from mspwatch.exporters.core.net import split_host_port as split_host_port  # re-exported
+from mspwatch.exporters.m365.inventory import M365Tenant, m365_targets
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 

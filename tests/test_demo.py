@@ -17,12 +17,12 @@ from pathlib import Path
 import httpx
 import yaml
 
-from mspwatch.demo import Ports, areas, prometheus_config
-from mspwatch.demo_alerting import alertmanager_config, count_notifications, webhook_receivers
-from mspwatch.demo_m365 import exporter_config
-from mspwatch.demo_receiver import make_handler
+from mspwatch.demo.alerting import alertmanager_config, count_notifications, webhook_receivers
+from mspwatch.demo.m365 import exporter_config
+from mspwatch.demo.main import Ports, areas, prometheus_config
+from mspwatch.demo.receiver import make_handler
 from mspwatch.inventory import load_inventory
-from simulators.graph.scenario import SCENARIOS_DIR, load_scenario
+from mspwatch.simulators.graph.scenario import SCENARIOS_DIR, load_scenario
 from tests.conftest import require_tool
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -23,7 +23,7 @@ from typing import Protocol
 
 from prometheus_client.core import Metric
 
-from exporters.core.deadline import Deadline
+from mspwatch.exporters.core.deadline import Deadline
 
 from .inventory import RpoConfig
 from .mapping import SourceScrape, map_source

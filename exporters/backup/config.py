@@ -23,8 +23,8 @@ from pathlib import Path
 
 from pydantic import Field
 
-from exporters.core.config import ConfigError, StrictModel, load_model
-from exporters.core.secrets import Secret
+from mspwatch.common.config import ConfigError, StrictModel, load_model
+from mspwatch.common.secrets import Secret
 
 from .inventory import BackupSource, ResticSource, VeeamSource, resolve
 

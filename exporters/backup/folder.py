@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from exporters.core.deadline import Deadline
+from mspwatch.exporters.core.deadline import Deadline
 
 from .inventory import FolderSource
 from .records import JobRecord, RequestStats, Result, SourceData, SourceError, parse_result

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from exporters.core.config import Duration, StrictModel
+from mspwatch.common.config import Duration, StrictModel
 
 if TYPE_CHECKING:
     from mspwatch.inventory import Inventory

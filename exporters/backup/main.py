@@ -21,10 +21,10 @@ import httpx
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import Metric
 
-from exporters.core.cli import add_exporter_flags, run_exporter
-from exporters.core.config import ConfigError, load_yaml
-from exporters.core.deadline import Deadline
-from exporters.core.server import BadRequest
+from mspwatch.common.config import ConfigError, load_yaml
+from mspwatch.exporters.core.cli import add_exporter_flags, run_exporter
+from mspwatch.exporters.core.deadline import Deadline
+from mspwatch.exporters.core.server import BadRequest
 
 from .collector import BackupClient, scrape_source
 from .config import ConfiguredSource, LoadedConfig, load_config

@@ -16,8 +16,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from exporters.core.deadline import Deadline
-from exporters.core.secrets import REDACTED, Secret
+from mspwatch.common.secrets import REDACTED, Secret
+from mspwatch.exporters.core.deadline import Deadline
 
 from .inventory import ResticSource, resolve
 from .records import JobRecord, RequestStats, SourceData, SourceError

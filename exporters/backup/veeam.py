@@ -20,8 +20,8 @@ from typing import Any
 
 import httpx
 
-from exporters.core.deadline import Deadline
-from exporters.core.secrets import Secret
+from mspwatch.common.secrets import Secret
+from mspwatch.exporters.core.deadline import Deadline
 
 from .inventory import VeeamSource, resolve
 from .records import (

@@ -7,22 +7,16 @@ import asyncio
 import logging
 import sys
 from collections.abc import Callable
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from .config import ConfigError
+from mspwatch.common.config import ConfigError
+from mspwatch.common.version import mspwatch_version
+
 from .logs import setup_logging
 from .server import ExporterMetrics, ExporterServer, ServerOptions, TargetApp, serve
 from .webconfig import load_web_config
 
 log = logging.getLogger("mspwatch")
-
-
-def mspwatch_version() -> str:
-    try:
-        return version("mspwatch")
-    except PackageNotFoundError:  # running from a source tree
-        return "0.0.0+unknown"
 
 
 def add_exporter_flags(parser: argparse.ArgumentParser, *, default_port: int, default_config: str) -> None:

@@ -30,7 +30,8 @@ from prometheus_client import (
     make_asgi_app,
 )
 
-from .config import ConfigError
+from mspwatch.common.config import ConfigError
+
 from .deadline import Deadline
 from .webconfig import BasicAuth, WebConfig, ssl_context
 

@@ -26,7 +26,7 @@ from typing import Literal
 import bcrypt
 from pydantic import field_validator
 
-from .config import ConfigError, StrictModel, load_model
+from mspwatch.common.config import ConfigError, StrictModel, load_model
 
 ClientAuth = Literal[
     "NoClientCert",

@@ -14,7 +14,7 @@ import time
 from concurrent.futures import Executor
 from typing import Any, Protocol
 
-from exporters.core.deadline import Deadline
+from mspwatch.exporters.core.deadline import Deadline
 
 from .config import GraphApp, GraphOptions
 from .errors import GraphError, Reason

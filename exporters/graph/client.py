@@ -29,7 +29,7 @@ from urllib.parse import urlencode, urlsplit
 
 import httpx
 
-from exporters.core.deadline import Deadline
+from mspwatch.exporters.core.deadline import Deadline
 
 from .auth import TokenProvider
 from .config import GraphOptions

@@ -25,8 +25,8 @@ from pathlib import Path
 
 from pydantic import Field, field_validator, model_validator
 
-from exporters.core.config import Duration, StrictModel
-from exporters.core.secrets import Secret
+from mspwatch.common.config import Duration, StrictModel
+from mspwatch.common.secrets import Secret
 
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+[a-zA-Z]{2,63}$")

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from exporters.core.deadline import Deadline
-from exporters.graph.client import Graph, Record
-from exporters.graph.errors import GraphError
+from mspwatch.exporters.core.deadline import Deadline
+from mspwatch.exporters.graph.client import Graph, Record
+from mspwatch.exporters.graph.errors import GraphError
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from exporters.core.deadline import Deadline
-from exporters.graph.client import RequestStats
-from exporters.graph.errors import GraphError
+from mspwatch.exporters.core.deadline import Deadline
+from mspwatch.exporters.graph.client import RequestStats
+from mspwatch.exporters.graph.errors import GraphError
 
 from .client import M365Source
 from .config import Refresh

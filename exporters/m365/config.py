@@ -26,8 +26,8 @@ from pathlib import Path
 from cryptography import x509
 from pydantic import Field
 
-from exporters.core.config import ConfigError, Duration, StrictModel, load_model
-from exporters.graph.config import GraphApp, GraphOptions
+from mspwatch.common.config import ConfigError, Duration, StrictModel, load_model
+from mspwatch.exporters.graph.config import GraphApp, GraphOptions
 
 from .inventory import M365Tenant
 from .signals import SIGNALS, Signal

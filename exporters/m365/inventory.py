@@ -22,8 +22,8 @@ from typing import Annotated, Any, Protocol
 
 from pydantic import AfterValidator, StringConstraints
 
-from exporters.core.config import StrictModel
-from exporters.graph.config import check_tenant_id
+from mspwatch.common.config import StrictModel
+from mspwatch.exporters.graph.config import check_tenant_id
 
 from .signals import Signal
 

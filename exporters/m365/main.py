@@ -21,12 +21,12 @@ import httpx
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import Metric
 
-from exporters.core.cli import add_exporter_flags, run_exporter
-from exporters.core.deadline import Deadline
-from exporters.core.server import BadRequest
-from exporters.graph.auth import MsalTokenProvider
-from exporters.graph.client import GraphClient, RequestStats, Sleep, make_http_client
-from exporters.graph.config import GraphApp, GraphOptions
+from mspwatch.exporters.core.cli import add_exporter_flags, run_exporter
+from mspwatch.exporters.core.deadline import Deadline
+from mspwatch.exporters.core.server import BadRequest
+from mspwatch.exporters.graph.auth import MsalTokenProvider
+from mspwatch.exporters.graph.client import GraphClient, RequestStats, Sleep, make_http_client
+from mspwatch.exporters.graph.config import GraphApp, GraphOptions
 
 from .client import M365Source
 from .collector import TenantCollector

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from exporters.graph.client import RequestStats
-from exporters.graph.errors import REASONS, Reason
+from mspwatch.exporters.graph.client import RequestStats
+from mspwatch.exporters.graph.errors import REASONS, Reason
 
 from .client import Issue, MfaCounts, SecureScore, ServiceHealth, Sku
 from .signals import Signal

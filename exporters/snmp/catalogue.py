@@ -1,6 +1,6 @@
 """Render the SNMP metric catalogue (docs/snmp-metrics.md) from the profiles.
 
-    python -m exporters.snmp.catalogue > docs/snmp-metrics.md
+    python -m mspwatch.exporters.snmp.catalogue > docs/snmp-metrics.md
 
 A test regenerates it and fails on any difference, so the docs cannot drift.
 """
@@ -32,7 +32,7 @@ def render(profiles: dict[str, Profile]) -> str:
     out = [
         "# SNMP metric catalogue",
         "",
-        "Generated from `exporters/snmp/profiles/*.yaml` by `python -m exporters.snmp.catalogue`;",
+        "Generated from `exporters/snmp/profiles/*.yaml` by `python -m mspwatch.exporters.snmp.catalogue`;",
         "a test fails when this file and the profiles disagree. Every metric also carries the",
         "target labels Prometheus adds from the inventory (`customer`, `site`, `device`, `role`).",
         "",

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from exporters.core.deadline import Deadline
+from mspwatch.exporters.core.deadline import Deadline
 
 from .config import Auth, WalkOptions
 from .profile import Oid, oid_str

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-from exporters.core.deadline import Deadline
+from mspwatch.exporters.core.deadline import Deadline
 
 from .client import REASONS, SnmpError, SnmpSession, Value
 from .config import WalkOptions

@@ -31,8 +31,8 @@ from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field, model_validator
 
-from exporters.core.config import ConfigError, Duration, StrictModel, load_model
-from exporters.core.secrets import Secret
+from mspwatch.common.config import ConfigError, Duration, StrictModel, load_model
+from mspwatch.common.secrets import Secret
 
 
 def _network(value: object) -> object:

@@ -34,7 +34,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from exporters.core.deadline import Deadline
+from mspwatch.exporters.core.deadline import Deadline
 
 from .client import PysnmpClient, SessionStats, SnmpClient, SnmpError, SnmpSession, Value
 from .config import Auth, WalkOptions

@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
-from exporters.core.config import ConfigError, StrictModel, load_model
+from mspwatch.common.config import ConfigError, StrictModel, load_model
 
 Oid = tuple[int, ...]
 

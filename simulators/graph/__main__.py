@@ -1,4 +1,4 @@
-"""Run the Graph simulator: ``python -m simulators.graph --listen 127.0.0.1:PORT --scenario FILE``.
+"""Run the Graph simulator: ``python -m mspwatch.simulators.graph --listen 127.0.0.1:PORT --scenario FILE``.
 
 It always serves HTTPS (msal refuses plain http authorities). With ``--tls-dir DIR`` it uses
 ``DIR/server.pem`` and ``DIR/server-key.pem`` or, when they are missing, creates a test CA
@@ -22,7 +22,9 @@ from .tls import make_test_ca
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m simulators.graph", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(
+        prog="python -m mspwatch.simulators.graph", description=__doc__.split("\n")[0]
+    )
     p.add_argument("--listen", default="127.0.0.1:9443", help="host:port (default 127.0.0.1:9443)")
     p.add_argument(
         "--scenario",

@@ -41,7 +41,7 @@ from urllib.parse import parse_qs
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from simulators.asgi import Receive, Scope, Send, read_request, respond
+from mspwatch.simulators.asgi import Receive, Scope, Send, read_request, respond
 
 from .scenario import Data, Endpoint, Scenario, Tenant
 

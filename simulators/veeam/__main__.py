@@ -1,6 +1,6 @@
 """Run the Veeam B&R REST API simulator.
 
-    python -m simulators.veeam --listen 127.0.0.1:9419 \
+    python -m mspwatch.simulators.veeam --listen 127.0.0.1:9419 \
         --scenario simulators/veeam/scenarios/acme.yaml [--clock now]
 
 Bind it to loopback: the admin routes (clock, faults) have no authentication.
@@ -15,14 +15,14 @@ from pathlib import Path
 
 import uvicorn
 
-from exporters.core.config import ConfigError
+from mspwatch.common.config import ConfigError
 
 from .app import VeeamSimulator
 from .scenario import parse_when
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m simulators.veeam", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m mspwatch.simulators.veeam", description=__doc__)
     parser.add_argument("--listen", default="127.0.0.1:9419", help="host:port (default: %(default)s)")
     parser.add_argument("--scenario", type=Path, required=True, help="scenario YAML file")
     parser.add_argument(

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
-from simulators.asgi import Receive, Scope, Send, read_request, respond
+from mspwatch.simulators.asgi import Receive, Scope, Send, read_request, respond
 
 from .scenario import (
     FaultSpec,

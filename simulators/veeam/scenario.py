@@ -40,7 +40,7 @@ from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field, model_validator
 
-from exporters.core.config import StrictModel, load_model
+from mspwatch.common.config import StrictModel, load_model
 
 _PART = r"\d+(?:\.\d+)?(?:s|m|h|d|w)"
 _SPAN = re.compile(rf"^(?:{_PART})+$")

@@ -15,9 +15,9 @@ import httpx
 import pytest
 import yaml
 
-from exporters.backup.main import BackupApp
-from exporters.core.server import ExporterMetrics, ExporterServer
-from exporters.core.webconfig import WebConfig
+from mspwatch.exporters.backup.main import BackupApp
+from mspwatch.exporters.core.server import ExporterMetrics, ExporterServer
+from mspwatch.exporters.core.webconfig import WebConfig
 from tests.conftest import ROOT, free_port, stop_process, wait_for_port
 
 SCENARIOS = ROOT / "simulators" / "veeam" / "scenarios"
@@ -61,7 +61,7 @@ def start_sim(scenario: Path, log: Path, *tls: str) -> tuple[subprocess.Popen[by
             [
                 sys.executable,
                 "-m",
-                "simulators.veeam",
+                "mspwatch.simulators.veeam",
                 "--listen",
                 f"127.0.0.1:{port}",
                 "--scenario",

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from exporters.backup.main import BackupApp
-from exporters.core.config import ConfigError
+from mspwatch.common.config import ConfigError
+from mspwatch.exporters.backup.main import BackupApp
 
 INVALID = Path(__file__).parent / "invalid"
 

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from exporters.backup.config import load_config
-from exporters.backup.inventory import VeeamSource
-from mspwatch.demo_backup import DEMO_VEEAM_PASSWORD, materialise_estate, scenario_for
-from mspwatch.demokit import Ports
-from simulators.veeam.scenario import load_scenario
+from mspwatch.demo.backup import DEMO_VEEAM_PASSWORD, materialise_estate, scenario_for
+from mspwatch.demo.kit import Ports
+from mspwatch.exporters.backup.config import load_config
+from mspwatch.exporters.backup.inventory import VeeamSource
+from mspwatch.simulators.veeam.scenario import load_scenario
 
 from .conftest import value
 

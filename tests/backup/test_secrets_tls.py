@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from simulators.tls import make_test_ca
+from mspwatch.simulators.tls import make_test_ca
 from tests.conftest import free_port, wait_for_port
 
 from .conftest import PASSWORD, SCENARIOS, Sim, value, veeam_source, write_config
@@ -96,7 +96,7 @@ async def test_tls_verification_with_custom_ca(tmp_path: Path, start_process: An
         [
             sys.executable,
             "-m",
-            "simulators.veeam",
+            "mspwatch.simulators.veeam",
             f"--listen=127.0.0.1:{port}",
             f"--scenario={SCENARIOS / 'smallbiz.yaml'}",
             f"--tls-cert={cert_file}",

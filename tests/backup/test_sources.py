@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from exporters.backup.collector import scrape_source
-from exporters.backup.folder import read_records
-from exporters.backup.inventory import RpoConfig
-from exporters.backup.records import JobRecord, SourceData, SourceError, parse_result
-from exporters.core.deadline import Deadline
 from mspwatch.cli import main as mspwatch_main
+from mspwatch.exporters.backup.collector import scrape_source
+from mspwatch.exporters.backup.folder import read_records
+from mspwatch.exporters.backup.inventory import RpoConfig
+from mspwatch.exporters.backup.records import JobRecord, SourceData, SourceError, parse_result
+from mspwatch.exporters.core.deadline import Deadline
 from mspwatch.inventory import load_inventory, write_targets
 
 from .conftest import Sim, value, veeam_source, write_config

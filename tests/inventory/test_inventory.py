@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from exporters.core.config import ConfigError
+from mspwatch.common.config import ConfigError
 from mspwatch.inventory import load_inventory, split_host_port
 from tests.conftest import assert_golden
 

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from simulators.graph.tls import make_client_certificate, make_test_ca
+from mspwatch.simulators.graph.tls import make_client_certificate, make_test_ca
 from tests.conftest import ROOT, free_port, stop_process, wait_for_port
 
 SCENARIOS = ROOT / "simulators" / "graph" / "scenarios"
@@ -59,7 +59,7 @@ def _start(base: Path, scenario: str) -> Iterator[Sim]:
             [
                 sys.executable,
                 "-m",
-                "simulators.graph",
+                "mspwatch.simulators.graph",
                 "--listen",
                 f"127.0.0.1:{port}",
                 "--scenario",

@@ -10,9 +10,9 @@ from typing import Any
 import httpx
 import yaml
 
-from exporters.core.server import ExporterMetrics, ExporterServer, ServerOptions
-from exporters.core.webconfig import WebConfig
-from exporters.m365.main import M365App, graph_source
+from mspwatch.exporters.core.server import ExporterMetrics, ExporterServer, ServerOptions
+from mspwatch.exporters.core.webconfig import WebConfig
+from mspwatch.exporters.m365.main import M365App, graph_source
 
 from .conftest import MSP_CLIENT_ID, MSP_SECRET, Sim
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from exporters.core.config import ConfigError
-from exporters.m365.config import load_config
+from mspwatch.common.config import ConfigError
+from mspwatch.exporters.m365.config import load_config
 from mspwatch.inventory import load_inventory, write_targets
 
 INVALID = Path(__file__).parent / "invalid"

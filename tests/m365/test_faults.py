@@ -6,7 +6,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from simulators.graph.tls import make_client_certificate
+from mspwatch.simulators.graph.tls import make_client_certificate
 
 from .conftest import MSP_CLIENT_ID, Sim
 from .helpers import Clock, Sleeps, make_app, scrape, write_config

@@ -8,12 +8,12 @@ from typing import Any
 import httpx
 import pytest
 
-from exporters.core.deadline import Deadline
-from exporters.core.secrets import Secret
-from exporters.graph.auth import MsalTokenProvider
-from exporters.graph.client import GraphClient, RequestStats, retry_after_seconds
-from exporters.graph.config import GraphApp, GraphOptions
-from exporters.graph.errors import GraphError
+from mspwatch.common.secrets import Secret
+from mspwatch.exporters.core.deadline import Deadline
+from mspwatch.exporters.graph.auth import MsalTokenProvider
+from mspwatch.exporters.graph.client import GraphClient, RequestStats, retry_after_seconds
+from mspwatch.exporters.graph.config import GraphApp, GraphOptions
+from mspwatch.exporters.graph.errors import GraphError
 
 from .helpers import Sleeps
 

@@ -7,15 +7,15 @@ from collections.abc import Mapping
 
 from prometheus_client import CollectorRegistry, generate_latest
 
-from exporters.core.deadline import Deadline
-from exporters.graph.client import Record, RequestStats
-from exporters.graph.errors import GraphError
-from exporters.m365.client import M365Source
-from exporters.m365.collector import TenantCollector
-from exporters.m365.config import SIGNALS, Refresh
-from exporters.m365.inventory import M365Tenant
-from exporters.m365.main import _Families
-from exporters.m365.mapping import canonical_status, map_tenant
+from mspwatch.exporters.core.deadline import Deadline
+from mspwatch.exporters.graph.client import Record, RequestStats
+from mspwatch.exporters.graph.errors import GraphError
+from mspwatch.exporters.m365.client import M365Source
+from mspwatch.exporters.m365.collector import TenantCollector
+from mspwatch.exporters.m365.config import SIGNALS, Refresh
+from mspwatch.exporters.m365.inventory import M365Tenant
+from mspwatch.exporters.m365.main import _Families
+from mspwatch.exporters.m365.mapping import canonical_status, map_tenant
 
 from .helpers import Clock
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from exporters.core.config import ConfigError
+from mspwatch.common.config import ConfigError
 
 from .conftest import MSP_CLIENT_ID, MSP_SECRET, Sim
 from .helpers import Clock, make_app, scrape, write_config

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from exporters.m365.config import load_config
+from mspwatch.exporters.m365.config import load_config
 
 from .conftest import MSP_CLIENT_ID, MSP_SECRET, Sim
 from .helpers import Clock, make_app, scrape, write_config

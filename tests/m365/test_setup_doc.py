@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from exporters.m365.config import SIGNALS, load_config
+from mspwatch.exporters.m365.config import SIGNALS, load_config
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 SETUP = DOCS / "m365-setup.md"

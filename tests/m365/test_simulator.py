@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from simulators.graph.app import GraphSimulator
-from simulators.graph.scenario import SCENARIOS_DIR, Fault, load_scenario
+from mspwatch.simulators.graph.app import GraphSimulator
+from mspwatch.simulators.graph.scenario import SCENARIOS_DIR, Fault, load_scenario
 
 
 def test_timeline_replaces_lists_from_its_time_on() -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from simulators.snmp import prepare_data_dir, start_snmpsim, wait_until_serving
+from mspwatch.simulators.snmp import prepare_data_dir, start_snmpsim, wait_until_serving
 from tests.conftest import free_port, stop_process, wait_for_port
 
 V3_AUTH_KEY = "auth-key-for-tests-7d1c"

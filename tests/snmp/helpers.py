@@ -10,9 +10,9 @@ from typing import Any
 import yaml
 from prometheus_client import generate_latest
 
-from exporters.core.deadline import Deadline
-from exporters.snmp.main import SnmpApp
-from simulators.snmp import RECORDINGS
+from mspwatch.exporters.core.deadline import Deadline
+from mspwatch.exporters.snmp.main import SnmpApp
+from mspwatch.simulators.snmp import RECORDINGS
 
 FROZEN_NOW = 1_790_000_000.0  # 2026-09-21T13:33:20Z: boot times in goldens are stable
 

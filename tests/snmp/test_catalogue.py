@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from exporters.snmp.catalogue import render
-from exporters.snmp.profile import load_profiles
+from mspwatch.exporters.snmp.catalogue import render
+from mspwatch.exporters.snmp.profile import load_profiles
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "snmp-metrics.md"
@@ -14,7 +14,7 @@ DOC = ROOT / "docs" / "snmp-metrics.md"
 
 def test_catalogue_is_up_to_date() -> None:
     assert DOC.read_text() == render(load_profiles()), (
-        "docs/snmp-metrics.md is stale: python -m exporters.snmp.catalogue > docs/snmp-metrics.md"
+        "docs/snmp-metrics.md is stale: python -m mspwatch.exporters.snmp.catalogue > docs/snmp-metrics.md"
     )
 
 

@@ -6,11 +6,11 @@ from collections.abc import Sequence
 
 from prometheus_client import CollectorRegistry, generate_latest
 
-from exporters.core.deadline import Deadline
-from exporters.snmp.client import SessionStats, SnmpError, Value
-from exporters.snmp.collector import LabelCache, scrape_device
-from exporters.snmp.config import WalkOptions
-from exporters.snmp.profile import Oid, load_profiles
+from mspwatch.exporters.core.deadline import Deadline
+from mspwatch.exporters.snmp.client import SessionStats, SnmpError, Value
+from mspwatch.exporters.snmp.collector import LabelCache, scrape_device
+from mspwatch.exporters.snmp.config import WalkOptions
+from mspwatch.exporters.snmp.profile import Oid, load_profiles
 
 from .helpers import value
 

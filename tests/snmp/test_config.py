@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from exporters.core.config import ConfigError
-from exporters.snmp.main import SnmpApp
-from exporters.snmp.profile import BUILTIN_DIR, load_profiles
+from mspwatch.common.config import ConfigError
+from mspwatch.exporters.snmp.main import SnmpApp
+from mspwatch.exporters.snmp.profile import BUILTIN_DIR, load_profiles
 
 HERE = Path(__file__).parent
 INVALID = HERE / "invalid"

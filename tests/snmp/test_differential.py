@@ -10,8 +10,8 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporters.snmp.main import SnmpApp
-from simulators.snmp import RECORDINGS
+from mspwatch.exporters.snmp.main import SnmpApp
+from mspwatch.simulators.snmp import RECORDINGS
 from tests.conftest import free_port, require_tool, wait_for_port
 
 from .conftest import Agent

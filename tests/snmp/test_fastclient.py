@@ -19,11 +19,11 @@ from pyasn1.codec.ber import decoder as ber_decoder
 from pyasn1.codec.ber import encoder as ber_encoder
 from pysnmp.proto import api
 
-from exporters.core.deadline import Deadline
-from exporters.core.secrets import Secret
-from exporters.snmp.client import PysnmpClient, SnmpError, _plain
-from exporters.snmp.config import Auth, WalkOptions
-from exporters.snmp.fastclient import (
+from mspwatch.common.secrets import Secret
+from mspwatch.exporters.core.deadline import Deadline
+from mspwatch.exporters.snmp.client import PysnmpClient, SnmpError, _plain
+from mspwatch.exporters.snmp.config import Auth, WalkOptions
+from mspwatch.exporters.snmp.fastclient import (
     END,
     GET,
     GETBULK,

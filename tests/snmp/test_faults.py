@@ -12,10 +12,10 @@ import pytest
 import yaml
 from prometheus_client import generate_latest
 
-from exporters.core.deadline import Deadline
-from exporters.core.server import BadRequest
-from exporters.snmp.client import PysnmpClient
-from exporters.snmp.main import SnmpApp
+from mspwatch.exporters.core.deadline import Deadline
+from mspwatch.exporters.core.server import BadRequest
+from mspwatch.exporters.snmp.client import PysnmpClient
+from mspwatch.exporters.snmp.main import SnmpApp
 from tests.conftest import free_port
 
 from .conftest import HUGE_TABLE_ROWS, V3_AUTH_KEY, V3_PRIV_KEY, Agent

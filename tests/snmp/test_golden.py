@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from exporters.snmp.main import SnmpApp
-from simulators.snmp import RECORDINGS
+from mspwatch.exporters.snmp.main import SnmpApp
+from mspwatch.simulators.snmp import RECORDINGS
 from tests.conftest import assert_golden, promtool_check_metrics
 
 from .conftest import Agent

@@ -15,7 +15,7 @@ import httpx
 import pytest
 import yaml
 
-from simulators.tls import make_test_ca
+from mspwatch.simulators.tls import make_test_ca
 from tests.conftest import free_port, wait_for_port
 
 from .conftest import V3_AUTH_KEY, V3_PRIV_KEY, Agent

@@ -6,9 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from simulators.snmp import prepare_data_dir, snmpsim_command, snmpsim_env, wait_until_serving
+from mspwatch.inventory import Device
+from mspwatch.simulators.snmp import prepare_data_dir, snmpsim_command, snmpsim_env, wait_until_serving
 
-from .demokit import (
+from .kit import (
     ALERTRULES,
     COMPOSE,
     ESTATE,
@@ -23,7 +24,6 @@ from .demokit import (
     wait_http,
     wait_udp,
 )
-from .inventory import Device
 
 DEMO_V3_AUTH = "demo-auth-key-1"  # the simulated estate's own keys, not anyone's secret
 DEMO_V3_PRIV = "demo-priv-key-1"

@@ -3,7 +3,7 @@
 Lines file, one Alertmanager webhook payload (``receiver``, ``status``, ``alerts``, ...) a
 line. GET /-/healthy answers 200.
 
-``python -m mspwatch.demo_receiver --listen 127.0.0.1:9097 --output notifications.jsonl``
+``python -m mspwatch.demo.receiver --listen 127.0.0.1:9097 --output notifications.jsonl``
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def make_handler(output: Path) -> type[BaseHTTPRequestHandler]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m mspwatch.demo_receiver", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m mspwatch.demo.receiver", description=__doc__.split("\n")[0])
     p.add_argument("--listen", default="127.0.0.1:9097", help="host:port (default 127.0.0.1:9097)")
     p.add_argument("--output", type=Path, required=True, help="JSON Lines file notifications are appended to")
     args = p.parse_args(argv)

@@ -2,7 +2,7 @@
 
 An area (SNMP, backup, ...) is a :class:`DemoArea`: it starts its simulators and exporters,
 contributes its scrape jobs to the demo's Prometheus, and with ``--check`` waits until
-Prometheus has scraped all of its targets and prints a summary. ``mspwatch/demo.py`` lists
+Prometheus has scraped all of its targets and prints a summary. ``mspwatch/demo/main.py`` lists
 the areas and runs them in order.
 """
 
@@ -22,9 +22,9 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from .inventory import Inventory, split_host_port
+from mspwatch.inventory import Inventory, split_host_port
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ESTATE = ROOT / "simulators" / "estate"
 COMPOSE = ROOT / "compose"
 ALERTRULES = ROOT / "alertrules"

@@ -17,12 +17,12 @@ from typing import Any
 
 import yaml
 
-from exporters.m365.inventory import M365Tenant
-from simulators.graph.scenario import SCENARIOS_DIR, Scenario, load_scenario
-from simulators.graph.tls import make_test_ca
+from mspwatch.exporters.m365.inventory import M365Tenant
+from mspwatch.simulators.graph.scenario import SCENARIOS_DIR, Scenario, load_scenario
+from mspwatch.simulators.graph.tls import make_test_ca
 
-from .demo_backup import estate_inventory
-from .demokit import (
+from .backup import estate_inventory
+from .kit import (
     ALERTRULES,
     ESTATE,
     Demo,
@@ -88,7 +88,7 @@ class M365Area(DemoArea):
             [
                 sys.executable,
                 "-m",
-                "simulators.graph",
+                "mspwatch.simulators.graph",
                 f"--listen=127.0.0.1:{demo.ports.graph_simulator}",
                 f"--scenario={SCENARIO}",
                 f"--tls-dir={self._tls(demo)}",

@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from .demokit import COMPOSE, Demo, DemoArea, Ports, get_json, tool, wait_http
+from .kit import COMPOSE, Demo, DemoArea, Ports, get_json, tool, wait_http
 
 DEMO_WEBHOOK_TOKEN = "demo-webhook-token"  # noqa: S105 - sent to the demo's own receiver only
 
@@ -80,7 +80,7 @@ class AlertingArea(DemoArea):
             [
                 sys.executable,
                 "-m",
-                "mspwatch.demo_receiver",
+                "mspwatch.demo.receiver",
                 f"--listen=127.0.0.1:{demo.ports.alert_receiver}",
                 f"--output={self.notifications(demo)}",
             ],

@@ -23,12 +23,13 @@ from typing import Any
 
 import yaml
 
-from .demo_alerting import AlertingArea
-from .demo_backup import BackupArea
-from .demo_m365 import M365Area
-from .demo_snmp import SnmpArea
-from .demokit import ESTATE, Demo, DemoArea, Ports, Processes, tool, wait_http
-from .inventory import load_inventory, write_targets
+from mspwatch.inventory import load_inventory, write_targets
+
+from .alerting import AlertingArea
+from .backup import BackupArea
+from .kit import ESTATE, Demo, DemoArea, Ports, Processes, tool, wait_http
+from .m365 import M365Area
+from .snmp import SnmpArea
 
 __all__ = ["Ports", "areas", "prometheus_config", "register", "run"]
 

@@ -19,10 +19,10 @@ from typing import Any
 
 import yaml
 
-from exporters.backup.inventory import VeeamSource
-from simulators.estate.backup_data import write_backup_files
+from mspwatch.exporters.backup.inventory import VeeamSource
+from mspwatch.simulators.estate.backup_data import write_backup_files
 
-from .demokit import (
+from .kit import (
     ALERTRULES,
     ESTATE,
     ROOT,
@@ -97,7 +97,7 @@ class BackupArea(DemoArea):
                 [
                     sys.executable,
                     "-m",
-                    "simulators.veeam",
+                    "mspwatch.simulators.veeam",
                     f"--listen={host}:{demo.ports.veeam_simulator}",
                     f"--scenario={scenario_for(source.name)}",
                     "--clock=now",

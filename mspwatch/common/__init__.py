@@ -1,0 +1,1 @@
+"""The bottom layer: strict config loading, secrets, durations, time parsing. Imports nothing of mspwatch."""
