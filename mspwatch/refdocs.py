@@ -27,7 +27,6 @@ from typing import Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
-from pydantic_core import PydanticUndefined
 
 from mspwatch.common.secrets import Secret
 
@@ -152,7 +151,7 @@ def _nested_models(tp: Any) -> Iterator[tuple[str, type[BaseModel]]]:
 
 
 def _is_duration(info: FieldInfo) -> bool:
-    return any(getattr(m, "func", None).__name__ == "parse_duration" for m in info.metadata if hasattr(m, "func"))
+    return any(getattr(getattr(m, "func", None), "__name__", "") == "parse_duration" for m in info.metadata)
 
 
 def _default(info: FieldInfo, duration: bool) -> str:
@@ -259,7 +258,9 @@ def undocumented(page: Page) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mspwatch.refdocs", description=inspect.cleandoc(__doc__ or ""))
+    parser = argparse.ArgumentParser(
+        prog="python -m mspwatch.refdocs", description=inspect.cleandoc(__doc__ or "").split("\n")[0]
+    )
     parser.add_argument("--check", action="store_true", help="fail if a page is out of date")
     args = parser.parse_args(argv)
     root = DOCS.parent.parent
