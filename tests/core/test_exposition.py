@@ -86,7 +86,7 @@ _VALUES = [
 
 
 def _label_value(rng: random.Random) -> str:
-    return "".join(rng.choice(_NASTY + ["ok", "Gi0/1", "10.0.0.1"]) for _ in range(rng.randint(0, 4)))
+    return "".join(rng.choice([*_NASTY, "ok", "Gi0/1", "10.0.0.1"]) for _ in range(rng.randint(0, 4)))
 
 
 def _families(rng: random.Random) -> list[Metric]:
