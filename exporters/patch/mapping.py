@@ -101,12 +101,12 @@ def _policy(s: SourceScrape) -> list[Metric]:
     )
     tuesday.add_metric([], pt)
     days = _g(
-        "policy_deadline_days",
-        "Days the policy allows after the anchor, by deadline (security: security/critical/rollup).",
+        "policy_deadline_seconds",
+        "Time the policy allows after the anchor, by deadline (security: security/critical/rollup).",
         ["deadline"],
     )
-    days.add_metric(["security"], float(p.security_days))
-    days.add_metric(["other"], float(p.other_days))
+    days.add_metric(["security"], p.security_days * DAY)
+    days.add_metric(["other"], p.other_days * DAY)
     return [target, tuesday, days]
 
 
@@ -150,7 +150,7 @@ def _devices(s: SourceScrape, devices: list[DeviceRecord]) -> list[Metric]:
     )
     scan = _g(
         "device_last_scan_timestamp_seconds",
-        "Newest update scan evidence (a patch row's timestamp or an install); 0 if unknown.",
+        "Last update scan, where the source reports one (Intune LastWUScanTimeUTC).",
         dev,
     )
     boot = _g("device_last_boot_timestamp_seconds", "Last boot (lastBootTime); 0 if unknown.", dev)
@@ -194,7 +194,8 @@ def _devices(s: SourceScrape, devices: list[DeviceRecord]) -> list[Metric]:
         attempts.add_metric([name, "failed"], float(len(d.installs) - len(ok)))
         last_install.add_metric([name], max((a.at for a in ok), default=0.0))
         contact.add_metric([name], d.last_contact or 0.0)
-        scan.add_metric([name], d.last_scan or 0.0)
+        if d.last_scan is not None:
+            scan.add_metric([name], d.last_scan)
         boot.add_metric([name], d.last_boot or 0.0)
         reboot.add_metric([name], 1.0 if d.reboot_pending else 0.0)
         reboot_since.add_metric([name], d.reboot_pending_since or 0.0)

@@ -385,14 +385,11 @@ def build_devices(
     os_by = {r.get("deviceId"): r for r in oses}
     av_by = {r.get("deviceId"): r for r in avs}
     updates: dict[object, list[Update]] = defaultdict(list)
-    seen: dict[object, list[float]] = defaultdict(list)
     for row in patches:
         status = _word(row.get("status"))
         if status in IGNORED_STATUSES:
             continue
         detected = _epoch(row.get("timestamp"))
-        if detected is not None:
-            seen[row.get("deviceId")].append(detected)
         updates[row.get("deviceId")].append(
             Update(
                 classification=TYPES.get(_word_key(row.get("type")), Classification.OTHER),
@@ -424,7 +421,6 @@ def build_devices(
         # NinjaOne says a reboot is needed, not since when: the first install after the
         # last boot is when it started waiting.
         since = next((a.at for a in mine if a.ok and (last_boot is None or a.at > last_boot)), None)
-        scans = seen.get(did, []) + [a.at for a in mine]
         name = d.get("displayName") or d.get("systemName") or f"device-{did}"
         out.append(
             DeviceRecord(
@@ -435,7 +431,7 @@ def build_devices(
                 os_name=str(os_row.get("name") or ""),
                 os_version=str(os_row.get("buildNumber") or ""),
                 last_contact=_epoch(d.get("lastContact")),
-                last_scan=max(scans) if scans else None,
+                last_scan=None,  # these endpoints carry no patch-scan time: not judged
                 last_boot=last_boot,
                 reboot_pending=reboot,
                 reboot_pending_since=since if reboot else None,
