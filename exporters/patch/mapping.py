@@ -23,11 +23,12 @@ from zoneinfo import ZoneInfo
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 
+from mspwatch.exporters.core.http import RequestStats
+
 from .policy import PolicySettings, Reason, Verdict, judge, last_patch_tuesday
 from .records import (
     Classification,
     DeviceRecord,
-    RequestStats,
     Severity,
     SourceData,
     SourceReason,
@@ -78,12 +79,12 @@ def map_source(s: SourceScrape) -> list[Metric]:
     duration.add_metric([], s.duration)
     requests = _g("scrape_requests", "HTTP requests this scrape sent to the source (token included).")
     requests.add_metric([], float(s.stats.requests))
-    retries = _g("scrape_retries", "Requests this scrape repeated (429, 5xx, expired token).")
+    retries = _g("scrape_retries", "Requests this scrape repeated (429, 5xx, timeout, expired token).")
     retries.add_metric([], float(s.stats.retries))
     restarts = _g(
         "scrape_cursor_restarts", "Report queries restarted from their first page after the cursor expired."
     )
-    restarts.add_metric([], float(s.stats.cursor_restarts))
+    restarts.add_metric([], float(s.stats.restarts))
     families: list[Metric] = [up, err, duration, requests, retries, restarts, *_policy(s)]
     if s.data is not None:
         families += _devices(s, s.data.devices)

@@ -12,9 +12,10 @@ Per scrape (``df=org = <id>`` on every call)::
 
 Queries page with ``cursor=<name>`` until ``results`` is empty; a cursor the server no
 longer knows (4xx on a cursor page) restarts that query from its first page, a bounded
-number of times. A 429 waits for ``Retry-After`` when the deadline allows; a 5xx is retried
-once; a 401 gets a new token once. The token and the client secret never reach a log line
-or an error message. The API client needs read access (scope ``monitoring``) only.
+number of times. Retries, ``Retry-After`` and the deadline are the shared HTTP client's
+(:mod:`mspwatch.exporters.core.http`); a 401 gets a new token once. The token and the
+client secret never reach a log line or an error message. The API client needs read
+access (scope ``monitoring``) only.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import httpx
 
 from mspwatch.common.secrets import Secret
 from mspwatch.exporters.core.deadline import Deadline
+from mspwatch.exporters.core.http import HttpError, JsonClient, RequestStats, RetryPolicy, decode_json
 
 from .records import (
     Antivirus,
@@ -39,7 +41,6 @@ from .records import (
     DeviceRecord,
     InstallAttempt,
     OsFamily,
-    RequestStats,
     Role,
     Severity,
     SourceData,
@@ -114,9 +115,54 @@ def _word(raw: object) -> str:
 class NinjaOptions:
     page_size: int = 1000
     request_timeout: float = 10.0
+    max_retries: int = 2  # per request: 429, 5xx, timeouts, network errors
     install_lookback: float = 35 * 86400.0
     max_cursor_restarts: int = 2
     scope: str = "monitoring"
+
+
+class _ClientCredentials:
+    """The token hook: OAuth2 client credentials, cached until shortly before expiry."""
+
+    def __init__(self, json: JsonClient, client_id: str, secret: Secret, scope: str) -> None:
+        self._json = json
+        self._client_id = client_id
+        self._secret = secret
+        self._scope = scope
+        self._token: tuple[str, float] | None = None  # (token, monotonic expiry)
+        self._lock = asyncio.Lock()
+        # The current scrape's counts, so a grant is one of its requests (two scrapes of one
+        # source at once may count a grant in the other: harmless).
+        self.stats: RequestStats | None = None
+
+    def invalidate(self) -> None:
+        self._token = None
+
+    async def token(self, deadline: Deadline) -> str:
+        async with self._lock:
+            if self._token is not None and time.monotonic() < self._token[1]:
+                return self._token[0]
+            form = {
+                "grant_type": "client_credentials",
+                "client_id": self._client_id,
+                "client_secret": self._secret.reveal(),
+                "scope": self._scope,
+            }
+            try:
+                resp = await self._json.send("POST", "/ws/oauth/token", deadline, form=form, stats=self.stats)
+            except HttpError as exc:
+                if exc.status in (400, 401, 403):
+                    detail = f"token endpoint refused the client credentials: HTTP {exc.status}"
+                    raise SourceError(SourceReason.AUTH, f"{detail} {exc.code}".strip()) from None
+                raise
+            body = decode_json(resp, "/ws/oauth/token")
+            token = body.get("access_token") if isinstance(body, dict) else None
+            if not isinstance(token, str) or not token:
+                raise SourceError(SourceReason.MALFORMED, "token answer without access_token")
+            raw = body.get("expires_in")
+            lifetime = float(raw) if isinstance(raw, int | float) and not isinstance(raw, bool) else 3600.0
+            self._token = (token, time.monotonic() + max(lifetime - _TOKEN_SLACK, 1.0))
+            return token
 
 
 class NinjaOneClient:
@@ -139,11 +185,9 @@ class NinjaOneClient:
     ) -> None:
         self.name = name
         self.organization = organization
-        self._client_id = client_id
-        self._secret = client_secret
         self._options = options
         self._clock = clock
-        self._http = httpx.AsyncClient(
+        http = httpx.AsyncClient(
             base_url=url.rstrip("/"),
             verify=verify,
             headers={"accept": "application/json", "user-agent": "mspwatch"},
@@ -151,128 +195,23 @@ class NinjaOneClient:
             follow_redirects=False,
             transport=transport,
         )
-        self._token: tuple[str, float] | None = None  # (token, monotonic expiry)
-        self._token_lock = asyncio.Lock()
+        self._json = JsonClient(
+            http,
+            request_timeout=options.request_timeout,
+            policy=RetryPolicy(max_retries=options.max_retries),
+            owns_http=True,
+            name=name,
+        )
+        self._auth = _ClientCredentials(self._json, client_id, client_secret, options.scope)
         self._org: tuple[int, float] | None = None  # (id, monotonic time looked up)
 
     async def aclose(self) -> None:
-        await self._http.aclose()
-
-    # --- HTTP (to move onto exporters/core/http.py when it lands) -----------------------
-
-    async def _send(
-        self,
-        method: str,
-        path: str,
-        deadline: Deadline,
-        stats: RequestStats,
-        *,
-        params: Mapping[str, str | int] | None = None,
-        form: Mapping[str, str] | None = None,
-        bearer: str | None = None,
-    ) -> httpx.Response:
-        remaining = deadline.remaining()
-        if remaining <= 0.01:
-            raise SourceError(SourceReason.DEADLINE, f"scrape deadline reached before {path}")
-        timeout = min(self._options.request_timeout, remaining)
-        headers = {"authorization": f"Bearer {bearer}"} if bearer else None
-        stats.requests += 1
-        try:
-            async with asyncio.timeout(timeout):
-                return await self._http.request(
-                    method, path, params=params, data=form, headers=headers, timeout=timeout
-                )
-        except (TimeoutError, httpx.TimeoutException):
-            reason = SourceReason.DEADLINE if deadline.remaining() <= 0.01 else SourceReason.TIMEOUT
-            raise SourceError(reason, f"no answer to {path} within {timeout:.1f}s") from None
-        except httpx.ConnectError as exc:
-            if _is_tls_error(exc):
-                raise SourceError(SourceReason.TLS, "TLS handshake failed") from None
-            raise SourceError(SourceReason.UNREACHABLE, f"cannot connect for {path}") from None
-        except httpx.TransportError as exc:
-            raise SourceError(SourceReason.UNREACHABLE, f"{type(exc).__name__} on {path}") from None
-
-    async def _retrying(
-        self,
-        method: str,
-        path: str,
-        deadline: Deadline,
-        stats: RequestStats,
-        **kw: Any,
-    ) -> httpx.Response:
-        """One call; a 429 waits out ``Retry-After`` within the deadline, a 5xx is retried once."""
-        throttled = server_errors = 0
-        while True:
-            resp = await self._send(method, path, deadline, stats, **kw)
-            status = resp.status_code
-            if status == 429:
-                wait = _retry_after(resp)
-                throttled += 1
-                if throttled <= 3 and wait < deadline.remaining() - 0.05:
-                    log.info("throttled", extra={"source": self.name, "path": path, "retry_after": wait})
-                    stats.retries += 1
-                    await asyncio.sleep(wait)
-                    continue
-                raise SourceError(SourceReason.THROTTLED, f"HTTP 429 on {path}, Retry-After {wait:g}s")
-            if status >= 500:
-                server_errors += 1
-                wait = min(_retry_after(resp, default=0.2), 5.0)
-                if server_errors == 1 and wait < deadline.remaining() - 0.05:
-                    stats.retries += 1
-                    await asyncio.sleep(wait)
-                    continue
-                raise SourceError(SourceReason.SERVER_ERROR, f"HTTP {status} on {path}")
-            return resp
-
-    async def _token_value(self, deadline: Deadline, stats: RequestStats) -> str:
-        async with self._token_lock:
-            if self._token is not None and time.monotonic() < self._token[1]:
-                return self._token[0]
-            form = {
-                "grant_type": "client_credentials",
-                "client_id": self._client_id,
-                "client_secret": self._secret.reveal(),
-                "scope": self._options.scope,
-            }
-            resp = await self._retrying("POST", "/ws/oauth/token", deadline, stats, form=form)
-            if resp.status_code in (400, 401, 403):
-                raise SourceError(
-                    SourceReason.AUTH,
-                    f"token endpoint refused the client credentials: "
-                    f"HTTP {resp.status_code} {_oauth_error(resp)}".strip(),
-                )
-            if resp.status_code != 200:
-                raise SourceError(SourceReason.HTTP_ERROR, f"token endpoint answered HTTP {resp.status_code}")
-            body = _json(resp, "/ws/oauth/token")
-            token = body.get("access_token") if isinstance(body, dict) else None
-            if not isinstance(token, str) or not token:
-                raise SourceError(SourceReason.MALFORMED, "token answer without access_token")
-            raw = body.get("expires_in")
-            lifetime = float(raw) if isinstance(raw, int | float) and not isinstance(raw, bool) else 3600.0
-            self._token = (token, time.monotonic() + max(lifetime - _TOKEN_SLACK, 1.0))
-            return token
-
-    async def _get(
-        self, path: str, deadline: Deadline, stats: RequestStats, params: Mapping[str, str | int]
-    ) -> httpx.Response:
-        """GET with a valid token; a 401 (expired or revoked early) gets a new token, once."""
-        for attempt in range(2):
-            token = await self._token_value(deadline, stats)
-            resp = await self._retrying("GET", path, deadline, stats, params=params, bearer=token)
-            if resp.status_code == 401 and attempt == 0:
-                if self._token is not None and self._token[0] == token:
-                    self._token = None
-                stats.retries += 1
-                continue
-            return resp
-        return resp
+        await self._json.aclose()
 
     async def _get_json(
         self, path: str, deadline: Deadline, stats: RequestStats, params: Mapping[str, str | int]
     ) -> Any:
-        resp = await self._get(path, deadline, stats, params)
-        _raise_for_status(resp, path)
-        return _json(resp, path)
+        return await self._json.get_json(path, deadline, params=params, auth=self._auth, stats=stats)
 
     # --- paging --------------------------------------------------------------------------
 
@@ -307,7 +246,7 @@ class NinjaOneClient:
             try:
                 return await self._cursor_pages(path, deadline, stats, params)
             except _CursorGone:
-                stats.cursor_restarts += 1
+                stats.restarts += 1
                 log.info(
                     "cursor expired, restarting",
                     extra={"source": self.name, "path": path, "restart": restart + 1},
@@ -321,11 +260,13 @@ class NinjaOneClient:
         out: list[dict[str, Any]] = []
         query: dict[str, str | int] = {**params, "pageSize": size}
         for page in range(_MAX_PAGES):
-            resp = await self._get(path, deadline, stats, query)
-            if page > 0 and resp.status_code in (400, 404, 410):
-                raise _CursorGone()
-            _raise_for_status(resp, path)
-            body = _json(resp, path)
+            try:
+                body = await self._get_json(path, deadline, stats, query)
+            except HttpError as exc:
+                # The API documents no answer for a cursor it forgot: any 4xx on a follow-up page.
+                if page > 0 and exc.status in (400, 404, 410):
+                    raise _CursorGone() from None
+                raise
             results = body.get("results") if isinstance(body, dict) else None
             cursor = body.get("cursor") if isinstance(body, dict) else None
             if not isinstance(results, list):
@@ -353,10 +294,19 @@ class NinjaOneClient:
     async def fetch(self, deadline: Deadline, stats: RequestStats) -> SourceData:
         """Read the organisation's devices and their patch, reboot and antivirus state."""
         now = self._clock()
-        org = await self._org_id(deadline, stats)  # settles the token before the fan-out
+        self._auth.stats = stats
+        try:
+            return await self._fetch(now, deadline, stats)
+        except HttpError as exc:
+            raise SourceError(SourceReason(exc.reason.value), exc.detail) from None
+
+    async def _fetch(self, now: float, deadline: Deadline, stats: RequestStats) -> SourceData:
+        org = await self._org_id(deadline, stats)
         df = {"df": f"org = {org}"}
-        devices, oses, patches, installs, avs = await asyncio.gather(
-            self._after_pages("/v2/devices", deadline, stats, df),
+        # Devices first, alone: it settles the token (a grant, or a renewal after a 401)
+        # before the four queries go out together.
+        devices = await self._after_pages("/v2/devices", deadline, stats, df)
+        oses, patches, installs, avs = await asyncio.gather(
             self._query("/v2/queries/operating-systems", deadline, stats, df),
             self._query("/v2/queries/os-patches", deadline, stats, df),
             self._query(
@@ -459,50 +409,3 @@ def _antivirus(row: dict[str, Any] | None) -> Antivirus | None:
     current = True if definitions == "UPTODATE" else False if definitions == "OUTOFDATE" else None
     # NinjaOne's product state covers real-time protection; it gives no signature date.
     return Antivirus(enabled=enabled, realtime=None, signatures_current=current)
-
-
-def _raise_for_status(resp: httpx.Response, path: str) -> None:
-    status = resp.status_code
-    if status < 400:
-        return
-    if status == 401:
-        raise SourceError(SourceReason.AUTH, f"HTTP 401 on {path} with a fresh token")
-    if status == 403:
-        raise SourceError(SourceReason.FORBIDDEN, f"HTTP 403 on {path}: the API client lacks access")
-    raise SourceError(SourceReason.HTTP_ERROR, f"HTTP {status} on {path}")
-
-
-def _json(resp: httpx.Response, path: str) -> Any:
-    try:
-        return resp.json()
-    except ValueError:
-        raise SourceError(SourceReason.MALFORMED, f"{path}: answer is not JSON") from None
-
-
-def _oauth_error(resp: httpx.Response) -> str:
-    """The OAuth ``error`` code only (``invalid_client``): descriptions may echo input."""
-    try:
-        body = resp.json()
-    except ValueError:
-        return ""
-    code = body.get("error") if isinstance(body, dict) else None
-    return code if isinstance(code, str) and code.replace("_", "").isalnum() and len(code) < 40 else ""
-
-
-def _retry_after(resp: httpx.Response, default: float = 1.0) -> float:
-    raw = resp.headers.get("retry-after", "")
-    try:
-        return min(max(float(raw), 0.0), 120.0)
-    except ValueError:
-        return default
-
-
-def _is_tls_error(exc: BaseException) -> bool:
-    cur: BaseException | None = exc
-    for _ in range(10):
-        if cur is None:
-            break
-        if isinstance(cur, ssl.SSLError):
-            return True
-        cur = cur.__cause__ or cur.__context__
-    return "CERTIFICATE" in str(exc).upper() or "SSL" in str(exc)

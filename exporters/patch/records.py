@@ -53,17 +53,18 @@ class Role(StrEnum):
 
 
 class SourceReason(StrEnum):
-    """Why a source could not be read (``patch_scrape_error{reason}``)."""
+    """Why a source could not be read (``patch_scrape_error{reason}``): the shared HTTP
+    client's failures (:class:`mspwatch.exporters.core.http.Failure`) plus ``not_found``."""
 
-    DEADLINE = "deadline"  # the scrape deadline was reached first
-    TIMEOUT = "timeout"  # one request got no answer within request_timeout
     UNREACHABLE = "unreachable"  # connection refused, no route, name does not resolve
+    TIMEOUT = "timeout"  # one request got no answer within request_timeout
+    DEADLINE = "deadline"  # the scrape deadline was reached first
     TLS = "tls"  # TLS handshake or certificate verification failed
+    THROTTLED = "throttled"  # 429 whose Retry-After lies beyond the deadline
+    UNAVAILABLE = "unavailable"  # 5xx after the retries
     AUTH = "auth"  # the token endpoint or the API refused the credentials
     FORBIDDEN = "forbidden"  # the app lacks a permission or scope
-    THROTTLED = "throttled"  # 429 whose Retry-After lies beyond the deadline
-    SERVER_ERROR = "server_error"  # 5xx after the retry
-    HTTP_ERROR = "http_error"  # another unexpected HTTP status
+    PROTOCOL = "protocol"  # another unexpected HTTP status
     MALFORMED = "malformed"  # the answer was not the documented JSON
     NOT_FOUND = "not_found"  # the configured organisation does not exist in the RMM
 
@@ -120,15 +121,6 @@ class DeviceRecord:
     updates: tuple[Update, ...] = ()
     installs: tuple[InstallAttempt, ...] = ()  # within the install lookback
     antivirus: Antivirus | None = None  # None: the source reports no AV for this device
-
-
-@dataclass
-class RequestStats:
-    """Per-scrape request counts, reported as gauges."""
-
-    requests: int = 0
-    retries: int = 0
-    cursor_restarts: int = 0
 
 
 @dataclass

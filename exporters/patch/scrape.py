@@ -18,10 +18,11 @@ from zoneinfo import ZoneInfo
 from prometheus_client.core import Metric
 
 from mspwatch.exporters.core.deadline import Deadline
+from mspwatch.exporters.core.http import RequestStats
 
 from .mapping import SourceScrape, map_source
 from .policy import PolicySettings
-from .records import RequestStats, SourceData, SourceError, SourceReason
+from .records import SourceData, SourceError, SourceReason
 
 log = logging.getLogger("mspwatch.patch")
 
