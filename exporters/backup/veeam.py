@@ -22,8 +22,8 @@ import httpx
 
 from mspwatch.common.secrets import Secret
 from mspwatch.exporters.core.deadline import Deadline
+from mspwatch.inventory import VeeamSource, resolve
 
-from .inventory import VeeamSource, resolve
 from .records import (
     JobRecord,
     Reason,

@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from mspwatch.exporters.backup.inventory import VeeamSource
+from mspwatch.inventory import VeeamSource
 from mspwatch.simulators.estate.backup_data import write_backup_files
 
 from .kit import (

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from mspwatch.inventory import Inventory, split_host_port
+from mspwatch.common.net import split_host_port
+from mspwatch.inventory import Inventory
 
 ROOT = Path(__file__).resolve().parents[2]
 ESTATE = ROOT / "simulators" / "estate"

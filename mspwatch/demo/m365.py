@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from mspwatch.exporters.m365.inventory import M365Tenant
+from mspwatch.inventory import M365Tenant
 from mspwatch.simulators.graph.scenario import SCENARIOS_DIR, Scenario, load_scenario
 from mspwatch.simulators.graph.tls import make_test_ca
 
