@@ -10,7 +10,7 @@ RESULTS: tuple[Result, ...] = ("success", "warning", "failed", "none", "unknown"
 
 Reason = Literal[
     "deadline",  # the scrape deadline was reached before the source answered
-    "timeout",  # one request got no answer within request_timeout
+    "timeout",  # a request got no answer within request_timeout, a command ran past command_timeout
     "unreachable",  # connection refused, no route, name does not resolve
     "tls",  # the TLS handshake or certificate verification failed
     "auth",  # credentials refused (wrong password, account locked)
