@@ -24,8 +24,8 @@ from .localtime import Clock, Weekday, minutes, weekly_spans
 
 class BusinessHours(StrictModel):
     days: list[Weekday] = Field(min_length=1)
-    start: Clock
-    end: Clock
+    start: Clock = Field(description='"HH:MM", local time')
+    end: Clock = Field(description='"HH:MM", after start')
 
     @field_validator("days")
     @classmethod

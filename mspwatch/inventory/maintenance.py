@@ -45,8 +45,8 @@ class WeeklyTimes(StrictModel):
     """Every listed weekday from ``start`` to ``end`` (an ``end`` at or before ``start`` is the next day)."""
 
     days: list[Weekday] = Field(min_length=1)
-    start: Clock
-    end: Clock
+    start: Clock = Field(description='"HH:MM", local time')
+    end: Clock = Field(description='"HH:MM"; at or before start: the next day; "24:00": midnight')
 
     _days = field_validator("days")(_unique_days)
 
@@ -62,8 +62,8 @@ class WeeklyTimes(StrictModel):
 class OnceTimes(StrictModel):
     """One window from ``start`` to ``end``, local times of the customer's zone."""
 
-    start: LocalDateTime
-    end: LocalDateTime
+    start: LocalDateTime = Field(description='"YYYY-MM-DDTHH:MM", local time')
+    end: LocalDateTime = Field(description="after start, at most 31 days later")
 
     @model_validator(mode="after")
     def _order(self) -> OnceTimes:
@@ -77,8 +77,8 @@ class OnceTimes(StrictModel):
 class MaintenanceWindow(StrictModel):
     """A named window; exactly one of ``weekly`` and ``once``."""
 
-    name: Slug
-    weekly: WeeklyTimes | None = None
+    name: Slug = Field(description="unique per customer; the time interval is <customer>/<name>")
+    weekly: WeeklyTimes | None = Field(default=None, description="exactly one of weekly and once")
     once: OnceTimes | None = None
     sites: list[Slug] | None = Field(default=None, min_length=1, description="default: every site")
 

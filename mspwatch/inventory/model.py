@@ -55,7 +55,9 @@ class Alerting(StrictModel):
 class Customer(StrictModel):
     name: Slug
     display_name: str | None = None
-    timezone: TimeZone = "UTC"
+    timezone: TimeZone = Field(
+        default="UTC", description="IANA zone (Europe/London): maintenance and business hours are in it"
+    )
     contract: Contract = Contract()
     alerting: Alerting = Alerting()
     sites: list[Site] = []
