@@ -6,10 +6,13 @@ runbook links the same way, lib/add-runbook-links.libsonnet)."""
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
+
+from tests.conftest import require_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = sorted((ROOT / "alertrules").glob("*.yml"))
@@ -106,3 +109,16 @@ def test_every_scrape_up_is_alerted_on() -> None:
         "backup-exporter",
         "m365-exporter",
     } <= watched
+
+
+def test_promtool_accepts_the_canonical_config() -> None:
+    proc = subprocess.run(
+        [require_tool("promtool"), "check", "config", str(PROMETHEUS)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    # The file_sd files and rules live where the stack mounts them (warnings only).
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "SUCCESS" in proc.stdout
