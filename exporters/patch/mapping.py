@@ -208,6 +208,8 @@ def _devices(s: SourceScrape, devices: list[DeviceRecord]) -> list[Metric]:
             av_enabled.add_metric([name], 1.0 if av.enabled else 0.0)
         if av is not None and av.signatures_current is not None:
             av_current.add_metric([name], 1.0 if av.signatures_current else 0.0)
+    # Families only some sources fill are left out when empty (no bare HELP/TYPE lines).
+    optional = [f for f in (scan, av_enabled, av_current) if f.samples]
     return [
         info,
         compliant,
@@ -219,10 +221,8 @@ def _devices(s: SourceScrape, devices: list[DeviceRecord]) -> list[Metric]:
         attempts,
         last_install,
         contact,
-        scan,
         boot,
         reboot,
         reboot_since,
-        av_enabled,
-        av_current,
+        *optional,
     ]

@@ -99,3 +99,17 @@ async def test_month_rolls_over(rollover: Sim) -> None:
     assert value(after, f"patch_device_compliant{{{dev}}}") == 1.0
     assert value(late, f'patch_device_noncompliant{{{dev},reason="missing_critical"}}') == 1.0
     assert value(late, f'patch_device_overdue_updates{{deadline="security",{dev}}}') == 1.0
+
+
+def test_every_metric_is_documented() -> None:
+    """Each family in the goldens has a row in docs/patch-metrics.md, and each row a family."""
+    import re
+
+    doc = (Path(__file__).parents[2] / "docs" / "patch-metrics.md").read_text(encoding="utf-8")
+    emitted = set()
+    for path in GOLDEN.glob("*.prom"):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.startswith("# TYPE "):
+                emitted.add(line.split()[2])
+    documented = set(re.findall(r"^\| `(patch_[a-z_]+)` \|", doc, flags=re.M))
+    assert emitted == documented
