@@ -59,7 +59,9 @@ class Exporter:
     async def get(self, path: str, params: dict[str, str]) -> httpx.Response:
         transport = httpx.ASGITransport(app=self.server)
         async with httpx.AsyncClient(transport=transport, base_url="http://exporter") as client:
-            return await client.get(path, params=params, headers={"X-Prometheus-Scrape-Timeout-Seconds": "30"})
+            return await client.get(
+                path, params=params, headers={"X-Prometheus-Scrape-Timeout-Seconds": "30"}
+            )
 
 
 async def test_scrape_equals_the_client_golden(fleet: Sim, tmp_path: Path) -> None:
@@ -128,9 +130,11 @@ def test_config_check(fleet: Sim, tmp_path: Path, capsys: pytest.CaptureFixture[
 
 INVALID_CASES = {
     "unknown-key.yml": "{dir}/unknown-key.yml: ninjaone.page_sise: unknown field",
-    "unknown-credentials.yml": "{dir}/unknown-credentials-inventory.yml: customers.0.patch_sources.1.credentials:"
+    "unknown-credentials.yml": "{dir}/unknown-credentials-inventory.yml:"
+    " customers.0.patch_sources.1.credentials:"
     " unknown credentials 'acme_ninja2' (not in unknown-credentials.yml)",
-    "missing-secret.yml": "{dir}/missing-secret.yml: credentials.acme_ninja.client_secret: required field is missing",
+    "missing-secret.yml": "{dir}/missing-secret.yml: credentials.acme_ninja.client_secret:"
+    " required field is missing",
     "page-size.yml": "{dir}/page-size.yml: ninjaone.page_size: Input should be greater than or equal to 1",
     "bad-duration.yml": "{dir}/bad-duration.yml: ninjaone.install_lookback: invalid duration '5 weeks',"
     " want e.g. 500ms, 30s, 5m, 26h, 7d",
