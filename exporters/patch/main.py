@@ -162,7 +162,7 @@ class _Failing:
         return None
 
 
-def _Unsupported(kind: str) -> _Failing:  # noqa: N802 - reads as a class at the call site
+def _Unsupported(kind: str) -> _Failing:
     return _Failing(kind, SourceError(SourceReason.PROTOCOL, f"{kind} sources are not read by this version"))
 
 
