@@ -7,7 +7,8 @@ Generates a scenario with one NinjaOne organisation per customer, each with ``--
 workstations carrying ``--patches`` updates (two thirds installed within the install
 lookback, the rest pending, one failed), starts the NinjaOne simulator on a free loopback
 port, and scrapes every customer's source with the exporter in this process, all at once as
-Prometheus would (``max_sources_in_flight`` bounds them). Prints, per round, the wall time,
+Prometheus would (``--in-flight`` sets max_sources_in_flight; the scrape deadline is 600 s so
+the queue shows as time, not as failures). Prints, per round, the wall time,
 the exporter's CPU time, the requests per scrape and the exposition size; then the
 process's max RSS. Round 0 includes the token grant and the organisation lookups. It never
 runs as part of ``make test``.
@@ -23,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from datetime import datetime
 from pathlib import Path
 
@@ -34,7 +36,7 @@ from mspwatch.exporters.core.deadline import Deadline
 from mspwatch.exporters.patch.main import PatchApp
 
 CLOCK = "2026-02-02T09:00:00+00:00"
-SECRET = "bench-secret"
+SECRET = "bench-secret"  # noqa: S105 - the simulator's throw-away client secret
 
 
 def scenario(customers: int, devices: int, patches: int) -> dict[str, object]:
@@ -98,7 +100,7 @@ async def rounds(config: Path, customers: int, count: int) -> None:
     targets = [f"c{c:03d}" for c in range(customers)]
 
     async def one(target: str) -> str:
-        registry = await app.probe({"target": target}, Deadline.after(120))
+        registry = await app.probe({"target": target}, Deadline.after(600))
         return generate_latest(registry).decode()
 
     try:
@@ -110,11 +112,17 @@ async def rounds(config: Path, customers: int, count: int) -> None:
             requests = [value(t, "patch_scrape_requests") for t in texts]
             durations = sorted(value(t, "patch_scrape_duration_seconds") for t in texts)
             size = sum(len(t) for t in texts)
+            reasons = Counter(
+                ln.split('"')[1]
+                for t in texts
+                for ln in t.splitlines()
+                if ln.startswith("patch_scrape_error{") and ln.endswith(" 1.0")
+            )
             print(
                 f"round {n}: {customers} sources in {wall:.2f} s wall, exporter CPU {cpu:.2f} s, "
                 f"up {up:.0f}/{customers}, requests per scrape {min(requests):.0f}-{max(requests):.0f}, "
                 f"scrape duration median {durations[len(durations) // 2]:.2f} s max {durations[-1]:.2f} s, "
-                f"exposition {size / 1e6:.1f} MB"
+                f"exposition {size / 1e6:.1f} MB" + (f", down: {dict(reasons)}" if reasons else "")
             )
     finally:
         await app.stop()
@@ -127,6 +135,13 @@ def main() -> int:
     parser.add_argument("--patches", type=int, default=30)
     parser.add_argument("--page-size", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--in-flight",
+        type=int,
+        default=4,
+        help="max_sources_in_flight (default 4: one simulator process answers every source)",
+    )
+    parser.add_argument("--request-timeout", default="30s")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="patch-bench-") as tmp:
         base = Path(tmp)
@@ -156,7 +171,8 @@ def main() -> int:
         config = {
             "inventory": "inventory.yml",
             "credentials": {"bench": {"client_id": "bench", "client_secret": SECRET}},
-            "ninjaone": {"page_size": args.page_size},
+            "ninjaone": {"page_size": args.page_size, "request_timeout": args.request_timeout},
+            "max_sources_in_flight": args.in_flight,
         }
         (base / "patch.yml").write_text(yaml.safe_dump(config), encoding="utf-8")
         with (base / "sim.log").open("wb") as log:
@@ -175,7 +191,7 @@ def main() -> int:
             wait_ready(url, proc)
             print(
                 f"{args.customers} customers x {args.devices} devices x {args.patches} patches, "
-                f"page size {args.page_size}"
+                f"page size {args.page_size}, {args.in_flight} sources in flight"
             )
             asyncio.run(rounds(base / "patch.yml", args.customers, args.rounds))
         finally:

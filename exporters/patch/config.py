@@ -11,24 +11,36 @@ Example ``patch.yml``::
       page_size: 1000
       request_timeout: 10s
       install_lookback: 35d
+    apps:                                    # Intune: Graph apps, as in m365.yml
+      msp: {client_id: 4f1c2d9e-0000-4000-8000-000000000001, client_secret: {env: M365_CLIENT_SECRET}}
+    graph: {request_timeout: 10s}
+    intune:
+      quality_updates:                       # the latest cumulative update per Windows build
+        - {build: "10.0.26100", revision: 2894, released: 2026-01-13}
+      protection_state_ttl: 1h
     max_sources_in_flight: 16
 
 Sources, time zones and policies are declared per customer in the inventory
-(``patch_sources``, ``timezone``, ``patch_policy``).
+(``patch_sources``, ``timezone``, ``patch_policy``); an Intune source names one of the
+customer's ``m365_tenants``, whose ``app`` must be in ``apps``.
 """
 
 from __future__ import annotations
 
 import ssl
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from mspwatch.common.config import ConfigError, Duration, StrictModel, load_model
 from mspwatch.common.secrets import Secret
+from mspwatch.exporters.graph.config import GraphApp, GraphOptions
 from mspwatch.inventory import IntuneSource, NinjaOneSource, PatchPolicy, load_inventory, resolve
+
+from .intune import QualityUpdate
 
 
 class NinjaCredentials(StrictModel):
@@ -47,10 +59,37 @@ class NinjaSettings(StrictModel):
     ca_file: Path | None = Field(default=None, description="CA bundle replacing the system's (a private CA)")
 
 
+class QualityUpdateEntry(StrictModel):
+    build: str = Field(pattern=r"^\d+\.\d+\.\d+$", description="10.0.26100")
+    revision: int = Field(ge=0, description="the latest cumulative update's revision: 10.0.26100.<revision>")
+    released: date
+
+
+class IntuneSettings(StrictModel):
+    quality_updates: list[QualityUpdateEntry] = []
+    protection_state_ttl: Duration = 3600.0
+    max_concurrent_requests: int = Field(default=8, ge=1, le=64)
+
+    @field_validator("quality_updates")
+    @classmethod
+    def _unique(cls, entries: list[QualityUpdateEntry]) -> list[QualityUpdateEntry]:
+        builds = [e.build for e in entries]
+        for build in builds:
+            if builds.count(build) > 1:
+                raise ValueError(f"build {build!r} is listed twice")
+        return entries
+
+    def table(self) -> dict[str, QualityUpdate]:
+        return {e.build: QualityUpdate(e.revision, e.released) for e in self.quality_updates}
+
+
 class PatchConfig(StrictModel):
     inventory: Path
     credentials: dict[str, NinjaCredentials] = {}
     ninjaone: NinjaSettings = NinjaSettings()
+    apps: dict[str, GraphApp] = {}
+    graph: GraphOptions = GraphOptions()
+    intune: IntuneSettings = IntuneSettings()
     max_sources_in_flight: int = Field(default=16, ge=1, le=1024)
 
 
@@ -63,6 +102,8 @@ class ConfiguredSource:
     zone: ZoneInfo
     policy: PatchPolicy
     credentials: NinjaCredentials | None
+    tenant_id: str | None = None  # Intune: the tenant's GUID or domain
+    app: GraphApp | None = None  # Intune: the Graph app of that tenant
 
 
 @dataclass(frozen=True)
@@ -84,10 +125,22 @@ def load_config(path: Path) -> LoadedConfig:
     inv_path = resolve(path.parent, config.inventory)
     assert inv_path is not None
     inventory = load_inventory(inv_path)
+    config = _resolve_graph_paths(config, path)
     sources: dict[str, ConfiguredSource] = {}
     for ci, customer in enumerate(inventory.customers):
         for si, source in enumerate(customer.patch_sources):
             creds = None
+            tenant_id = app = None
+            if isinstance(source, IntuneSource):
+                tenant = next(t for t in customer.m365_tenants if t.name == source.tenant)  # checked
+                app = config.apps.get(tenant.app)
+                if app is None:
+                    known = ", ".join(sorted(config.apps)) or "none"
+                    raise ConfigError(
+                        f"{inv_path}: customers.{ci}.patch_sources.{si}.tenant: tenant {tenant.name!r}"
+                        f" uses app {tenant.app!r} (apps in {path.name}: {known})"
+                    )
+                tenant_id = tenant.tenant_id
             if isinstance(source, NinjaOneSource):
                 creds = config.credentials.get(source.credentials)
                 if creds is None:
@@ -101,8 +154,34 @@ def load_config(path: Path) -> LoadedConfig:
                 zone=ZoneInfo(customer.timezone),
                 policy=customer.patch_policy,
                 credentials=creds,
+                tenant_id=tenant_id,
+                app=app,
             )
     return LoadedConfig(config=config, sources=sources, tls=_tls(config.ninjaone, path))
+
+
+def _resolve_graph_paths(config: PatchConfig, path: Path) -> PatchConfig:
+    """Relative ``graph.ca_file`` and certificate files are relative to patch.yml."""
+    graph = config.graph
+    if graph.ca_file is not None:
+        ca = resolve(path.parent, graph.ca_file)
+        if ca is None or not ca.is_file():
+            raise ConfigError(f"{path}: graph.ca_file: file not found: {graph.ca_file}")
+        graph = graph.model_copy(update={"ca_file": ca})
+    apps = {}
+    for name, app in config.apps.items():
+        if app.certificate is not None:
+            cert = resolve(path.parent, app.certificate.certificate_file)
+            if cert is None or not cert.is_file():
+                raise ConfigError(
+                    f"{path}: apps.{name}.certificate.certificate_file: file not found: "
+                    f"{app.certificate.certificate_file}"
+                )
+            app = app.model_copy(
+                update={"certificate": app.certificate.model_copy(update={"certificate_file": cert})}
+            )
+        apps[name] = app
+    return config.model_copy(update={"graph": graph, "apps": apps})
 
 
 def _tls(settings: NinjaSettings, path: Path) -> ssl.SSLContext | bool:

@@ -10,6 +10,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -20,9 +21,14 @@ from mspwatch.exporters.core.cli import add_exporter_flags, run_exporter
 from mspwatch.exporters.core.deadline import Deadline
 from mspwatch.exporters.core.http import RequestStats
 from mspwatch.exporters.core.server import BadRequest
-from mspwatch.inventory import NinjaOneSource
+from mspwatch.exporters.graph.auth import MsalTokenProvider
+from mspwatch.exporters.graph.client import GraphClient, make_http_client
+from mspwatch.exporters.graph.client import RequestStats as GraphStats
+from mspwatch.exporters.graph.config import GraphOptions
+from mspwatch.inventory import IntuneSource, NinjaOneSource
 
 from .config import ConfiguredSource, LoadedConfig, load_config
+from .intune import IntuneClient
 from .ninjaone import NinjaOneClient, NinjaOptions
 from .records import SourceData, SourceError, SourceReason
 from .scrape import PatchClient, scrape_source
@@ -45,6 +51,7 @@ class _Families:
 def make_client(
     cs: ConfiguredSource,
     loaded: LoadedConfig,
+    graph: GraphPool | None = None,
     *,
     clock: Callable[[], float] = time.time,
     transport: httpx.AsyncBaseTransport | None = None,
@@ -72,7 +79,33 @@ def make_client(
             clock=clock,
             transport=transport,
         )
-    return _Unsupported(src.kind)
+    assert isinstance(src, IntuneSource) and cs.tenant_id is not None and cs.app is not None
+    assert graph is not None
+    graph_options = loaded.config.graph
+    stats = GraphStats()
+    tokens = MsalTokenProvider(cs.tenant_id, cs.app, graph_options, graph.msal_threads)
+    intune = loaded.config.intune
+    return IntuneClient(
+        src.name,
+        GraphClient(graph.http, tokens, graph_options, stats),
+        stats,
+        intune.table(),
+        protection_state_ttl=intune.protection_state_ttl,
+        max_concurrent_requests=intune.max_concurrent_requests,
+    )
+
+
+class GraphPool:
+    """What every Intune source shares: one HTTP pool and the threads msal blocks in."""
+
+    def __init__(self, options: GraphOptions) -> None:
+        self.options = options
+        self.http = make_http_client(options)
+        self.msal_threads = ThreadPoolExecutor(max_workers=16, thread_name_prefix="msal")
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+        self.msal_threads.shutdown(wait=False, cancel_futures=True)
 
 
 class PatchApp:
@@ -90,19 +123,33 @@ class PatchApp:
         self._clock = clock
         self._transport = transport
         self.loaded: LoadedConfig = load_config(config_file)
+        self._graph: GraphPool | None = None
+        self._retired: list[PatchClient | GraphPool] = []
         self.clients: dict[str, PatchClient] = self._clients(self.loaded, {})
         self._in_flight: asyncio.Semaphore | None = None
-        self._retired: list[PatchClient] = []
 
     def _clients(self, loaded: LoadedConfig, old: Mapping[str, PatchClient]) -> dict[str, PatchClient]:
+        wants_graph = any(isinstance(cs.source, IntuneSource) for cs in loaded.sources.values())
+        if self._graph is not None and (not wants_graph or self._graph.options != loaded.config.graph):
+            self._retired.append(self._graph)
+            self._graph = None
+        if wants_graph and self._graph is None:
+            self._graph = GraphPool(loaded.config.graph)
         clients = {}
+        cfg, was = loaded.config, self.loaded.config
         for name, cs in loaded.sources.items():
             prev = self.loaded.sources.get(name) if old else None
-            same_options = old and loaded.config.ninjaone == self.loaded.config.ninjaone
-            if prev == cs and name in old and same_options:
-                clients[name] = old[name]  # keep its token and organisation id
+            same = (
+                (cfg.ninjaone, cfg.intune, cfg.graph) == (was.ninjaone, was.intune, was.graph)
+                and prev == cs
+                and name in old
+            )
+            if same:
+                clients[name] = old[name]  # keep its token, organisation id and caches
             else:
-                clients[name] = make_client(cs, loaded, clock=self._clock, transport=self._transport)
+                clients[name] = make_client(
+                    cs, loaded, self._graph, clock=self._clock, transport=self._transport
+                )
         return clients
 
     def reload(self) -> None:
@@ -116,9 +163,9 @@ class PatchApp:
         return None
 
     async def stop(self) -> None:
-        for client in [*self.clients.values(), *self._retired]:
+        for client in [*self.clients.values(), *self._retired, *([self._graph] if self._graph else [])]:
             await client.aclose()
-        self._retired = []
+        self._retired, self._graph = [], None
 
     async def probe(self, params: Mapping[str, str], deadline: Deadline) -> CollectorRegistry:
         target = params.get("target", "").strip()
@@ -149,7 +196,7 @@ class PatchApp:
 
 
 class _Failing:
-    """Stands in for a client that cannot be read now (no slot, an unsupported kind)."""
+    """Stands in for a client when max_sources_in_flight left no slot before the deadline."""
 
     def __init__(self, kind: str, error: SourceError) -> None:
         self.kind = kind
@@ -162,14 +209,10 @@ class _Failing:
         return None
 
 
-def _Unsupported(kind: str) -> _Failing:
-    return _Failing(kind, SourceError(SourceReason.PROTOCOL, f"{kind} sources are not read by this version"))
-
-
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
         "patch-exporter",
-        help="serve patch compliance and endpoint protection metrics (NinjaOne), multi-target",
+        help="serve patch compliance and endpoint protection metrics (NinjaOne, Intune), multi-target",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

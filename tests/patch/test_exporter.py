@@ -142,6 +142,10 @@ INVALID_CASES = {
     " environment variable MSPWATCH_TEST_UNSET_NINJA_SECRET is not set",
     "no-inventory-file.yml": "{dir}/no-such-inventory.yml: cannot read: No such file or directory",
     "bad-ca.yml": "{dir}/bad-ca.yml: ninjaone.ca_file: {dir}/inventory.yml is not a PEM CA bundle",
+    "intune-unknown-app.yml": "{dir}/intune-inventory.yml: customers.0.patch_sources.0.tenant:"
+    " tenant 'acme' uses app 'partner' (apps in intune-unknown-app.yml: msp)",
+    "quality-update-twice.yml": "{dir}/quality-update-twice.yml: intune.quality_updates:"
+    " build '10.0.26100' is listed twice",
 }
 
 
@@ -155,3 +159,51 @@ def test_invalid_config(name: str, message: str) -> None:
     with pytest.raises(ConfigError) as exc:
         load_config(INVALID / name)
     assert str(exc.value) == message.format(dir=INVALID)
+
+
+async def test_intune_source_end_to_end(tmp_path: Path) -> None:
+    """An Intune source named in the inventory: the exporter's own Graph pool and msal."""
+    from tests.m365.conftest import _start as start_graph
+
+    from .test_intune import NOW
+
+    sims = start_graph(tmp_path / "graph", "intune")
+    sim = next(sims)
+    try:
+        inventory = {
+            "customers": [
+                {
+                    "name": "acme-dental",
+                    "timezone": "Europe/London",
+                    "m365_tenants": [{"name": "acme", "tenant_id": "0a1c3e5f-0000-4000-8000-00000000ac3e"}],
+                    "patch_sources": [{"name": "acme-intune", "kind": "intune", "tenant": "acme"}],
+                }
+            ]
+        }
+        (tmp_path / "inventory.yml").write_text(yaml.safe_dump(inventory), encoding="utf-8")
+        config = {
+            "inventory": "inventory.yml",
+            "apps": {
+                "msp": {
+                    "client_id": "4f1c2d9e-0000-4000-8000-000000000001",
+                    "client_secret": "sim-msp-secret",
+                }
+            },
+            "graph": {"url": sim.url, "authority_host": sim.url, "ca_file": str(sim.ca_file)},
+            "intune": {
+                "quality_updates": [{"build": "10.0.26100", "revision": 2894, "released": "2026-01-13"}]
+            },
+        }
+        (tmp_path / "patch.yml").write_text(yaml.safe_dump(config), encoding="utf-8")
+        app = PatchApp(tmp_path / "patch.yml", clock=lambda: NOW)
+        server = ExporterServer(app, web=WebConfig(), metrics=ExporterMetrics("patch", "test"))
+        try:
+            transport = httpx.ASGITransport(app=server)
+            async with httpx.AsyncClient(transport=transport, base_url="http://exporter") as client:
+                resp = await client.get("/patch", params={"target": "acme-intune"})
+        finally:
+            await app.stop()
+    finally:
+        next(sims, None)  # stops the simulator
+    assert resp.status_code == 200
+    assert normalise(resp.text) == (HERE / "golden" / "intune-acme.prom").read_text(encoding="utf-8")

@@ -79,7 +79,9 @@ async def test_intune_golden(intune: Intune, intune_sim: GraphSim, update_golden
     assert promtool_check_metrics(text) == ""
     assert_golden(GOLDEN / "intune-acme.prom", text, update_goldens)
     firing = sorted(
-        ln.split("{", 1)[1].split("}")[0] for ln in lines_of(text, "patch_device_noncompliant") if ln.endswith(" 1.0")
+        ln.split("{", 1)[1].split("}")[0]
+        for ln in lines_of(text, "patch_device_noncompliant")
+        if ln.endswith(" 1.0")
     )
     assert firing == [
         'device="ACME-LT-02",reason="missing_critical"',
