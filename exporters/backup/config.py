@@ -17,13 +17,12 @@ Sources themselves are declared per customer in the inventory (``backup_sources`
 
 from __future__ import annotations
 
-import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import Field
 
-from mspwatch.common.config import ConfigError, StrictModel, load_model
+from mspwatch.common.config import ConfigError, StrictModel, check_ca_file, load_model
 from mspwatch.common.secrets import Secret
 
 from .inventory import BackupSource, ResticSource, VeeamSource, resolve
@@ -85,7 +84,9 @@ def load_config(path: Path) -> LoadedConfig:
                         f"{path}: credentials.{source.credentials}.username: a Veeam source needs a username"
                     )
             if isinstance(source, VeeamSource) and source.ca_file is not None:
-                _check_ca(resolve(inv_path.parent, source.ca_file), f"{where}.ca_file")
+                ca_file = resolve(inv_path.parent, source.ca_file)
+                assert ca_file is not None
+                check_ca_file(ca_file, f"{where}.ca_file")
             sources[source.name] = ConfiguredSource(
                 customer=customer.name,
                 source=source,
@@ -97,13 +98,3 @@ def load_config(path: Path) -> LoadedConfig:
         sources=sources,
         restore_test_log=resolve(path.parent, config.restore_test_log),
     )
-
-
-def _check_ca(path: Path | None, where: str) -> None:
-    """Load the CA bundle once now, so a bad one fails --config.check, not every scrape."""
-    try:
-        ssl.create_default_context(cafile=str(path))
-    except ssl.SSLError:  # a subclass of OSError: first
-        raise ConfigError(f"{where}: {path} is not a PEM CA bundle") from None
-    except OSError as exc:
-        raise ConfigError(f"{where}: cannot read {path}: {exc.strerror or exc}") from None

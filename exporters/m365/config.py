@@ -26,7 +26,7 @@ from pathlib import Path
 from cryptography import x509
 from pydantic import Field
 
-from mspwatch.common.config import ConfigError, Duration, StrictModel, load_model
+from mspwatch.common.config import ConfigError, Duration, StrictModel, check_ca_file, load_model, read_file
 from mspwatch.exporters.graph.config import GraphApp, GraphOptions
 
 from .inventory import M365Tenant
@@ -72,6 +72,8 @@ def load_config(path: Path) -> tuple[M365Config, list[M365Tenant]]:
         ca = _resolve(base, graph.ca_file)
         if not ca.is_file():
             raise ConfigError(f"{path}: graph.ca_file: file not found: {graph.ca_file}")
+        # Loaded now, so a file that is not a CA bundle fails --config.check and start-up.
+        check_ca_file(ca, f"{path}: graph.ca_file")
         graph = graph.model_copy(update={"ca_file": ca})
     apps = {}
     for name, app in cfg.apps.items():
@@ -79,7 +81,7 @@ def load_config(path: Path) -> tuple[M365Config, list[M365Tenant]]:
             cert_path = _resolve(base, app.certificate.certificate_file)
             where = f"{path}: apps.{name}.certificate.certificate_file"
             try:
-                x509.load_pem_x509_certificate(cert_path.read_bytes())
+                x509.load_pem_x509_certificate(read_file(cert_path))
             except OSError as exc:
                 raise ConfigError(f"{where}: cannot read {cert_path.name}: {exc.strerror}") from None
             except ValueError:

@@ -31,17 +31,18 @@ from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field, model_validator
 
-from mspwatch.common.config import ConfigError, Duration, StrictModel, load_model
+from mspwatch.common.config import ConfigError, Duration, StrictModel, load_model, yaml_repr
 from mspwatch.common.secrets import Secret
 
 
 def _network(value: object) -> object:
-    if isinstance(value, str):
-        try:
-            return ipaddress.ip_network(value, strict=True)
-        except ValueError as exc:
-            raise ValueError(f"invalid network {value!r}: {exc}") from None
-    return value
+    # Only a string: pydantic would read the number 12345 as the network 0.0.48.57/32.
+    if not isinstance(value, str):
+        raise ValueError(f"must be a network such as 10.0.0.0/8 or 2001:db8::/32, got {yaml_repr(value)}")
+    try:
+        return ipaddress.ip_network(value, strict=True)
+    except ValueError as exc:
+        raise ValueError(f"invalid network {value!r}: {exc}") from None
 
 
 Network = Annotated[ipaddress.IPv4Network | ipaddress.IPv6Network, BeforeValidator(_network)]
