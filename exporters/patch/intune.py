@@ -33,7 +33,6 @@ from mspwatch.exporters.backup.timeparse import parse_time
 from mspwatch.exporters.core.deadline import Deadline
 from mspwatch.exporters.core.http import RequestStats
 from mspwatch.exporters.graph.client import Graph
-from mspwatch.exporters.graph.client import RequestStats as GraphStats
 from mspwatch.exporters.graph.errors import GraphError
 
 from .records import (
@@ -121,7 +120,7 @@ class IntuneClient:
         self,
         name: str,
         graph: Graph,
-        graph_stats: GraphStats,
+        graph_stats: RequestStats,  # the Graph client's own (cumulative) counts
         quality_updates: Mapping[str, QualityUpdate],
         *,
         protection_state_ttl: float = 3600.0,
@@ -140,7 +139,7 @@ class IntuneClient:
 
     async def fetch(self, deadline: Deadline, stats: RequestStats) -> SourceData:
         """List the tenant's managed devices and their Windows protection state."""
-        before = self._graph_stats.by_status.total(), self._graph_stats.retries
+        before = self._graph_stats.requests, self._graph_stats.retries
         try:
             devices = await self._graph.list(
                 "deviceManagement/managedDevices", deadline, {"$select": ",".join(DEVICE_FIELDS)}
@@ -150,7 +149,7 @@ class IntuneClient:
         except GraphError as exc:
             raise SourceError(_REASONS.get(exc.reason, SourceReason.PROTOCOL), exc.detail) from None
         finally:
-            stats.requests += self._graph_stats.by_status.total() - before[0]
+            stats.requests += self._graph_stats.requests - before[0]
             stats.retries += self._graph_stats.retries - before[1]
         by_id = {str(d.get("id")): s for d, s in zip(windows, states, strict=True)}
         return SourceData(devices=[self._record(d, by_id.get(str(d.get("id")))) for d in devices])

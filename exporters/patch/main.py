@@ -23,7 +23,6 @@ from mspwatch.exporters.core.http import RequestStats
 from mspwatch.exporters.core.server import BadRequest
 from mspwatch.exporters.graph.auth import MsalTokenProvider
 from mspwatch.exporters.graph.client import GraphClient, make_http_client
-from mspwatch.exporters.graph.client import RequestStats as GraphStats
 from mspwatch.exporters.graph.config import GraphOptions
 from mspwatch.inventory import IntuneSource, NinjaOneSource
 
@@ -82,7 +81,7 @@ def make_client(
     assert isinstance(src, IntuneSource) and cs.tenant_id is not None and cs.app is not None
     assert graph is not None
     graph_options = loaded.config.graph
-    stats = GraphStats()
+    stats = RequestStats()
     tokens = MsalTokenProvider(cs.tenant_id, cs.app, graph_options, graph.msal_threads)
     intune = loaded.config.intune
     return IntuneClient(
