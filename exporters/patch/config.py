@@ -35,7 +35,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import Field, field_validator
 
-from mspwatch.common.config import ConfigError, Duration, StrictModel, load_model
+from mspwatch.common.config import ConfigError, Duration, StrictModel, check_ca_file, load_model
 from mspwatch.common.secrets import Secret
 from mspwatch.exporters.graph.config import GraphApp, GraphOptions
 from mspwatch.inventory import IntuneSource, NinjaOneSource, PatchPolicy, load_inventory, resolve
@@ -47,28 +47,42 @@ class NinjaCredentials(StrictModel):
     """A NinjaOne API client (client credentials grant)."""
 
     client_id: str = Field(min_length=1)
+    """The API client's id (Administration > Apps > API)."""
     client_secret: Secret
+    """Its secret; `{env: NAME}` or `{file: PATH}`."""
 
 
 class NinjaSettings(StrictModel):
     page_size: int = Field(default=1000, ge=1, le=10_000)
+    """Devices per page (`after` paging) and rows per query page (`cursor` paging)."""
     request_timeout: Duration = 10.0
+    """Longest wait for one answer; never past the scrape deadline."""
     max_retries: int = Field(default=2, ge=0, le=10)
+    """Repeats per request after a 429, 5xx, timeout or network error."""
     install_lookback: Duration = 35 * 86400.0
+    """How far back install attempts are listed (`os-patch-installs?installedAfter=`)."""
     max_cursor_restarts: int = Field(default=2, ge=0, le=10)
-    ca_file: Path | None = Field(default=None, description="CA bundle replacing the system's (a private CA)")
+    """Times a query whose cursor expired is started over before the scrape fails."""
+    ca_file: Path | None = None
+    """CA bundle replacing the system's (a private CA or a proxy); relative to this file."""
 
 
 class QualityUpdateEntry(StrictModel):
-    build: str = Field(pattern=r"^\d+\.\d+\.\d+$", description="10.0.26100")
-    revision: int = Field(ge=0, description="the latest cumulative update's revision: 10.0.26100.<revision>")
+    build: str = Field(pattern=r"^\d+\.\d+\.\d+$")
+    """A Windows build: `10.0.26100` (the first three parts of `osVersion`)."""
+    revision: int = Field(ge=0)
+    """The revision of its latest cumulative update: `10.0.26100.<revision>`."""
     released: date
+    """The day that update was released (a Patch Tuesday, or the day of an out-of-band one)."""
 
 
 class IntuneSettings(StrictModel):
     quality_updates: list[QualityUpdateEntry] = []
+    """The latest cumulative update per Windows build; a device below it lacks that update."""
     protection_state_ttl: Duration = 3600.0
+    """How long a device's Defender state (one Graph call per device) is reused."""
     max_concurrent_requests: int = Field(default=8, ge=1, le=64)
+    """Defender reads in flight per tenant."""
 
     @field_validator("quality_updates")
     @classmethod
@@ -85,12 +99,19 @@ class IntuneSettings(StrictModel):
 
 class PatchConfig(StrictModel):
     inventory: Path
+    """The customer inventory naming the patch sources (relative to this file)."""
     credentials: dict[str, NinjaCredentials] = {}
+    """NinjaOne API clients by name; a NinjaOne source names one with `credentials`."""
     ninjaone: NinjaSettings = NinjaSettings()
+    """Paging, timeouts and lookback of the NinjaOne client."""
     apps: dict[str, GraphApp] = {}
+    """Graph apps by name, as in m365.yml; an Intune source's tenant names one with `app`."""
     graph: GraphOptions = GraphOptions()
+    """Graph endpoints and limits, as in m365.yml."""
     intune: IntuneSettings = IntuneSettings()
+    """Quality-update table and Defender reads of the Intune client."""
     max_sources_in_flight: int = Field(default=16, ge=1, le=1024)
+    """Sources scraped at once by the whole exporter; a scrape waits for a slot within its deadline."""
 
 
 @dataclass(frozen=True)
@@ -189,9 +210,5 @@ def _tls(settings: NinjaSettings, path: Path) -> ssl.SSLContext | bool:
     ca = resolve(path.parent, settings.ca_file)
     if ca is None:
         return True
-    try:
-        return ssl.create_default_context(cafile=str(ca))
-    except ssl.SSLError:  # a subclass of OSError: first
-        raise ConfigError(f"{path}: ninjaone.ca_file: {ca} is not a PEM CA bundle") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: ninjaone.ca_file: cannot read {ca}: {exc.strerror or exc}") from None
+    check_ca_file(ca, f"{path}: ninjaone.ca_file")
+    return ssl.create_default_context(cafile=str(ca))
