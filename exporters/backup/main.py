@@ -25,11 +25,11 @@ from mspwatch.common.config import ConfigError, load_yaml
 from mspwatch.exporters.core.cli import add_exporter_flags, run_exporter
 from mspwatch.exporters.core.deadline import Deadline
 from mspwatch.exporters.core.server import BadRequest
+from mspwatch.inventory import FolderSource, ResticSource, VeeamSource, resolve
 
 from .collector import BackupClient, scrape_source
 from .config import ConfiguredSource, LoadedConfig, load_config
 from .folder import FolderClient
-from .inventory import FolderSource, ResticSource, VeeamSource, resolve
 from .records import RequestStats, SourceData, SourceError
 from .restic import ResticClient
 from .restorelog import append_restore_test

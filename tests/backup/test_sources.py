@@ -15,10 +15,9 @@ from prometheus_client import CollectorRegistry, generate_latest
 from mspwatch.cli import main as mspwatch_main
 from mspwatch.exporters.backup.collector import scrape_source
 from mspwatch.exporters.backup.folder import read_records
-from mspwatch.exporters.backup.inventory import RpoConfig
 from mspwatch.exporters.backup.records import JobRecord, SourceData, SourceError, parse_result
 from mspwatch.exporters.core.deadline import Deadline
-from mspwatch.inventory import load_inventory, write_targets
+from mspwatch.inventory import RpoConfig, load_inventory, write_targets
 
 from .conftest import Sim, value, veeam_source, write_config
 from .test_faults import reason_of
