@@ -137,7 +137,7 @@ INVALID_CASES = {
     " required field is missing",
     "page-size.yml": "{dir}/page-size.yml: ninjaone.page_size: Input should be greater than or equal to 1",
     "bad-duration.yml": "{dir}/bad-duration.yml: ninjaone.install_lookback: invalid duration '5 weeks',"
-    " want e.g. 500ms, 30s, 5m, 26h, 7d",
+    " want a duration such as 500ms, 30s, 1h30m or 7d",
     "unset-env.yml": "{dir}/unset-env.yml: credentials.acme_ninja.client_secret:"
     " environment variable MSPWATCH_TEST_UNSET_NINJA_SECRET is not set",
     "no-inventory-file.yml": "{dir}/no-such-inventory.yml: cannot read: No such file or directory",
