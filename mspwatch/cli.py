@@ -27,6 +27,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "backup": ("mspwatch.exporters.backup.main", "backup tools: record-restore-test"),
     "targets": ("mspwatch.targets", "write what Prometheus and Alertmanager read from the inventory"),
     "demo": ("mspwatch.demo.main", "run the whole stack on the built-in simulated estate"),
+    "report": ("mspwatch.reports.main", "write the monthly SLA and risk PDFs per customer"),
 }
 
 
@@ -36,7 +37,9 @@ def _chosen(argv: Sequence[str]) -> str | None:
 
 def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     """The parser with the chosen subcommand's flags; the others are listed by name only."""
-    parser = argparse.ArgumentParser(prog="mspwatch", description="mspwatch: one command, a subcommand per job.")
+    parser = argparse.ArgumentParser(
+        prog="mspwatch", description="mspwatch: one command, a subcommand per job."
+    )
     parser.add_argument("--version", action="version", version=f"mspwatch {mspwatch_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     chosen = _chosen(argv)

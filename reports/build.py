@@ -238,6 +238,8 @@ def build_customer(
             previous = build_customer(prom, spec, previous_month(month_key), with_previous=False)
         except QueryError:
             previous = None
+        if previous is not None and previous.total.no_data * 2 > previous.total.counted:
+            previous = None  # mostly unmonitored (e.g. history starts mid-month): no fair comparison
     summary = _summary(total.availability, c, met, used, incs, backup, patch, m365, previous)
     return CustomerReport(
         customer=spec.name,
@@ -270,6 +272,20 @@ def build_customer(
         budget_used=used,
         met=met,
         availability_previous=previous.total.availability if previous else None,
+        daily_down=_daily_down(month, counted_down, contract_mask),
+    )
+
+
+def _daily_down(month: Month, down: dict[str, av.Mask], contract: av.Mask) -> tuple[tuple[int, int], ...]:
+    """Device-minutes down per local day (contract hours): the downtime chart's bars."""
+    starts = av.minute_starts(month)
+    local = pd.to_datetime(starts, unit="s", utc=True).tz_convert(month.timezone).normalize()
+    total = np.zeros(len(starts), dtype=np.int64)
+    for mask in down.values():
+        total += mask & contract
+    per_day = pd.Series(total, index=local).groupby(level=0).sum()
+    return tuple(
+        (int(pd.Timestamp(day).timestamp()), int(v)) for day, v in zip(per_day.index, per_day, strict=True)
     )
 
 

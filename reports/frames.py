@@ -58,28 +58,35 @@ def discover_devices(prom: Prometheus, customer: str, month: Month) -> list[Devi
 def device_states(
     prom: Prometheus, customer: str, month: Month, devices: list[DeviceRef]
 ) -> dict[tuple[str, str], States]:
-    """Per (site, device): the month minute by minute, UP / DOWN / NO_DATA."""
+    """Per (site, device): the month minute by minute, UP / DOWN / NO_DATA.
+
+    Two cheap questions first: which devices ever reported 0 on ping or SNMP (raw-sample
+    ``min_over_time``, no per-minute evaluation), and per minute how many of the customer's
+    devices had data (one series). A device that never reported 0 while every minute had
+    either all devices or none is UP except in the customer-wide gaps: exact without
+    fetching it. Only the others are fetched minute by minute.
+    """
     n = month.minutes
-    reach = REACH.format(sel=_sel(customer))
-    # Subquery points at each minute's end: month.start+60 .. month.end (the range includes
-    # both ends, so it spans n-1 minutes to give n points).
-    window = f"[{(n - 1) * 60}s:1m]"
-    seen = {
-        (s.label("site"), s.label("device")): s.value
-        for s in prom.instant(f"count_over_time(({reach}){window})", month.end)
-    }
-    down = {
-        (s.label("site"), s.label("device")): s.value
-        for s in prom.instant(f"count_over_time(({reach} == 0){window})", month.end)
-    }
+    secs = month.end - month.start
+    sel = _sel(customer)
+    flagged: set[tuple[str, str]] = set()
+    for metric, job in (("probe_success", "icmp"), ("snmp_up", "snmp")):
+        expr = f'min by (site, device) (min_over_time({metric}{{job="{job}",{sel}}}[{secs}s])) == 0'
+        flagged |= {(s.label("site"), s.label("device")) for s in prom.instant(expr, month.end)}
+    present = np.zeros(n, dtype=np.int64)
+    for r in prom.range(f"count({REACH.format(sel=sel)})", month.start + 60, month.end, 60):
+        idx = (r.times - month.start) // 60 - 1
+        ok = (idx >= 0) & (idx < n)
+        present[idx[ok]] = r.values[ok].astype(np.int64)
+    whole_gap = present == 0
+    partial = bool(((present > 0) & (present < len(devices))).any())
     out: dict[tuple[str, str], States] = {}
     busy: list[DeviceRef] = []
     for d in devices:
-        key = (d.site, d.device)
-        if seen.get(key, 0) == n and down.get(key, 0) == 0:
-            out[key] = np.full(n, UP, dtype=np.int8)
-        else:
+        if partial or (d.site, d.device) in flagged:
             busy.append(d)
+        else:
+            out[(d.site, d.device)] = np.where(whole_gap, NO_DATA, UP).astype(np.int8)
     if busy:
         names = "|".join(sorted({d.device for d in busy}))
         detail = REACH.format(sel=_sel(customer, f"device=~{quote(names)}"))
@@ -89,11 +96,11 @@ def device_states(
         }
         for d in busy:
             states = np.full(n, NO_DATA, dtype=np.int8)
-            r = got.get((d.site, d.device))
-            if r is not None:
-                idx = (r.times - month.start) // 60 - 1
+            series = got.get((d.site, d.device))
+            if series is not None:
+                idx = (series.times - month.start) // 60 - 1
                 ok = (idx >= 0) & (idx < n)
-                states[idx[ok]] = np.where(r.values[ok] > 0, UP, DOWN).astype(np.int8)
+                states[idx[ok]] = np.where(series.values[ok] > 0, UP, DOWN).astype(np.int8)
             out[(d.site, d.device)] = states
     return out
 

@@ -161,6 +161,7 @@ class CustomerReport:
     budget_used: float
     met: bool
     availability_previous: float | None = None
+    daily_down: tuple[tuple[int, int], ...] = ()  # (local midnight, device-minutes down)
     charts: dict[str, str] = field(default_factory=dict)  # name -> SVG text
 
     @property
