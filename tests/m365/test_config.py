@@ -18,7 +18,9 @@ SECRET_VALUES = ("s3cret-value", "key-value")
 # file -> message after "<file>: " (inventory files name themselves instead).
 EXPECTED = {
     "bad-client-id.yml": "apps.msp.client_id: invalid client id 'my-app', want a GUID",
-    "bad-duration.yml": "refresh.health: invalid duration '5 minutes', want e.g. 500ms, 30s, 5m, 26h, 7d",
+    "bad-duration.yml": (
+        "refresh.health: invalid duration '5 minutes', want a duration such as 500ms, 30s, 1h30m or 7d"
+    ),
     "bad-tenant-id.yml": (
         "tenants.0.tenant_id: invalid tenant id 'not a tenant', want a GUID or a domain name"
     ),
@@ -43,7 +45,7 @@ EXPECTED = {
     "unknown-signal.yml": (
         "signals.1: Input should be 'health', 'issues', 'licences', 'secure_score' or 'mfa'"
     ),
-    "zero-interval.yml": "refresh.licences: Input should be greater than 0",
+    "zero-interval.yml": "refresh.licences: must be a positive duration",
 }
 FROM_INVENTORY = {
     "inventory-duplicate-tenant.yml": "customers.0.m365_tenants.0.name: duplicate tenant name 'acme'",
