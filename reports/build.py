@@ -72,10 +72,13 @@ def _total(name: str, rows: list[Availability]) -> Availability:
 
 def _backup(prom: Prometheus, customer: str, month: Month) -> Backup:
     runs = frames.backup_runs(prom, customer, month)
-    rpo = frames.over_month(prom, "avg", "backup_job_within_rpo", customer, month)
+    # Counts, not avg_over_time: integers are exact on every backend (VictoriaMetrics and
+    # Prometheus sum floats in different orders), and the ratio is taken here once.
+    inside = frames.over_month(prom, "sum", "backup_job_within_rpo", customer, month)
+    samples = frames.over_month(prom, "count", "backup_job_within_rpo", customer, month)
     tests = frames.over_month(prom, "max", "backup_restore_test_last_timestamp_seconds", customer, month)
     jobs = []
-    keys = sorted({(s, j) for s, j in zip(runs["source"], runs["job"], strict=True)} | _keys(rpo))
+    keys = sorted({(s, j) for s, j in zip(runs["source"], runs["job"], strict=True)} | _keys(samples))
     for source, job in keys:
         mine = runs[(runs["source"] == source) & (runs["job"] == job)]
         jobs.append(
@@ -84,7 +87,7 @@ def _backup(prom: Prometheus, customer: str, month: Month) -> Backup:
                 job,
                 len(mine),
                 int((mine["result"] == "failed").sum()),
-                _value(rpo, source, job, 0.0),
+                _value(inside, source, job, 0.0) / (_value(samples, source, job, 0.0) or 1.0),
                 int(_value(tests, source, job, 0.0)),
             )
         )
@@ -123,7 +126,7 @@ def _patch(prom: Prometheus, customer: str, month: Month, target: float) -> Patc
     comp = frames.last_values(prom, frames.PATCH_COMPLIANT, customer, month.end)
     if comp.empty:
         return Patch(0, None, target, (), (), (), ())
-    missing = frames.last_values(prom, frames.PATCH_MISSING, customer, month.end, 'classification="critical"')
+    missing = frames.last_values(prom, frames.PATCH_OVERDUE, customer, month.end, 'deadline="security"')
     contact = frames.last_values(prom, frames.PATCH_LAST_CONTACT, customer, month.end)
     avon = frames.last_values(prom, frames.PATCH_AV_ENABLED, customer, month.end)
     trend = frames.daily(

@@ -25,11 +25,11 @@ REACH = (
     'last_over_time(probe_success{{job="icmp",{sel}}}[1m]) '
     'or last_over_time(snmp_up{{job="snmp",{sel}}}[1m]))'
 )
-# The patch exporter (issue 9) had not landed: these follow its issue text (see docs/reports.md).
+# The patch exporter's names (exporters/patch/mapping.py).
 PATCH_COMPLIANT = "patch_device_compliant"
-PATCH_MISSING = "patch_device_missing_updates"
+PATCH_OVERDUE = "patch_device_overdue_updates"
 PATCH_LAST_CONTACT = "patch_device_last_contact_timestamp_seconds"
-PATCH_AV_ENABLED = "patch_device_antivirus_enabled"
+PATCH_AV_ENABLED = "patch_device_av_enabled"
 
 
 @dataclass(frozen=True)

@@ -31,12 +31,12 @@ Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
 DAY = 86400
 
-# The patch exporter (issue 9) was not landed when this was written: these names follow its
-# issue text (per-device compliant 0/1, missing updates by classification, last contact, AV).
+# The patch exporter's names (exporters/patch/mapping.py): compliant 0/1, updates past the
+# policy deadline by classification (security/other), last contact, antivirus enabled.
 PATCH_COMPLIANT = "patch_device_compliant"
-PATCH_MISSING = "patch_device_missing_updates"
+PATCH_OVERDUE = "patch_device_overdue_updates"
 PATCH_LAST_CONTACT = "patch_device_last_contact_timestamp_seconds"
-PATCH_AV_ENABLED = "patch_device_antivirus_enabled"
+PATCH_AV_ENABLED = "patch_device_av_enabled"
 
 M365_SERVICES = ("Exchange Online", "Microsoft Teams", "SharePoint Online")
 BACKUP_RESULTS = ("success", "warning", "failed", "none", "unknown")
@@ -238,7 +238,8 @@ class _Generator:
             return Series(name, _labels(**lab, **extra), *self._keep(pd.customer, t, val))
 
         yield s(PATCH_COMPLIANT, compliant)
-        yield s(PATCH_MISSING, missing, classification="critical")
+        yield s(PATCH_OVERDUE, missing, deadline="security")
+        yield s(PATCH_OVERDUE, np.zeros(t.shape), deadline="other")
         yield s(PATCH_LAST_CONTACT, contact)
         yield s(PATCH_AV_ENABLED, av)
 
