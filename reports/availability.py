@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 
-from mspwatch.reports.contract import DAYS, Contract, Maintenance, Month, Once, Weekly
+from mspwatch.inventory import Customer
+from mspwatch.inventory.localtime import weekly_spans
+from mspwatch.reports.contract import Month
 
 UP, DOWN, NO_DATA = 1, 0, -1
 Mask = npt.NDArray[np.bool_]
@@ -35,27 +35,24 @@ def minute_starts(month: Month) -> npt.NDArray[np.int64]:
     return np.arange(month.start, month.end, 60, dtype=np.int64)
 
 
-def _minutes_of_day(hhmm: str) -> int:
-    h, m = map(int, hhmm.split(":"))
-    return h * 60 + m
-
-
-def business_mask(month: Month, hours: Weekly) -> Mask:
-    """Minutes inside business hours, judged on the customer's local clock (DST-correct)."""
-    local = pd.to_datetime(minute_starts(month), unit="s", utc=True).tz_convert(month.timezone)
-    weekday = np.asarray(local.weekday)
-    minute = np.asarray(local.hour) * 60 + np.asarray(local.minute)
-    days = [DAYS.index(d) for d in hours.days]
-    lo, hi = _minutes_of_day(hours.start), _minutes_of_day(hours.end)
-    mask: Mask = np.isin(weekday, days) & (minute >= lo) & (minute < hi)
+def spans_mask(month: Month, spans: list[tuple[dt.datetime, dt.datetime]]) -> Mask:
+    """Minutes of the month whose start lies in one of the UTC spans."""
+    starts = minute_starts(month)
+    mask = np.zeros(starts.shape, dtype=bool)
+    for lo, hi in spans:
+        mask |= (starts >= lo.timestamp()) & (starts < hi.timestamp())
     return mask
 
 
-def contract_mask(month: Month, contract: Contract) -> Mask:
-    """Minutes the SLA counts: all of them (24x7) or business hours."""
-    if contract.hours == "business" and contract.business_hours is not None:
-        return business_mask(month, contract.business_hours)
-    return np.ones(month.minutes, dtype=bool)
+def contract_mask(month: Month, customer: Customer) -> Mask:
+    """Minutes the SLA counts: all of them (24x7) or the business hours on the customer's
+    wall clock (the inventory's ``weekly_spans``, DST-correct)."""
+    bh = customer.contract.business_hours
+    if customer.contract.hours != "business" or bh is None:
+        return np.ones(month.minutes, dtype=bool)
+    return spans_mask(
+        month, weekly_spans(bh.days, bh.start, bh.end, customer.zone, month.start_dt, month.end_dt)
+    )
 
 
 @dataclass(frozen=True)
@@ -70,32 +67,17 @@ class Occurrence:
         return (self.end - self.start) // 60
 
 
-def occurrences(window: Maintenance, month: Month) -> list[Occurrence]:
-    """The window's occurrences that overlap the month, converted from local time to UTC."""
-    zone = ZoneInfo(month.timezone)
-    spans: list[tuple[int, int]] = []
-    if isinstance(window.when, Once):
-        a = dt.datetime.fromisoformat(window.when.start).replace(tzinfo=zone)
-        b = dt.datetime.fromisoformat(window.when.end).replace(tzinfo=zone)
-        spans.append((int(a.timestamp()), int(b.timestamp())))
-    else:
-        w = window.when
-        first = dt.datetime.fromtimestamp(month.start, zone).date() - dt.timedelta(days=1)
-        last = dt.datetime.fromtimestamp(month.end, zone).date()
-        day = first
-        while day <= last:
-            if DAYS[day.weekday()] in w.days:
-                a = dt.datetime.combine(day, dt.time.fromisoformat(w.start), zone)
-                end_day = day if w.end > w.start else day + dt.timedelta(days=1)
-                b = dt.datetime.combine(end_day, dt.time.fromisoformat(w.end), zone)
-                spans.append((int(a.timestamp()), int(b.timestamp())))
-            day += dt.timedelta(days=1)
+def occurrences(customer: Customer, month: Month) -> list[Occurrence]:
+    """Every maintenance window's occurrences in the month, in UTC, in time order."""
     out = []
-    for lo, hi in spans:
-        lo, hi = max(lo, month.start), min(hi, month.end)
-        if lo < hi:
-            out.append(Occurrence(window.name, lo, hi, window.sites))
-    return out
+    for w in customer.maintenance:
+        for lo, hi in w.occurrences(customer.zone, month.start_dt, month.end_dt):
+            out.append(
+                Occurrence(
+                    w.name, int(lo.timestamp()), int(hi.timestamp()), tuple(w.sites) if w.sites else None
+                )
+            )
+    return sorted(out, key=lambda o: (o.start, o.name))
 
 
 def maintenance_mask(month: Month, windows: list[Occurrence], site: str) -> Mask:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
@@ -10,9 +11,10 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
+from mspwatch.inventory import Contract, Customer
 from mspwatch.reports import availability as av
 from mspwatch.reports import frames, incidents, risk
-from mspwatch.reports.contract import GATEWAY_ROLES, Contract, Month, month_span, previous_month
+from mspwatch.reports.contract import GATEWAY_ROLES, Month, month_span, previous_month
 from mspwatch.reports.model import (
     M365,
     AreaStatus,
@@ -34,11 +36,25 @@ PATCH_SILENT_AFTER = 7 * 86400
 
 @dataclass(frozen=True)
 class CustomerSpec:
-    name: str
-    display_name: str
-    contract: Contract
+    """A customer to report on: the inventory's entry, and which devices to judge."""
+
+    customer: Customer
     devices: tuple[frames.DeviceRef, ...] | None = None  # None: discover from Prometheus
-    patch_target: float = 95.0
+
+    @property
+    def name(self) -> str:
+        return self.customer.name
+
+    @property
+    def display_name(self) -> str:
+        return self.customer.display_name or self.customer.name
+
+    @classmethod
+    def from_inventory(cls, customer: Customer) -> CustomerSpec:
+        return cls(
+            customer,
+            tuple(frames.DeviceRef(s.name, d.name, d.role) for s in customer.sites for d in s.devices),
+        )
 
 
 def hours_text(contract: Contract) -> str:
@@ -195,16 +211,16 @@ def build_customer(
     prom: Prometheus, spec: CustomerSpec, month_key: str, *, with_previous: bool = True
 ) -> CustomerReport:
     """Query, compute and assemble one customer's month."""
-    c = spec.contract
-    month = month_span(month_key, c.timezone)
+    c = spec.customer.contract
+    month = month_span(month_key, spec.customer.timezone)
     frames.require_data(prom, spec.name, month)
     devices = (
         list(spec.devices) if spec.devices is not None else frames.discover_devices(prom, spec.name, month)
     )
     states = frames.device_states(prom, spec.name, month, devices)
-    contract_mask = av.contract_mask(month, c)
-    occs = [o for w in c.maintenance for o in av.occurrences(w, month)]
-    blip_minutes = max(1, c.blip_threshold_seconds // 60)
+    contract_mask = av.contract_mask(month, spec.customer)
+    occs = av.occurrences(spec.customer, month)
+    blip_minutes = max(1, math.ceil(c.blip_threshold / 60))  # runs shorter than this are blips
 
     device_rows: list[Availability] = []
     counted_down: dict[str, av.Mask] = {}
@@ -228,7 +244,7 @@ def build_customer(
     met = total.availability * 100 >= c.availability_target
 
     backup = _backup(prom, spec.name, month)
-    patch = _patch(prom, spec.name, month, spec.patch_target)
+    patch = _patch(prom, spec.name, month, spec.customer.patch_policy.target_compliance)
     m365 = _m365(prom, spec.name, month)
     parts = risk.components(
         used, backup.success_rate, backup.rpo_compliance, patch.compliance, m365.secure_score, m365.mfa
@@ -249,7 +265,7 @@ def build_customer(
         display_name=spec.display_name,
         month=month_key,
         month_label=month.label,
-        timezone=c.timezone,
+        timezone=spec.customer.timezone,
         hours=hours_text(c),
         target=c.availability_target,
         blip_threshold_minutes=blip_minutes,

@@ -22,9 +22,9 @@ from typing import Any
 from pydantic import Field
 
 from mspwatch.common.config import ConfigError, StrictModel, load_model
+from mspwatch.inventory import Customer
 from mspwatch.reports.build import CustomerSpec, build_customer
-from mspwatch.reports.contract import Contract, contract_of, month_span
-from mspwatch.reports.frames import DeviceRef
+from mspwatch.reports.contract import month_span
 from mspwatch.reports.model import Brand, CustomerReport, MspSummary, SummaryRow
 from mspwatch.reports.query import Prometheus, QueryError
 
@@ -62,22 +62,14 @@ def _specs(args: argparse.Namespace, prom: Prometheus) -> list[CustomerSpec]:
         from mspwatch.inventory import load_inventory
 
         inv = load_inventory(args.inventory)
-        specs = [
-            CustomerSpec(
-                c.name,
-                c.display_name or c.name,
-                contract_of(c),
-                tuple(DeviceRef(s.name, d.name, d.role) for s in c.sites for d in s.devices),
-                float(getattr(getattr(c, "patch_policy", None), "target_compliance", 95.0)),
-            )
-            for c in inv.customers
-        ]
+        specs = [CustomerSpec.from_inventory(c) for c in inv.customers]
         unknown = sorted(set(args.customer) - {s.name for s in specs})
         if unknown:
             raise ConfigError(f"{args.inventory}: no customer named {', '.join(map(repr, unknown))}")
     else:
+        # Without an inventory: UTC, 24x7, the default target, devices as Prometheus knows them.
         names = args.customer or _discover_customers(prom, args.month)
-        specs = [CustomerSpec(n, n, Contract()) for n in names]
+        specs = [CustomerSpec(Customer(name=n)) for n in names]
     return [s for s in specs if not args.customer or s.name in args.customer]
 
 

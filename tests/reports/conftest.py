@@ -64,19 +64,9 @@ def prom(prometheus_url: str) -> Iterator[Prometheus]:
 
 @pytest.fixture(scope="session")
 def acme(prom: Prometheus) -> CustomerReport:
-    spec = groundtruth.ACME
-    return build_customer(
-        prom,
-        type(spec)(spec.name, spec.display_name, spec.contract, groundtruth.refs(spec.name)),
-        groundtruth.MONTH,
-    )
+    return build_customer(prom, groundtruth.ACME, groundtruth.MONTH)
 
 
 @pytest.fixture(scope="session")
 def bolt(prom: Prometheus) -> CustomerReport:
-    spec = groundtruth.BOLT
-    return build_customer(
-        prom,
-        type(spec)(spec.name, spec.display_name, spec.contract, groundtruth.refs(spec.name)),
-        groundtruth.MONTH,
-    )
+    return build_customer(prom, groundtruth.BOLT, groundtruth.MONTH)

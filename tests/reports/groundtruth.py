@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+from mspwatch.inventory import Customer
 from mspwatch.reports.build import CustomerSpec
-from mspwatch.reports.contract import Contract, Maintenance, Weekly
-from mspwatch.reports.frames import DeviceRef
 from mspwatch.simulators.history.demo import estate_devices, load_estate
 from mspwatch.simulators.history.model import (
     AlertEpisode,
@@ -31,28 +30,44 @@ START = utc("2026-09-28T00:00")  # day 0 of the history
 END = utc("2026-11-03T00:00")
 MONTH = "2026-10"
 
-ACME = CustomerSpec(
+
+def _customer(name: str, **fields: object) -> Customer:
+    """The estate's customer with the ground truth's own contract and windows."""
+    base = next(c for c in load_estate().customers if c.name == name)
+    return Customer.model_validate(
+        {
+            "name": name,
+            "display_name": base.display_name,
+            "sites": [s.model_dump() for s in base.sites],
+            **fields,
+        }
+    )
+
+
+ACME_CUSTOMER = _customer(
     "acme-dental",
-    "Acme Dental Ltd",
-    Contract(
-        timezone="Europe/London",
-        availability_target=99.9,
-        hours="24x7",
-        blip_threshold_seconds=120,
-        maintenance=(Maintenance("sunday-patching", Weekly(("sun",), "02:00", "04:00"), ("hq",)),),
-    ),
+    timezone="Europe/London",
+    contract={"availability_target": 99.9, "hours": "24x7", "blip_threshold": "2m"},
+    maintenance=[
+        {
+            "name": "sunday-patching",
+            "weekly": {"days": ["sun"], "start": "02:00", "end": "04:00"},
+            "sites": ["hq"],
+        }
+    ],
 )
-BOLT = CustomerSpec(
+BOLT_CUSTOMER = _customer(
     "bolt-logistics",
-    "Bolt Logistics plc",
-    Contract(
-        timezone="Europe/London",
-        availability_target=99.5,
-        hours="business",
-        business_hours=Weekly(("mon", "tue", "wed", "thu", "fri"), "08:00", "18:00"),
-        blip_threshold_seconds=300,
-    ),
+    timezone="Europe/London",
+    contract={
+        "availability_target": 99.5,
+        "hours": "business",
+        "business_hours": {"days": ["mon", "tue", "wed", "thu", "fri"], "start": "08:00", "end": "18:00"},
+        "blip_threshold": "5m",
+    },
 )
+ACME = CustomerSpec.from_inventory(ACME_CUSTOMER)
+BOLT = CustomerSpec.from_inventory(BOLT_CUSTOMER)
 
 
 def history() -> History:
@@ -120,10 +135,4 @@ def history() -> History:
             PatchDevice("acme-dental", "acme-rmm", "ws-02", silent_from_day=15),
             PatchDevice("acme-dental", "acme-rmm", "ws-03", av_off_days=(20, 25)),
         ),
-    )
-
-
-def refs(customer: str) -> tuple[DeviceRef, ...]:
-    return tuple(
-        DeviceRef(d.site, d.device, d.role) for d in estate_devices(load_estate()) if d.customer == customer
     )
