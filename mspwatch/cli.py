@@ -28,6 +28,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "backup": ("mspwatch.exporters.backup.main", "backup tools: record-restore-test, remove-restore-test"),
     "targets": ("mspwatch.targets", "write what Prometheus and Alertmanager read from the inventory"),
     "demo": ("mspwatch.demo.main", "run the whole stack on the built-in simulated estate"),
+    "report": ("mspwatch.reports.main", "write the monthly SLA and risk PDFs per customer"),
 }
 
 
