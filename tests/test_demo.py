@@ -85,6 +85,18 @@ def test_demo_check(tmp_path: Path) -> None:
         "Secure Score 47.25 of 76 (62%), MFA 97 of 112 users, 3 of 3 admins"
     ) in proc.stdout
     assert "m365 alert rules: 16 loaded" in proc.stdout
+    # Patching: one NinjaOne organisation per customer; the scenario's times are relative to
+    # its start, so which devices fail the policy does not depend on the day.
+    assert "2 of 2 patch sources up" in proc.stdout
+    assert (
+        "patch acme-dental (acme-ninja): up, 7 devices, 5 compliant (71%, target 95%); "
+        "not compliant: missing_critical 1, not_reporting 1"
+    ) in proc.stdout
+    assert (
+        "patch bolt-logistics (bolt-ninja): up, 9 devices, 7 compliant (78%, target 90%); "
+        "not compliant: av_outdated 1, reboot_pending 1"
+    ) in proc.stdout
+    assert "patch alert rules: 12 loaded" in proc.stdout
     # Alertmanager: ready, the Prometheus URL's neighbour, and counting per receiver.
     assert re.search(r"^Alertmanager:  http://127\.0\.0\.1:\d+$", proc.stdout, re.M)
     assert "Alertmanager ready, Prometheus sends to it: " in proc.stdout
