@@ -142,7 +142,8 @@ def main() -> int:
         shutil.rmtree(tmp / "om")
         t_fill = time.perf_counter() - t
         print(
-            f"setup: wrote {len(files)} day files ({size:,.0f} MiB) in {t_gen:.1f} s; {blocks} blocks in {t_fill:.1f} s"
+            f"setup: wrote {len(files)} day files ({size:,.0f} MiB) in {t_gen:.1f} s; "
+            f"{blocks} blocks in {t_fill:.1f} s"
         )
         (tmp / "prometheus.yml").write_text("global: {scrape_interval: 1m}\n")
         port = free_port()
@@ -192,7 +193,8 @@ def main() -> int:
     me_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     n = args.customers
     print(
-        f"{n} customers x {args.devices} devices x {args.days} days: {prom.requests} requests, {incidents} incidents\n"
+        f"{n} customers x {args.devices} devices x {args.days} days: "
+        f"{prom.requests} requests, {incidents} incidents\n"
         f"queries   {t_query:7.1f} s  ({t_query / n:.2f} s per customer)\n"
         f"computing {t_compute:7.1f} s  ({t_compute / n:.2f} s per customer)\n"
         f"rendering {t_render:7.1f} s  for {len(renders)} PDFs "
