@@ -125,6 +125,7 @@ def test_committed_estate_files_are_what_the_generator_writes(
         "--snmp.config=simulators/estate/snmp.yml",
         "--backup.config=simulators/estate/backup.yml",
         "--m365.config=simulators/estate/m365.yml",
+        "--patch.config=simulators/estate/patch.yml",
     )
     assert proc.returncode == 0, proc.stderr
     written = sorted(p.name for p in out.iterdir())
