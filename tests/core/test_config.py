@@ -218,3 +218,13 @@ def test_unknown_users_are_checked_at_the_users_cost() -> None:
     auth = BasicAuth(users)
     assert auth.dummy_hash.startswith(b"$2b$07$")
     assert BasicAuth({"noc": users["noc"]}).dummy_hash.startswith(b"$2b$06$")
+
+
+def test_listen_address_is_checked_too(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    snmp = tmp_path / "snmp.yml"
+    snmp.write_text(SNMP_OK)
+    code, output = run_check(capsys, "snmp-exporter", snmp, "--web.listen-address=127.0.0.1:99999")
+    assert (code, output) == (
+        1,
+        "error: --web.listen-address: invalid address '127.0.0.1:99999', want host:port",
+    )
