@@ -30,14 +30,20 @@ from .inventory import BackupSource, ResticSource, VeeamSource, resolve
 
 class Credentials(StrictModel):
     username: str | None = None
+    """User name (Veeam); not used by restic."""
     password: Secret
+    """Password (Veeam) or repository password (restic)."""
 
 
 class BackupConfig(StrictModel):
     inventory: Path
+    """The customer inventory naming the backup sources (relative to this file)."""
     credentials: dict[str, Credentials] = {}
+    """Credentials by name; a backup source in the inventory names one with `credentials`."""
     restore_test_log: Path | None = None
+    """JSON-lines log of restore tests appended by `mspwatch backup record-restore-test`."""
     max_sources_in_flight: int = Field(default=16, ge=1, le=1024)
+    """Sources scraped at once by the whole exporter; a scrape waits for a slot within its deadline."""
 
 
 @dataclass(frozen=True)

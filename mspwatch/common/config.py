@@ -83,7 +83,9 @@ class StrictModel(BaseModel):
     types parsed from strings keep their string input.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, str_strip_whitespace=True, use_attribute_docstrings=True
+    )
 
     @classmethod
     def __get_pydantic_core_schema__(
