@@ -85,6 +85,18 @@ def test_demo_check(tmp_path: Path) -> None:
         "Secure Score 47.25 of 76 (62%), MFA 97 of 112 users, 3 of 3 admins"
     ) in proc.stdout
     assert "m365 alert rules: 16 loaded" in proc.stdout
+    # Patching: one NinjaOne organisation per customer; the scenario's times are relative to
+    # its start, so which devices fail the policy does not depend on the day.
+    assert "2 of 2 patch sources up" in proc.stdout
+    assert (
+        "patch acme-dental (acme-ninja): up, 7 devices, 5 compliant (71%, target 95%); "
+        "not compliant: missing_critical 1, not_reporting 1"
+    ) in proc.stdout
+    assert (
+        "patch bolt-logistics (bolt-ninja): up, 9 devices, 7 compliant (78%, target 90%); "
+        "not compliant: av_outdated 1, reboot_pending 1"
+    ) in proc.stdout
+    assert "patch alert rules: 12 loaded" in proc.stdout
     # Alertmanager: ready, the Prometheus URL's neighbour, and counting per receiver.
     assert re.search(r"^Alertmanager:  http://127\.0\.0\.1:\d+$", proc.stdout, re.M)
     assert "Alertmanager ready, Prometheus sends to it: " in proc.stdout
@@ -113,20 +125,43 @@ def test_port_offset_moves_every_port() -> None:
 def test_backup_scrape_job_follows_the_multi_target_pattern(tmp_path: Path) -> None:
     config = prometheus_config(Ports().shifted(5), tmp_path, areas())
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
-    assert list(jobs) == ["snmp", "icmp", "backup", "m365", "mspwatch-exporters"]
+    assert list(jobs) == [
+        "snmp",
+        "icmp",
+        "snmp-exporter",
+        "blackbox",
+        "backup",
+        "backup-exporter",
+        "m365",
+        "m365-exporter",
+        "patch",
+        "patch-exporter",
+        "alertmanager",
+        "prometheus",
+    ]
     backup = jobs["backup"]
     assert backup["metrics_path"] == "/backup"
     assert backup["file_sd_configs"] == [{"files": [str(tmp_path / "backup.json")]}]
     assert backup["relabel_configs"][:2] == jobs["snmp"]["relabel_configs"][:2]
     assert backup["relabel_configs"][2] == {"target_label": "__address__", "replacement": "127.0.0.1:9822"}
-    assert "127.0.0.1:9822" in jobs["mspwatch-exporters"]["static_configs"][0]["targets"]
-    assert [Path(p).name for p in config["rule_files"]] == ["snmp.yml", "backup.yml", "m365.yml"]
+    assert jobs["backup-exporter"]["static_configs"] == [{"targets": ["127.0.0.1:9822"]}]
+    assert [Path(p).name for p in config["rule_files"]] == ["snmp.yml", "backup.yml", "m365.yml", "patch.yml"]
     m365 = jobs["m365"]
     assert m365["metrics_path"] == "/m365"
     assert m365["file_sd_configs"] == [{"files": [str(tmp_path / "m365.json")]}]
     assert m365["relabel_configs"][:2] == jobs["snmp"]["relabel_configs"][:2]
     assert m365["relabel_configs"][2] == {"target_label": "__address__", "replacement": "127.0.0.1:9823"}
-    assert "127.0.0.1:9823" in jobs["mspwatch-exporters"]["static_configs"][0]["targets"]
+    assert jobs["m365-exporter"]["static_configs"] == [{"targets": ["127.0.0.1:9823"]}]
+    patch = jobs["patch"]
+    assert patch["metrics_path"] == "/patch"
+    assert patch["file_sd_configs"] == [{"files": [str(tmp_path / "patch.json")]}]
+    assert patch["relabel_configs"][2] == {"target_label": "__address__", "replacement": "127.0.0.1:9824"}
+    assert jobs["patch-exporter"]["static_configs"] == [{"targets": ["127.0.0.1:9824"]}]
+    assert jobs["icmp"]["relabel_configs"][2] == {
+        "target_label": "__address__",
+        "replacement": "127.0.0.1:9120",
+    }
+    assert jobs["prometheus"]["static_configs"] == [{"targets": ["127.0.0.1:9095"]}]
     assert config["alerting"] == {"alertmanagers": [{"static_configs": [{"targets": ["127.0.0.1:9098"]}]}]}
     path = tmp_path / "prometheus.yml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))

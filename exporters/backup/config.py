@@ -24,8 +24,7 @@ from pydantic import Field
 
 from mspwatch.common.config import ConfigError, StrictModel, check_ca_file, load_model
 from mspwatch.common.secrets import Secret
-
-from .inventory import BackupSource, ResticSource, VeeamSource, resolve
+from mspwatch.inventory import BackupSource, ResticSource, VeeamSource, resolve
 
 
 class Credentials(StrictModel):
@@ -75,8 +74,6 @@ def load_config(path: Path) -> LoadedConfig:
     for ci, customer in enumerate(inventory.customers):
         for si, source in enumerate(customer.backup_sources):
             where = f"{inv_path}: customers.{ci}.backup_sources.{si}"
-            if source.name in sources:
-                raise ConfigError(f"{where}.name: duplicate backup source name {source.name!r}")
             creds = None
             if isinstance(source, VeeamSource | ResticSource) and source.credentials is not None:
                 creds = config.credentials.get(source.credentials)

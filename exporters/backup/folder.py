@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from mspwatch.exporters.core.deadline import Deadline
+from mspwatch.inventory import FolderSource
 
-from .inventory import FolderSource
 from .records import JobRecord, RequestStats, Result, SourceData, SourceError, parse_result
 from .timeparse import parse_time
 

@@ -20,8 +20,8 @@ from typing import Any
 
 from mspwatch.common.secrets import REDACTED, Secret
 from mspwatch.exporters.core.deadline import Deadline
+from mspwatch.inventory import ResticSource, resolve
 
-from .inventory import ResticSource, resolve
 from .records import JobRecord, RequestStats, SourceData, SourceError
 from .timeparse import parse_time
 

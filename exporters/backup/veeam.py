@@ -19,8 +19,8 @@ import httpx
 
 from mspwatch.common.secrets import Secret
 from mspwatch.exporters.core.deadline import Deadline
+from mspwatch.inventory import VeeamSource
 
-from .inventory import VeeamSource
 from .records import RequestStats, RestoreTest, SourceData, SourceError, parse_result
 from .timeparse import format_time
 from .veeam_api import API_ERROR_STATUSES, VeeamApi, tls_verify

@@ -29,14 +29,6 @@ from mspwatch.common.config import Duration, StrictModel
 from mspwatch.common.secrets import Secret
 
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+[a-zA-Z]{2,63}$")
-
-
-def check_tenant_id(value: str) -> str:
-    """A tenant is a GUID or a verified domain (``contoso.onmicrosoft.com``)."""
-    if not (_GUID.match(value) or _DOMAIN.match(value)):
-        raise ValueError(f"invalid tenant id {value!r}, want a GUID or a domain name")
-    return value
 
 
 class Certificate(StrictModel):

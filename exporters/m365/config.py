@@ -28,9 +28,8 @@ from pydantic import Field
 
 from mspwatch.common.config import ConfigError, Duration, StrictModel, check_ca_file, load_model, read_file
 from mspwatch.exporters.graph.config import GraphApp, GraphOptions
-
-from .inventory import M365Tenant
-from .signals import SIGNALS, Signal
+from mspwatch.inventory import M365Tenant
+from mspwatch.inventory.m365 import SIGNALS, Signal
 
 __all__ = ["SIGNALS", "M365Config", "Refresh", "Signal", "load_config"]
 

@@ -26,9 +26,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 
 from mspwatch.exporters.graph.client import COMMON_STATUSES, RequestStats
 from mspwatch.exporters.graph.errors import REASONS, Reason
+from mspwatch.inventory.m365 import Signal
 
 from .client import Issue, MfaCounts, SecureScore, ServiceHealth, Sku
-from .signals import Signal
 
 # Graph's serviceHealthStatus enum (v1.0), in its canonical spelling; "unknownFutureValue"
 # and anything newer map to "unknown".

@@ -16,15 +16,15 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import Metric
 
+from mspwatch.common.net import split_host_port
 from mspwatch.exporters.core.cli import add_exporter_flags, run_exporter
 from mspwatch.exporters.core.deadline import Deadline
-from mspwatch.exporters.core.net import split_host_port
 from mspwatch.exporters.core.server import BadRequest
 
 from .client import SessionStats, SnmpClient, SnmpError, SnmpSession, Value
 from .collector import LabelCache, scrape_device
 from .config import SnmpConfig, load_config
-from .fastclient import DispatchingClient
+from .dispatch import DispatchingClient
 from .profile import Oid, Profile, load_profiles
 
 DEFAULT_PORT = 9816

@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from mspwatch.exporters.backup.inventory import VeeamSource
+from mspwatch.inventory import VeeamSource
 from mspwatch.simulators.estate.backup_data import write_backup_files
 
 from .kit import (
@@ -29,7 +29,7 @@ from .kit import (
     Demo,
     DemoArea,
     Ports,
-    exporter_job,
+    demo_jobs,
     get_json,
     query,
     start_exporter,
@@ -53,11 +53,15 @@ def _with_port(url: str, port: int) -> str:
 
 
 def estate_inventory(raw: dict[str, Any], ports: Ports) -> dict[str, Any]:
-    """The estate inventory with every Veeam source's URL on the demo's simulator port."""
+    """The estate inventory with every Veeam and NinjaOne source's URL on the demo's
+    simulator ports."""
     for customer in raw.get("customers", []):
         for source in customer.get("backup_sources", []):
             if source.get("kind") == "veeam":
                 source["url"] = _with_port(source["url"], ports.veeam_simulator)
+        for source in customer.get("patch_sources", []):
+            if source.get("kind") == "ninjaone":
+                source["url"] = _with_port(source["url"], ports.ninjaone_simulator)
     return raw
 
 
@@ -107,20 +111,10 @@ class BackupArea(DemoArea):
         start_exporter(demo, "backup-exporter", estate / "backup.yml", demo.ports.backup_exporter)
 
     def scrape_configs(self, ports: Ports, targets_dir: Path) -> list[dict[str, Any]]:
-        # A real deployment scrapes every 1-2 minutes (backup state changes slowly); the
+        # A real deployment scrapes every 2 minutes (backup state changes slowly); the
         # demo wants its first answer quickly.
-        return [
-            exporter_job(
-                "backup",
-                ports.backup_exporter,
-                targets_dir,
-                scrape_interval="30s",
-                scrape_timeout="25s",
-            )
-        ]
-
-    def exporter_addresses(self, ports: Ports) -> list[str]:
-        return [f"127.0.0.1:{ports.backup_exporter}"]
+        demo = {"backup": {"scrape_interval": "30s", "scrape_timeout": "25s"}}
+        return demo_jobs(["backup", "backup-exporter"], ports, targets_dir, demo)
 
     def rule_files(self) -> list[Path]:
         return [ALERTRULES / "backup.yml"]

@@ -20,8 +20,8 @@ CASES = {
     "unset-env": "unset-env.backup.yml: credentials.acme_veeam.password: "
     "environment variable MSPWATCH_TEST_SURELY_UNSET is not set",
     "in-flight": "in-flight.backup.yml: max_sources_in_flight: Input should be greater than or equal to 1",
-    "duplicate-source": "duplicate-source.inventory.yml: customers.1.backup_sources.0.name: "
-    "duplicate backup source name 'shared-vbr'",
+    "duplicate-source": "duplicate-source.inventory.yml: customers: duplicate backup source name "
+    "'shared-vbr' (customers.0.backup_sources.0.name and customers.1.backup_sources.0.name)",
     "unknown-kind": "unknown-kind.inventory.yml: customers.0.backup_sources.0: Input tag 'tsm' "
     "found using 'kind' does not match any of the expected tags: 'veeam', 'restic', 'folder'",
     "bad-url": "bad-url.inventory.yml: customers.0.backup_sources.0.url: "

@@ -6,7 +6,7 @@ from urllib.parse import quote
 
 import pytest
 
-from mspwatch.exporters.core.net import split_host_port
+from mspwatch.common.net import split_host_port
 
 from .conftest import Exporter, get
 

@@ -24,7 +24,10 @@ EXPECTED = {
     "bad-tenant-id.yml": (
         "tenants.0.tenant_id: invalid tenant id 'not a tenant', want a GUID or a domain name"
     ),
-    "bad-tenant-name.yml": "tenants.0.name: String should match pattern '^[a-z0-9][a-z0-9_.-]{0,62}$'",
+    "bad-tenant-name.yml": (
+        "tenants.0.name: must be 1-63 lower-case letters, digits, '.', '_' or '-', "
+        "starting with a letter or digit"
+    ),
     "both-credentials.yml": "apps.msp: exactly one of client_secret or certificate is required",
     "duplicate-tenant.yml": "tenants.1.name: duplicate tenant name 'acme'",
     "http-graph-url.yml": "graph.url: must be an https:// URL, got 'http://graph.example'",

@@ -39,6 +39,10 @@ def split_host_port(address: str) -> tuple[str, int | None]:
     try:
         ipaddress.ip_address(host)
     except ValueError:
+        # A name whose last label is a number is a mistyped IPv4 address (10.0.0.300), never a
+        # host name (RFC 3696 section 2: top-level domains are not all-numeric).
+        if host.rsplit(".", 1)[-1].isdigit():
+            raise ValueError(f"invalid IP address {host!r}") from None
         if not _HOSTNAME.fullmatch(host):
             raise ValueError(f"invalid host {host!r}") from None
     return host, port
