@@ -18,7 +18,7 @@ from typing import Any
 from mspwatch.exporters.core.deadline import Deadline
 
 from .inventory import FolderSource
-from .records import JobRecord, RequestStats, Result, SourceData, SourceError, parse_result
+from .records import JobRecord, Reason, RequestStats, Result, SourceData, SourceError, parse_result
 from .timeparse import parse_time
 
 log = logging.getLogger("mspwatch.backup.folder")
@@ -235,12 +235,12 @@ class FolderClient:
         try:
             files = sorted(p for p in self.folder.iterdir() if p.is_file() and p.name.endswith(SUFFIXES))
         except OSError as exc:
-            raise SourceError("io", f"cannot list {self.folder.name}: {exc.strerror}") from None
+            raise SourceError(Reason.IO, f"cannot list {self.folder.name}: {exc.strerror}") from None
         runs: list[Run] = []
         file_errors: dict[str, int] = {}
         for path in files:
             if deadline.expired():
-                raise SourceError("deadline", "scrape deadline reached while reading files")
+                raise SourceError(Reason.DEADLINE, "scrape deadline reached while reading files")
             try:
                 if path.stat().st_size > _MAX_FILE_BYTES:
                     raise OSError(0, "file larger than 32 MiB")

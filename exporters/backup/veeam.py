@@ -137,7 +137,7 @@ class VeeamClient:
     ) -> httpx.Response:
         remaining = deadline.remaining()
         if remaining <= 0.01:
-            raise SourceError("deadline", f"scrape deadline reached before {path}")
+            raise SourceError(Reason.DEADLINE, f"scrape deadline reached before {path}")
         timeout = min(self.source.request_timeout, remaining)
         headers = {"authorization": f"Bearer {bearer}"} if bearer else None
         stats.requests += 1
@@ -147,14 +147,14 @@ class VeeamClient:
                     method, path, params=params, data=form, headers=headers, timeout=timeout
                 )
         except (TimeoutError, httpx.TimeoutException):
-            reason: Reason = "deadline" if deadline.remaining() <= 0.01 else "timeout"
+            reason = Reason.DEADLINE if deadline.remaining() <= 0.01 else Reason.TIMEOUT
             raise SourceError(reason, f"no answer to {path} within {timeout:.1f}s") from None
         except httpx.ConnectError as exc:
             if _is_tls_error(exc):
-                raise SourceError("tls", f"TLS handshake failed: {_cause(exc)}") from None
-            raise SourceError("unreachable", f"cannot connect: {_cause(exc)}") from None
+                raise SourceError(Reason.TLS, f"TLS handshake failed: {_cause(exc)}") from None
+            raise SourceError(Reason.UNREACHABLE, f"cannot connect: {_cause(exc)}") from None
         except httpx.TransportError as exc:
-            raise SourceError("unreachable", f"{type(exc).__name__} on {path}") from None
+            raise SourceError(Reason.UNREACHABLE, f"{type(exc).__name__} on {path}") from None
 
     async def _get(
         self,
@@ -188,17 +188,17 @@ class VeeamClient:
                     stats.retries += 1
                     await asyncio.sleep(wait)
                     continue
-                raise SourceError("throttled", f"HTTP 429 on {path}")
+                raise SourceError(Reason.THROTTLED, f"HTTP 429 on {path}")
             if status >= 500:
                 server_errors += 1
                 if server_errors == 1 and deadline.remaining() > 0.5:
                     stats.retries += 1
                     await asyncio.sleep(0.1)
                     continue
-                raise SourceError("server_error", f"HTTP {status} on {path}: {_error_code(resp)}")
+                raise SourceError(Reason.SERVER_ERROR, f"HTTP {status} on {path}: {_error_code(resp)}")
             if status in (401, 403):
-                raise SourceError("auth", f"HTTP {status} on {path}: {_error_code(resp)}")
-            raise SourceError("http_error", f"HTTP {status} on {path}: {_error_code(resp)}")
+                raise SourceError(Reason.AUTH, f"HTTP {status} on {path}: {_error_code(resp)}")
+            raise SourceError(Reason.HTTP_ERROR, f"HTTP {status} on {path}: {_error_code(resp)}")
 
     async def _paged(
         self,
@@ -215,7 +215,7 @@ class VeeamClient:
             body = await self._get(path, deadline, stats, {**(params or {}), "skip": skip, "limit": limit})
             data = body.get("data") if isinstance(body, dict) else None
             if not isinstance(data, list):
-                raise SourceError("malformed", f"{path}: no 'data' list in the answer")
+                raise SourceError(Reason.MALFORMED, f"{path}: no 'data' list in the answer")
             out.extend(item for item in data if isinstance(item, dict))
             skip += len(data)
             pagination = body.get("pagination")
@@ -248,7 +248,7 @@ class VeeamClient:
                         {"grant_type": "refresh_token", "refresh_token": t.refresh}, deadline, stats
                     )
                 except SourceError as exc:
-                    if exc.reason not in ("auth", "http_error"):
+                    if exc.reason not in (Reason.AUTH, Reason.HTTP_ERROR):
                         raise
                     log.info(
                         "refresh token refused, logging in again",
@@ -276,10 +276,10 @@ class VeeamClient:
                 await asyncio.sleep(0.1)
                 continue
             if resp.status_code == 429:
-                raise SourceError("throttled", "HTTP 429 on the token endpoint")
+                raise SourceError(Reason.THROTTLED, "HTTP 429 on the token endpoint")
             if resp.status_code >= 500:
-                raise SourceError("server_error", f"token endpoint answered {resp.status_code}")
-            reason: Reason = "auth" if resp.status_code in (400, 401, 403) else "http_error"
+                raise SourceError(Reason.SERVER_ERROR, f"token endpoint answered {resp.status_code}")
+            reason = Reason.AUTH if resp.status_code in (400, 401, 403) else Reason.HTTP_ERROR
             raise SourceError(
                 reason,
                 f"{form['grant_type']} grant refused: HTTP {resp.status_code} {_error_code(resp)}",
@@ -287,7 +287,7 @@ class VeeamClient:
         body = _json(resp, "/api/oauth2/token")
         access = body.get("access_token") if isinstance(body, dict) else None
         if not isinstance(access, str) or not access:
-            raise SourceError("malformed", "token answer without access_token")
+            raise SourceError(Reason.MALFORMED, "token answer without access_token")
         refresh = body.get("refresh_token")
         expires_in = body.get("expires_in")
         lifetime = float(expires_in) if isinstance(expires_in, int | float) else 900.0
@@ -375,7 +375,7 @@ class VeeamClient:
                 )
             data = body.get("data") if isinstance(body, dict) else None
             if not isinstance(data, list):
-                raise SourceError("malformed", "/api/v1/sessions: no 'data' list in the answer")
+                raise SourceError(Reason.MALFORMED, "/api/v1/sessions: no 'data' list in the answer")
             found = [s for s in (_session(d) for d in data) if s is not None]
             wanted = {parse_result(r) for r in results}
             # A server that ignored the filter must not turn a failure into a restore point.
@@ -585,7 +585,7 @@ def _json(resp: httpx.Response, path: str) -> Any:
     try:
         return resp.json()
     except ValueError:
-        raise SourceError("malformed", f"{path}: answer is not JSON") from None
+        raise SourceError(Reason.MALFORMED, f"{path}: answer is not JSON") from None
 
 
 def _error_code(resp: httpx.Response) -> str:

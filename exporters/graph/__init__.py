@@ -9,7 +9,7 @@ Pieces, each usable on its own::
     client.GraphClient              list() follows @odata.nextLink, get() reads one object;
                                     429/5xx/expired page tokens handled, deadline-bounded
     client.RequestStats             per-tenant request counts by status, for metrics
-    errors.GraphError, REASONS      failures with a bounded reason for ``<area>_up`` labels
+    errors.GraphError, Reason       failures with a bounded reason for ``<area>_up`` labels
 
 Typical use, per tenant::
 

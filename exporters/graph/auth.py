@@ -105,15 +105,15 @@ class MsalTokenProvider:
                 self._msal = self._build()
             result: dict[str, Any] = self._msal.acquire_token_for_client(scopes=self._scopes)
         except requests.RequestException as exc:
-            raise GraphError("network", f"token endpoint: {type(exc).__name__}") from None
+            raise GraphError(Reason.NETWORK, f"token endpoint: {type(exc).__name__}") from None
         except ValueError as exc:
             # msal: tenant discovery answered 4xx (unknown tenant) or the credential is bad.
             text = str(exc)
             if "OIDC" in text or "authority" in text:
-                raise GraphError("auth", "tenant discovery failed (unknown tenant?)") from None
-            raise GraphError("auth", f"credential rejected by msal: {type(exc).__name__}") from None
+                raise GraphError(Reason.AUTH, "tenant discovery failed (unknown tenant?)") from None
+            raise GraphError(Reason.AUTH, f"credential rejected by msal: {type(exc).__name__}") from None
         except OSError as exc:
-            raise GraphError("auth", f"cannot read credential: {exc.strerror or exc}") from None
+            raise GraphError(Reason.AUTH, f"cannot read credential: {exc.strerror or exc}") from None
         return result
 
     async def token(self, deadline: Deadline) -> str:
@@ -132,11 +132,11 @@ class MsalTokenProvider:
                         result = await loop.run_in_executor(self._executor, self._acquire)
                         token = self._check(result)
                     except GraphError as exc:
-                        if exc.reason == "auth":
+                        if exc.reason == Reason.AUTH:
                             self._refused = (exc, time.monotonic() + self._options.token_failure_backoff)
                         raise
         except TimeoutError:
-            raise GraphError("deadline", "token request did not finish in time") from None
+            raise GraphError(Reason.DEADLINE, "token request did not finish in time") from None
         lifetime = result.get("expires_in")
         if isinstance(lifetime, int | float) and lifetime > 2 * TOKEN_MARGIN:
             # Hand back to msal well before expiry: it refreshes, we never send a stale token.
@@ -161,7 +161,7 @@ class MsalTokenProvider:
         detail = f"token endpoint refused: {error}"
         if codes:
             detail += f" (AADSTS{codes[0]})"
-        reason: Reason = "unavailable" if error in _TRANSIENT else "auth"
+        reason = Reason.UNAVAILABLE if error in _TRANSIENT else Reason.AUTH
         raise GraphError(reason, detail, code=error)
 
 

@@ -33,7 +33,7 @@ from mspwatch.exporters.core.deadline import Deadline
 
 from .auth import TokenProvider
 from .config import GraphOptions
-from .errors import GraphError
+from .errors import GraphError, Reason
 
 log = logging.getLogger("mspwatch.graph")
 
@@ -157,7 +157,7 @@ class GraphClient:
                     "page token expired, restarting from the first page",
                     extra={"path": path, "attempt": attempt + 1},
                 )
-        raise GraphError("protocol", f"{path}: page token kept expiring")
+        raise GraphError(Reason.PROTOCOL, f"{path}: page token kept expiring")
 
     async def get(self, path: str, deadline: Deadline, params: Mapping[str, str] | None = None) -> Record:
         body = await self._get(self.url(path, params), deadline, paging=False)
@@ -171,11 +171,11 @@ class GraphClient:
         while url is not None:
             pages += 1
             if pages > self._options.max_pages:
-                raise GraphError("protocol", f"more than {self._options.max_pages} pages")
+                raise GraphError(Reason.PROTOCOL, f"more than {self._options.max_pages} pages")
             body = await self._get(url, deadline, paging=pages > 1)
             value = body.get("value")
             if not isinstance(value, list):
-                raise GraphError("protocol", "collection without a 'value' list")
+                raise GraphError(Reason.PROTOCOL, "collection without a 'value' list")
             records.extend(v for v in value if isinstance(v, dict))
             next_link = body.get("@odata.nextLink")
             if next_link is None:
@@ -184,10 +184,10 @@ class GraphClient:
                 # Follow as given, but never send the token to another host.
                 nxt = urlsplit(next_link)
                 if (nxt.scheme, nxt.netloc) != (origin.scheme, origin.netloc):
-                    raise GraphError("protocol", "nextLink points to another host")
+                    raise GraphError(Reason.PROTOCOL, "nextLink points to another host")
                 url = next_link
             else:
-                raise GraphError("protocol", "nextLink is not a string")
+                raise GraphError(Reason.PROTOCOL, "nextLink is not a string")
         return records
 
     async def _get(self, url: str, deadline: Deadline, *, paging: bool) -> Record:
@@ -196,7 +196,7 @@ class GraphClient:
         fresh_token = False
         while True:
             if deadline.expired():
-                raise GraphError("deadline", "refresh deadline reached")
+                raise GraphError(Reason.DEADLINE, "refresh deadline reached")
             token = await self._tokens.token(deadline)
             wait: float | None
             try:
@@ -205,12 +205,12 @@ class GraphClient:
             except TimeoutError:
                 self.stats.by_status["error"] += 1
                 if deadline.expired():
-                    raise GraphError("deadline", "refresh deadline reached") from None
-                failure = GraphError("network", "request timed out")
+                    raise GraphError(Reason.DEADLINE, "refresh deadline reached") from None
+                failure = GraphError(Reason.NETWORK, "request timed out")
                 wait = None
             except httpx.HTTPError as exc:
                 self.stats.by_status["error"] += 1
-                failure = GraphError("network", type(exc).__name__)
+                failure = GraphError(Reason.NETWORK, type(exc).__name__)
                 wait = None
             else:
                 status = response.status_code
@@ -219,9 +219,9 @@ class GraphClient:
                     try:
                         body = response.json()
                     except (json.JSONDecodeError, UnicodeDecodeError):
-                        raise GraphError("protocol", "answer is not JSON", status=200) from None
+                        raise GraphError(Reason.PROTOCOL, "answer is not JSON", status=200) from None
                     if not isinstance(body, dict):
-                        raise GraphError("protocol", "answer is not a JSON object", status=200)
+                        raise GraphError(Reason.PROTOCOL, "answer is not a JSON object", status=200)
                     return body
                 code = _error_code(response)
                 wait = retry_after_seconds(response.headers.get("retry-after"))
@@ -230,15 +230,15 @@ class GraphClient:
                 if status == 429:
                     self.stats.throttled += 1
                     failure = GraphError(
-                        "throttled", "429 Too Many Requests", status=429, code=code, retry_after=wait
+                        Reason.THROTTLED, "429 Too Many Requests", status=429, code=code, retry_after=wait
                     )
                     if wait is not None and wait > deadline.remaining():
                         # Waiting would overrun: give up now, the caller backs off.
                         raise failure
                 elif status >= 500:
-                    failure = GraphError("unavailable", f"HTTP {status}", status=status, code=code)
+                    failure = GraphError(Reason.UNAVAILABLE, f"HTTP {status}", status=status, code=code)
                 elif status == 401:
-                    failure = GraphError("auth", f"HTTP 401 {code}".strip(), status=401, code=code)
+                    failure = GraphError(Reason.AUTH, f"HTTP 401 {code}".strip(), status=401, code=code)
                     if fresh_token:
                         raise failure
                     # A cached token Graph no longer takes: fetch a new one, once.
@@ -246,9 +246,11 @@ class GraphClient:
                     fresh_token = True
                     continue
                 elif status == 403:
-                    raise GraphError("forbidden", f"HTTP 403 {code}".strip(), status=403, code=code)
+                    raise GraphError(Reason.FORBIDDEN, f"HTTP 403 {code}".strip(), status=403, code=code)
                 else:
-                    raise GraphError("protocol", f"HTTP {status} {code}".strip(), status=status, code=code)
+                    raise GraphError(
+                        Reason.PROTOCOL, f"HTTP {status} {code}".strip(), status=status, code=code
+                    )
             if retries >= self._options.max_retries:
                 raise failure
             retries += 1

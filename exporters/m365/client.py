@@ -20,7 +20,7 @@ from typing import Any
 
 from mspwatch.exporters.core.deadline import Deadline
 from mspwatch.exporters.graph.client import Graph, Record
-from mspwatch.exporters.graph.errors import GraphError
+from mspwatch.exporters.graph.errors import GraphError, Reason
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,7 @@ def _str(record: Record, key: str, required: bool = True) -> str:
     if isinstance(value, str) and value:
         return value
     if required:
-        raise GraphError("protocol", f"record without {key!r}")
+        raise GraphError(Reason.PROTOCOL, f"record without {key!r}")
     return ""
 
 
@@ -147,13 +147,13 @@ class M365Source:
         body = await self.graph.get("security/secureScores", deadline, {"$top": "1"})
         rows = body.get("value")
         if not isinstance(rows, list):
-            raise GraphError("protocol", "secureScores without a 'value' list")
+            raise GraphError(Reason.PROTOCOL, "secureScores without a 'value' list")
         if not rows or not isinstance(rows[0], dict):
             return None
         latest = rows[0]
         for key in ("currentScore", "maxScore"):
             if isinstance(latest.get(key), bool) or not isinstance(latest.get(key), int | float):
-                raise GraphError("protocol", f"secureScores without a numeric {key!r}")
+                raise GraphError(Reason.PROTOCOL, f"secureScores without a numeric {key!r}")
         return SecureScore(
             current=_num(latest, "currentScore"),
             max=_num(latest, "maxScore"),

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 from mspwatch.exporters.core.deadline import Deadline
 
-from .client import PysnmpClient, SessionStats, SnmpClient, SnmpError, SnmpSession, Value
+from .client import PysnmpClient, Reason, SessionStats, SnmpClient, SnmpError, SnmpSession, Value
 from .config import Auth, WalkOptions
 from .profile import Oid, oid_str
 
@@ -462,7 +462,7 @@ class _Endpoint:
             self.loop.remove_reader(self.sock.fileno())
         self.sock.close()
         for req in self.pending.values():
-            _finish(req.future, SnmpError("unreachable", "client closed"))
+            _finish(req.future, SnmpError(Reason.UNREACHABLE, "client closed"))
         self.pending.clear()
 
     def new_id(self) -> int:
@@ -478,7 +478,7 @@ class _Endpoint:
         except (BlockingIOError, InterruptedError):
             pass  # the send buffer is full: as good as a lost datagram, a retry follows
         except OSError as exc:
-            raise SnmpError("unreachable", exc.strerror or type(exc).__name__) from None
+            raise SnmpError(Reason.UNREACHABLE, exc.strerror or type(exc).__name__) from None
 
     def _readable(self) -> None:
         received = 0
@@ -511,12 +511,12 @@ class _Endpoint:
         if req is None or req.addr[:2] != addr[:2]:
             return  # late (already timed out for good) or not from the agent we asked
         if header.pdu_type != RESPONSE:
-            _finish(req.future, SnmpError("protocol", f"unexpected PDU type 0x{header.pdu_type:02x}"))
+            _finish(req.future, SnmpError(Reason.PROTOCOL, f"unexpected PDU type 0x{header.pdu_type:02x}"))
             return
         try:
             varbinds = decode_varbinds(data, header.varbinds_start, header.varbinds_end, req.subtree)
         except (DecodeError, IndexError, ValueError) as exc:
-            _finish(req.future, SnmpError("protocol", f"malformed answer: {exc}"))
+            _finish(req.future, SnmpError(Reason.PROTOCOL, f"malformed answer: {exc}"))
             return
         _finish(req.future, (header, varbinds))
 
@@ -540,7 +540,7 @@ class _Endpoint:
                 continue
             failed = self.pending.get(rid)
             if failed is not None and (not dest or failed.addr[:2] == tuple(dest)[:2]):
-                _finish(failed.future, SnmpError("unreachable", os.strerror(code)))
+                _finish(failed.future, SnmpError(Reason.UNREACHABLE, os.strerror(code)))
 
 
 # --- sessions -------------------------------------------------------------------------------
@@ -575,20 +575,20 @@ class FastSession:
         """Send with retries, each try bounded by the request timeout and the deadline."""
         ep = self._ep
         if ep.closed:
-            raise SnmpError("unreachable", "client closed")
+            raise SnmpError(Reason.UNREACHABLE, "client closed")
         loop = ep.loop
         rid = ep.new_id()
         try:
             data = _encode(self._head, pdu_type, rid, oids, 0, max_repetitions)
         except ValueError as exc:  # an OID BER cannot express, e.g. 1.40 or 3.1
-            raise SnmpError("protocol", str(exc)) from None
+            raise SnmpError(Reason.PROTOCOL, str(exc)) from None
         req = _Request(self._addr, loop.create_future(), subtree)
         ep.pending[rid] = req
         try:
             for attempt in range(self._options.retries + 1):
                 remaining = deadline.remaining()
                 if remaining <= 0.005:
-                    raise SnmpError("deadline", "scrape deadline reached")
+                    raise SnmpError(Reason.DEADLINE, "scrape deadline reached")
                 if attempt:
                     self.stats.retries += 1
                     req.future = loop.create_future()
@@ -608,17 +608,17 @@ class FastSession:
         finally:
             ep.pending.pop(rid, None)
         if deadline.expired():
-            raise SnmpError("deadline", "scrape deadline reached")
+            raise SnmpError(Reason.DEADLINE, "scrape deadline reached")
         if req.malformed:
-            raise SnmpError("protocol", "malformed answers only")
-        raise SnmpError("timeout", "request timed out")
+            raise SnmpError(Reason.PROTOCOL, "malformed answers only")
+        raise SnmpError(Reason.TIMEOUT, "request timed out")
 
     @staticmethod
     def _status_error(header: Header) -> SnmpError:
         status = header.error_status
         name = ERROR_STATUS[status] if 0 <= status < len(ERROR_STATUS) else str(status)
         return SnmpError(
-            "auth" if status == AUTHORIZATION_ERROR else "protocol",
+            Reason.AUTH if status == AUTHORIZATION_ERROR else Reason.PROTOCOL,
             f"agent error-status {name} at index {header.error_index}",
         )
 
@@ -678,14 +678,14 @@ class FastSession:
                 if isinstance(value, _End) or oid[:n] != root:  # endOfMibView or past the subtree
                     return out
                 if oid <= last:
-                    raise SnmpError("not_increasing", f"{oid_str(oid)} after {oid_str(last)}", out)
+                    raise SnmpError(Reason.NOT_INCREASING, f"{oid_str(oid)} after {oid_str(last)}", out)
                 last = oid
                 stats.values += 1
                 if value is None:  # a NULL or noSuch* cell inside the table: skip it, go on
                     continue
                 out.append((oid, value))
                 if len(out) >= limit:
-                    raise SnmpError("protocol", f"more than max_rows_per_walk ({limit}) rows", out)
+                    raise SnmpError(Reason.PROTOCOL, f"more than max_rows_per_walk ({limit}) rows", out)
 
 
 def _community_bytes(text: str) -> bytes:
@@ -742,9 +742,9 @@ async def _resolve(host: str, port: int) -> tuple[tuple[str, int], socket.Addres
     try:
         infos = await loop.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
     except OSError as exc:
-        raise SnmpError("resolve", f"cannot resolve {host}: {type(exc).__name__}") from None
+        raise SnmpError(Reason.RESOLVE, f"cannot resolve {host}: {type(exc).__name__}") from None
     if not infos:
-        raise SnmpError("resolve", f"cannot resolve {host}")
+        raise SnmpError(Reason.RESOLVE, f"cannot resolve {host}")
     family, _type, _proto, _name, sockaddr = infos[0]
     return (str(sockaddr[0]), int(sockaddr[1])), socket.AddressFamily(family)
 

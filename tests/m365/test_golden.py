@@ -68,7 +68,7 @@ async def test_new_service_appears(health_sim: Sim, tmp_path: Path, update_golde
         before = (await scrape(app, "fabrikam")).text
         health_sim.control("clock", advance=600)
         clock.advance(600)
-        await app.collectors["fabrikam"].refresh_due()  # health and issues are due, the rest not
+        await app.refreshers["fabrikam"].refresh_due()  # health and issues are due, the rest not
         after = (await scrape(app, "fabrikam")).text
     finally:
         await app.stop()

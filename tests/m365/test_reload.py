@@ -21,12 +21,12 @@ async def test_reload_keeps_data_and_counters(health_sim: Sim, tmp_path: Path) -
     await app.start()
     try:
         await app.refresh_all()
-        before = app.collectors["contoso"]
+        before = app.refreshers["contoso"]
 
         # New intervals, one signal fewer: applied in place, data kept.
         write_config(path, health_sim, CONTOSO, refresh={"health": "90s"}, signals=["health", "issues"])
         app.reload()
-        assert app.collectors["contoso"] is before
+        assert app.refreshers["contoso"] is before
         text = (await scrape(app, "contoso")).text
         assert "m365_up 1.0" in text
         assert 'm365_signal_refresh_interval_seconds{signal="health"} 90.0' in text
@@ -37,14 +37,14 @@ async def test_reload_keeps_data_and_counters(health_sim: Sim, tmp_path: Path) -
         path.write_text("apps: {}\n")
         with pytest.raises(ConfigError):
             app.reload()
-        assert app.collectors["contoso"] is before
+        assert app.refreshers["contoso"] is before
 
         # New credentials: a new collector (new msal app), the counters carry on.
         write_config(
             path, health_sim, CONTOSO, app={"client_id": MSP_CLIENT_ID, "client_secret": MSP_SECRET + "-2"}
         )
         app.reload()
-        assert app.collectors["contoso"] is not before
+        assert app.refreshers["contoso"] is not before
         text = (await scrape(app, "contoso")).text
         assert 'm365_graph_requests_total{code="200"} 9.0' in text
         assert "m365_up 0.0" in text  # nothing fetched yet with the new credentials
@@ -61,10 +61,10 @@ async def test_signals_per_tenant(health_sim: Sim, tmp_path: Path) -> None:
     try:
         await app.refresh_all()
         text = (await scrape(app, "contoso")).text
-        before = app.collectors["contoso"]
+        before = app.refreshers["contoso"]
         write_config(path, health_sim, CONTOSO)  # back to the exporter's list: all five
         app.reload()
-        assert app.collectors["contoso"] is before  # same credentials: reconfigured in place
+        assert app.refreshers["contoso"] is before  # same credentials: reconfigured in place
         after = (await scrape(app, "contoso")).text
     finally:
         await app.stop()

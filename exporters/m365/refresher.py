@@ -19,7 +19,7 @@ from typing import Any
 
 from mspwatch.exporters.core.deadline import Deadline
 from mspwatch.exporters.graph.client import RequestStats
-from mspwatch.exporters.graph.errors import GraphError
+from mspwatch.exporters.graph.errors import GraphError, Reason
 
 from .client import M365Source
 from .config import Refresh
@@ -40,7 +40,7 @@ class _Slot:
     running: asyncio.Task[None] | None = None
 
 
-class TenantCollector:
+class TenantRefresher:
     """One tenant: its signals' latest data and the refreshes that keep it current."""
 
     def __init__(
@@ -119,10 +119,10 @@ class TenantCollector:
             self._failed(signal, exc)
             retry_after = exc.retry_after
         except TimeoutError:
-            self._failed(signal, GraphError("deadline", "refresh overran its budget"))
+            self._failed(signal, GraphError(Reason.DEADLINE, "refresh overran its budget"))
         except Exception as exc:  # a bug must not kill the tenant's loop
             log.exception("refresh crashed", extra={"tenant": self.tenant.name, "signal": signal})
-            self._failed(signal, GraphError("protocol", type(exc).__name__))
+            self._failed(signal, GraphError(Reason.PROTOCOL, type(exc).__name__))
         else:
             now = self.clock()
             if slot.state.attempted and not slot.state.ok:
