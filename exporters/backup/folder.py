@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mspwatch.common.timeparse import parse_time
 from mspwatch.exporters.core.deadline import Deadline
 
 from .inventory import FolderSource
 from .records import JobRecord, Reason, RequestStats, Result, SourceData, SourceError, parse_result
-from .timeparse import parse_time
 
 log = logging.getLogger("mspwatch.backup.folder")
 

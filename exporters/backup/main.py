@@ -21,6 +21,7 @@ import httpx
 from prometheus_client.core import Metric
 
 from mspwatch.common.config import ConfigError, load_yaml
+from mspwatch.common.timeparse import parse_time
 from mspwatch.exporters.core.cli import register_exporter
 from mspwatch.exporters.core.deadline import Deadline
 from mspwatch.exporters.core.leases import Leases
@@ -33,7 +34,6 @@ from .records import Reason
 from .restic import ResticClient
 from .restorelog import append_restore_test
 from .scrape import BackupClient, scrape_source
-from .timeparse import parse_time
 from .veeam import VeeamClient, tls_verify
 
 DEFAULT_PORT = 9817

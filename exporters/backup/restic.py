@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from mspwatch.common.secrets import REDACTED, Secret
+from mspwatch.common.timeparse import parse_time
 from mspwatch.exporters.core.deadline import Deadline
 
 from .inventory import ResticSource, resolve
 from .records import JobRecord, Reason, RequestStats, SourceData, SourceError
-from .timeparse import parse_time
 
 log = logging.getLogger("mspwatch.backup.restic")
 

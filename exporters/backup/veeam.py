@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 
 from mspwatch.common.secrets import Secret
+from mspwatch.common.timeparse import format_time, parse_time
 from mspwatch.exporters.core.deadline import Deadline
 
 from .inventory import VeeamSource, resolve
@@ -35,7 +36,6 @@ from .records import (
     SourceError,
     parse_result,
 )
-from .timeparse import format_time, parse_time
 
 log = logging.getLogger("mspwatch.backup.veeam")
 

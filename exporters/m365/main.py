@@ -30,7 +30,7 @@ from mspwatch.exporters.graph.client import GraphClient, RequestStats, Sleep, ma
 from mspwatch.exporters.graph.config import GraphApp, GraphOptions
 from mspwatch.exporters.graph.errors import Reason
 
-from .client import M365Source
+from .client import M365Client
 from .config import M365Config, load_config
 from .inventory import M365Tenant
 from .mapping import map_tenant
@@ -39,14 +39,14 @@ from .refresher import TenantRefresher
 DEFAULT_PORT = 9818
 log = logging.getLogger("mspwatch.m365")
 
-# (tenant, app, graph options, shared HTTP client, request stats) -> source
-SourceFactory = Callable[[M365Tenant, GraphApp, GraphOptions, httpx.AsyncClient, RequestStats], M365Source]
+# (tenant, app, graph options, shared HTTP client, request stats) -> client
+ClientFactory = Callable[[M365Tenant, GraphApp, GraphOptions, httpx.AsyncClient, RequestStats], M365Client]
 
 
-def graph_source(
+def graph_client(
     retry_sleep: Sleep = asyncio.sleep,
-) -> SourceFactory:
-    """The real source: msal tokens + Graph over the shared HTTP client."""
+) -> ClientFactory:
+    """The real client: msal tokens + Graph over the shared HTTP client."""
     msal_threads = ThreadPoolExecutor(max_workers=32, thread_name_prefix="msal")
 
     def make(
@@ -55,9 +55,9 @@ def graph_source(
         options: GraphOptions,
         http: httpx.AsyncClient,
         stats: RequestStats,
-    ) -> M365Source:
+    ) -> M365Client:
         tokens = MsalTokenProvider(tenant.tenant_id, app, options, msal_threads)
-        return M365Source(GraphClient(http, tokens, options, stats, sleep=retry_sleep))
+        return M365Client(GraphClient(http, tokens, options, stats, sleep=retry_sleep))
 
     return make
 
@@ -95,14 +95,14 @@ class M365App(ProbeApp[TenantRefresher]):
         self,
         config_file: Path,
         *,
-        source_factory: SourceFactory | None = None,
+        client_factory: ClientFactory | None = None,
         clock: Callable[[], float] = time.time,
         background: bool = True,
     ) -> None:
         super().__init__()
         self.config_file = config_file
         self.config, self.tenants = load_config(config_file)
-        self._source_factory = source_factory or graph_source()
+        self._client_factory = client_factory or graph_client()
         self._clock = clock
         self._background = background
         self._http: httpx.AsyncClient | None = None
@@ -110,6 +110,7 @@ class M365App(ProbeApp[TenantRefresher]):
         self._slots_size = self.config.max_concurrent_refreshes
         self.refreshers: dict[str, TenantRefresher] = {}
         self._keys: dict[str, tuple[object, ...]] = {}
+        self._built_on: dict[str, httpx.AsyncClient] = {}  # the transport each client uses
         self._loops: dict[str, asyncio.Task[None]] = {}
         self._stats: dict[str, RequestStats] = {}  # kept across reloads: counters stay monotonic
         self._started = False
@@ -118,16 +119,17 @@ class M365App(ProbeApp[TenantRefresher]):
     # --- lifecycle ----------------------------------------------------------------------
 
     def _key(self, cfg: M365Config, tenant: M365Tenant) -> tuple[object, ...]:
-        # What needs a new refresher (new credentials, new msal app); intervals and signals
-        # are applied in place so a reload keeps the data already fetched.
-        return (tenant.tenant_id, cfg.apps[tenant.app], cfg.graph)
+        # What needs a new refresher (new credentials, new msal app); intervals, signals,
+        # limits and Graph's transport are applied in place so a reload keeps the data.
+        return (tenant.tenant_id, cfg.apps[tenant.app])
 
     def _sync(self) -> None:
         """Make the refreshers match the config: keep unchanged tenants, rebuild the rest."""
         cfg = self.config
         if self._http is None:
             self._http = _http_client(cfg, self.config_file)
-        if self._slots is None:
+        if self._slots is None or cfg.max_concurrent_refreshes != self._slots_size:
+            # Refreshes holding the old semaphore release it; new ones share the new limit.
             self._slots = asyncio.Semaphore(cfg.max_concurrent_refreshes)
             self._slots_size = cfg.max_concurrent_refreshes
         wanted = {t.name: t for t in self.tenants}
@@ -136,16 +138,23 @@ class M365App(ProbeApp[TenantRefresher]):
                 self._drop(name)
         for name, tenant in wanted.items():
             signals = tenant.signals if tenant.signals is not None else cfg.signals
-            if name in self.refreshers:
-                self.refreshers[name].reconfigure(
-                    cfg.refresh, signals, cfg.max_concurrent_refreshes_per_tenant
+            stats = self._stats.setdefault(name, RequestStats())
+            refresher = self.refreshers.get(name)
+            if refresher is not None:
+                if self._built_on.get(name) is not self._http:  # Graph's transport changed
+                    # Refreshes under way keep the client they started with.
+                    refresher.client = self._client_factory(
+                        tenant, cfg.apps[tenant.app], cfg.graph, self._http, stats
+                    )
+                    self._built_on[name] = self._http
+                refresher.reconfigure(
+                    cfg.refresh, signals, cfg.max_concurrent_refreshes_per_tenant, self._slots
                 )
                 continue
-            stats = self._stats.setdefault(name, RequestStats())
-            source = self._source_factory(tenant, cfg.apps[tenant.app], cfg.graph, self._http, stats)
+            client = self._client_factory(tenant, cfg.apps[tenant.app], cfg.graph, self._http, stats)
             self.refreshers[name] = TenantRefresher(
                 tenant,
-                source,
+                client,
                 stats,
                 cfg.refresh,
                 signals,
@@ -153,6 +162,7 @@ class M365App(ProbeApp[TenantRefresher]):
                 slots=self._slots,
                 per_tenant=cfg.max_concurrent_refreshes_per_tenant,
             )
+            self._built_on[name] = self._http
             self._keys[name] = self._key(cfg, tenant)
             if self._background and self._started:
                 self._loops[name] = asyncio.ensure_future(self.refreshers[name].run())
@@ -166,6 +176,7 @@ class M365App(ProbeApp[TenantRefresher]):
             loop.cancel()
         self.refreshers.pop(name).cancel()
         self._keys.pop(name, None)
+        self._built_on.pop(name, None)
 
     async def start(self) -> None:
         self._started = True
@@ -187,26 +198,33 @@ class M365App(ProbeApp[TenantRefresher]):
         self._started = False
 
     def reload(self) -> None:
+        # Everything the new config needs is built before the swap: a CA bundle that cannot
+        # be loaded raises here and the old config keeps serving.
         config, tenants = load_config(self.config_file)
-        old_graph = self.config.graph
         new_http = None
-        if config.graph != old_graph and self._http is not None:
-            # Built before the swap: a CA bundle that cannot be loaded keeps the old config.
+        if self._http is not None and config.graph != self.config.graph:
             new_http = _http_client(config, self.config_file)
+        elif self._http is None:
+            _http_client(config, self.config_file)  # checked now, built when first needed
         self.config, self.tenants = config, tenants
         if new_http is not None and self._http is not None:
-            old_http, self._http = self._http, new_http
-            for name in list(self.refreshers):
-                self._drop(name)
-            closing = asyncio.get_running_loop().create_task(old_http.aclose())
-            self._closing.add(closing)  # keep a reference until it is done
-            closing.add_done_callback(self._closing.discard)
-        if config.max_concurrent_refreshes != self._slots_size:
-            self._slots = None  # refreshers built from now on share the new limit
-            for name in list(self.refreshers):
-                self._drop(name)
+            self._retire_http(self._http)
+            self._http = new_http
         if self._started:
             self._sync()
+
+    def _retire_http(self, old: httpx.AsyncClient) -> None:
+        """Close the old transport once the refreshes already using it have ended."""
+        running = [t for r in self.refreshers.values() for t in r.tasks() if not t.done()]
+
+        async def close() -> None:
+            if running:
+                await asyncio.wait(running)  # never cancels them; each is bounded by its budget
+            await old.aclose()
+
+        closing = asyncio.get_running_loop().create_task(close())
+        self._closing.add(closing)  # keep a reference until it is done
+        closing.add_done_callback(self._closing.discard)
 
     async def refresh_all(self) -> None:
         """Refresh every signal of every tenant now and wait (tests, ``--once`` tooling)."""

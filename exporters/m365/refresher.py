@@ -21,7 +21,7 @@ from mspwatch.exporters.core.deadline import Deadline
 from mspwatch.exporters.graph.client import RequestStats
 from mspwatch.exporters.graph.errors import GraphError, Reason
 
-from .client import M365Source
+from .client import M365Client
 from .config import Refresh
 from .inventory import M365Tenant
 from .mapping import SignalState, TenantView
@@ -46,7 +46,7 @@ class TenantRefresher:
     def __init__(
         self,
         tenant: M365Tenant,
-        source: M365Source,
+        client: M365Client,
         stats: RequestStats,
         refresh: Refresh,
         signals: Sequence[Signal],
@@ -56,7 +56,7 @@ class TenantRefresher:
         per_tenant: int = 2,
     ) -> None:
         self.tenant = tenant
-        self.source = source
+        self.client = client  # replaced on reload when Graph's transport changes
         self.stats = stats
         self.refresh_cfg = refresh
         self.clock = clock
@@ -70,9 +70,17 @@ class TenantRefresher:
             s: _Slot(SignalState(interval=refresh.interval(s))) for s in signals
         }
 
-    def reconfigure(self, refresh: Refresh, signals: Sequence[Signal], per_tenant: int) -> None:
-        """Apply new intervals and signals on reload, keeping the data already fetched."""
+    def reconfigure(
+        self,
+        refresh: Refresh,
+        signals: Sequence[Signal],
+        per_tenant: int,
+        slots: asyncio.Semaphore | None = None,
+    ) -> None:
+        """Apply new intervals, signals and limits on reload, keeping the data already fetched."""
         self.refresh_cfg = refresh
+        if slots is not None:
+            self._slots = slots
         if per_tenant != self._per_tenant:
             self._own_slots = asyncio.Semaphore(per_tenant)
             self._per_tenant = per_tenant
@@ -92,7 +100,7 @@ class TenantRefresher:
     # --- refreshing ---------------------------------------------------------------------
 
     async def _fetch(self, signal: Signal, deadline: Deadline) -> Any:
-        src = self.source
+        src = self.client
         if signal == "health":
             return await src.health(deadline)
         if signal == "issues":

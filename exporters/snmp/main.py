@@ -108,7 +108,7 @@ class SnmpApp(ProbeApp[SnmpTarget]):
         try:
             # The name is resolved once, inside the deadline; the address checked against
             # the allowlist is the one the credentials are sent to.
-            address = await _resolve(target.host, deadline)
+            address = await _address_of(target.host, deadline)
             if cfg.allowed_targets is not None and not _allowed(address, cfg.allowed_targets):
                 raise BadRequest(f"target {target.host!r} is not in allowed_targets")
             session = await self._client.session(address, target.port, target.auth, cfg.walk)
@@ -181,7 +181,7 @@ def _split_target(target: str) -> tuple[str, int]:
     return host, port or 161
 
 
-async def _resolve(host: str, deadline: Deadline) -> str:
+async def _address_of(host: str, deadline: Deadline) -> str:
     """An IP literal for ``host``; a name that does not resolve in time is data, not a 4xx."""
     try:
         return str(ipaddress.ip_address(host))

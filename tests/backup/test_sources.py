@@ -16,6 +16,7 @@ from mspwatch.cli import main as mspwatch_main
 from mspwatch.exporters.backup.folder import read_records
 from mspwatch.exporters.backup.inventory import RpoConfig
 from mspwatch.exporters.backup.records import JobRecord, Reason, SourceData, SourceError, parse_result
+from mspwatch.exporters.backup.scrape import scrape_source
 from mspwatch.exporters.core.deadline import Deadline
 from mspwatch.exporters.core.probe import ProbeFailure, registry_of
 from mspwatch.inventory import load_inventory, write_targets

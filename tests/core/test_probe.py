@@ -87,7 +87,9 @@ def _text(registry: object) -> str:
 
 
 def _errors(text: str) -> dict[str, float]:
-    return {m[1]: float(m[2]) for m in re.finditer(r'^fake_scrape_error\{reason="(\w+)"\} (\S+)$', text, re.M)}
+    return {
+        m[1]: float(m[2]) for m in re.finditer(r'^fake_scrape_error\{reason="(\w+)"\} (\S+)$', text, re.M)
+    }
 
 
 async def test_a_scrape_that_succeeds() -> None:
@@ -195,7 +197,9 @@ async def _get(server: ExporterServer, path: str) -> httpx.Response:
 
 
 def _server(app: FakeApp) -> ExporterServer:
-    return ExporterServer(app, web=WebConfig(), metrics=ExporterMetrics("fake", "test"), options=ServerOptions())
+    return ExporterServer(
+        app, web=WebConfig(), metrics=ExporterMetrics("fake", "test"), options=ServerOptions()
+    )
 
 
 async def test_the_server_answers_each_outcome() -> None:

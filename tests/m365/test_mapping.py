@@ -11,7 +11,7 @@ from mspwatch.exporters.core.deadline import Deadline
 from mspwatch.exporters.core.probe import ProbeApp
 from mspwatch.exporters.graph.client import Record, RequestStats
 from mspwatch.exporters.graph.errors import GraphError, Reason
-from mspwatch.exporters.m365.client import M365Source
+from mspwatch.exporters.m365.client import M365Client
 from mspwatch.exporters.m365.config import SIGNALS, Refresh
 from mspwatch.exporters.m365.inventory import M365Tenant
 from mspwatch.exporters.m365.main import M365App
@@ -81,7 +81,7 @@ DATA: dict[str, list[Record]] = {
 
 def _collector(graph: FakeGraph, clock: Clock) -> TenantRefresher:
     tenant = M365Tenant(name="acme", tenant_id="acme.onmicrosoft.com")
-    return TenantRefresher(tenant, M365Source(graph), RequestStats(), Refresh(), SIGNALS, clock=clock)
+    return TenantRefresher(tenant, M365Client(graph), RequestStats(), Refresh(), SIGNALS, clock=clock)
 
 
 class _OneTenant(M365App):
@@ -107,7 +107,7 @@ def test_status_is_compared_case_insensitively() -> None:
     assert canonical_status("") == "unknown"
 
 
-async def test_one_series_per_state_counts_and_no_freeawait _text() -> None:
+async def test_one_series_per_state_counts_and_no_free_text() -> None:
     graph = FakeGraph(DATA)
     collector = _collector(graph, Clock())
     await collector.refresh_due(force=True)
@@ -232,7 +232,7 @@ async def test_one_tenant_holds_at_most_its_share_of_slots() -> None:
     tenant = M365Tenant(name="acme", tenant_id="acme.onmicrosoft.com")
     collector = TenantRefresher(
         tenant,
-        M365Source(graph),
+        M365Client(graph),
         RequestStats(),
         Refresh(),
         SIGNALS,
