@@ -6,6 +6,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal
 
+# One request-statistics type for every exporter: the core HTTP client's (a scrape counts
+# requests and retries in its own instance; restic and the drop folder count commands).
+from mspwatch.exporters.core.http import RequestStats as RequestStats
+
 Result = Literal["success", "warning", "failed", "none", "unknown"]
 RESULTS: tuple[Result, ...] = ("success", "warning", "failed", "none", "unknown")
 
@@ -14,7 +18,7 @@ class Reason(StrEnum):
     """Why a source could not be read: the ``reason`` of ``backup_scrape_error``."""
 
     DEADLINE = "deadline"  # the scrape deadline was reached before the source answered
-    TIMEOUT = "timeout"  # one request got no answer within request_timeout
+    TIMEOUT = "timeout"  # a request got no answer within request_timeout, a command ran past command_timeout
     UNREACHABLE = "unreachable"  # connection refused, no route, name does not resolve
     TLS = "tls"  # the TLS handshake or certificate verification failed
     AUTH = "auth"  # credentials refused (wrong password, account locked)
@@ -109,11 +113,3 @@ class SourceData:
     file_errors: dict[str, int] | None = None
     # restic only: repository -> (timestamp, passed) of the last `restic check`
     checks: dict[str, tuple[float, bool]] = field(default_factory=dict)
-
-
-@dataclass
-class RequestStats:
-    """Per-scrape request counts, reported as gauges."""
-
-    requests: int = 0
-    retries: int = 0

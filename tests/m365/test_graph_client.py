@@ -234,11 +234,12 @@ class CountingProvider(MsalTokenProvider):
 
     def __init__(self, result: dict[str, Any]) -> None:
         app = GraphApp(client_id="4f1c2d9e-0000-4000-8000-000000000001", client_secret=Secret("x"))
-        super().__init__("contoso.onmicrosoft.com", app, GraphOptions())
+        self.sleeps = Sleeps()
+        super().__init__("contoso.onmicrosoft.com", app, GraphOptions(), sleep=self.sleeps)
         self.result = result
         self.acquired = 0
 
-    def _acquire(self) -> dict[str, Any]:
+    def _acquire(self, deadline: Deadline) -> dict[str, Any]:
         self.acquired += 1
         return self.result
 
@@ -269,4 +270,6 @@ async def test_token_endpoint_trouble_is_unavailable_and_not_remembered() -> Non
         with pytest.raises(GraphError) as err:
             await tokens.token(Deadline.after(5))
         assert err.value.reason == "unavailable"
-    assert tokens.acquired == 2
+    # Each call tries 1 + max_retries times with a short backoff, then reports.
+    assert tokens.acquired == 2 * 4
+    assert tokens.sleeps.calls == [0.25, 0.5, 1.0] * 2
