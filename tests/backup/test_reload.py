@@ -36,7 +36,7 @@ async def test_a_reload_never_fails_a_scrape_that_started_before_it(
     text = await first
     assert value(text, "backup_up") == 1, [ln for ln in text.splitlines() if "error" in ln]
     await exp.app._leases.settle()
-    assert old._http.is_closed  # retired once its last scrape ended
+    assert old._api._http.http.is_closed  # retired once its last scrape ended
 
 
 async def test_a_reload_into_a_config_that_cannot_work_keeps_the_old_one(
