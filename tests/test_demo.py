@@ -113,20 +113,36 @@ def test_port_offset_moves_every_port() -> None:
 def test_backup_scrape_job_follows_the_multi_target_pattern(tmp_path: Path) -> None:
     config = prometheus_config(Ports().shifted(5), tmp_path, areas())
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
-    assert list(jobs) == ["snmp", "icmp", "backup", "m365", "mspwatch-exporters"]
+    assert list(jobs) == [
+        "snmp",
+        "icmp",
+        "snmp-exporter",
+        "blackbox",
+        "backup",
+        "backup-exporter",
+        "m365",
+        "m365-exporter",
+        "alertmanager",
+        "prometheus",
+    ]
     backup = jobs["backup"]
     assert backup["metrics_path"] == "/backup"
     assert backup["file_sd_configs"] == [{"files": [str(tmp_path / "backup.json")]}]
     assert backup["relabel_configs"][:2] == jobs["snmp"]["relabel_configs"][:2]
     assert backup["relabel_configs"][2] == {"target_label": "__address__", "replacement": "127.0.0.1:9822"}
-    assert "127.0.0.1:9822" in jobs["mspwatch-exporters"]["static_configs"][0]["targets"]
+    assert jobs["backup-exporter"]["static_configs"] == [{"targets": ["127.0.0.1:9822"]}]
     assert [Path(p).name for p in config["rule_files"]] == ["snmp.yml", "backup.yml", "m365.yml"]
     m365 = jobs["m365"]
     assert m365["metrics_path"] == "/m365"
     assert m365["file_sd_configs"] == [{"files": [str(tmp_path / "m365.json")]}]
     assert m365["relabel_configs"][:2] == jobs["snmp"]["relabel_configs"][:2]
     assert m365["relabel_configs"][2] == {"target_label": "__address__", "replacement": "127.0.0.1:9823"}
-    assert "127.0.0.1:9823" in jobs["mspwatch-exporters"]["static_configs"][0]["targets"]
+    assert jobs["m365-exporter"]["static_configs"] == [{"targets": ["127.0.0.1:9823"]}]
+    assert jobs["icmp"]["relabel_configs"][2] == {
+        "target_label": "__address__",
+        "replacement": "127.0.0.1:9120",
+    }
+    assert jobs["prometheus"]["static_configs"] == [{"targets": ["127.0.0.1:9095"]}]
     assert config["alerting"] == {"alertmanagers": [{"static_configs": [{"targets": ["127.0.0.1:9098"]}]}]}
     path = tmp_path / "prometheus.yml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))

@@ -18,8 +18,8 @@ from typing import Any
 
 from mspwatch.common.timeparse import parse_time
 from mspwatch.exporters.core.deadline import Deadline
+from mspwatch.inventory import FolderSource
 
-from .inventory import FolderSource
 from .records import JobRecord, Reason, RequestStats, Result, SourceData, SourceError, parse_result
 
 log = logging.getLogger("mspwatch.backup.folder")

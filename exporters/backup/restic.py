@@ -21,8 +21,8 @@ from typing import Any
 from mspwatch.common.secrets import REDACTED, Secret
 from mspwatch.common.timeparse import parse_time
 from mspwatch.exporters.core.deadline import Deadline
+from mspwatch.inventory import ResticSource, resolve
 
-from .inventory import ResticSource, resolve
 from .records import JobRecord, Reason, RequestStats, SourceData, SourceError
 
 log = logging.getLogger("mspwatch.backup.restic")

@@ -25,8 +25,8 @@ from prometheus_client.core import Metric
 
 from mspwatch.exporters.core.deadline import Deadline
 from mspwatch.exporters.core.probe import ProbeFailure
+from mspwatch.inventory import RpoConfig
 
-from .inventory import RpoConfig
 from .mapping import SourceScrape, map_source
 from .records import Reason, RequestStats, SourceData, SourceError
 from .restorelog import read_restore_tests

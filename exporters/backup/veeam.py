@@ -20,8 +20,8 @@ import httpx
 from mspwatch.common.secrets import Secret
 from mspwatch.common.timeparse import format_time
 from mspwatch.exporters.core.deadline import Deadline
+from mspwatch.inventory import VeeamSource
 
-from .inventory import VeeamSource
 from .records import Reason, RequestStats, RestoreTest, SourceData, SourceError, parse_result
 from .veeam_api import API_ERROR_STATUSES, VeeamApi, tls_verify
 from .veeam_parse import (

@@ -23,8 +23,8 @@ import httpx
 from mspwatch.common.secrets import Secret
 from mspwatch.exporters.core.deadline import Deadline
 from mspwatch.exporters.core.http import Failure, HttpError, JsonClient, Params, RequestStats
+from mspwatch.inventory import VeeamSource, resolve
 
-from .inventory import VeeamSource, resolve
 from .records import Reason, SourceError
 
 log = logging.getLogger("mspwatch.backup.veeam")

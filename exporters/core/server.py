@@ -30,12 +30,13 @@ from prometheus_client import (
     PlatformCollector,
     ProcessCollector,
 )
-from prometheus_client.exposition import choose_encoder, gzip_accepted
+from prometheus_client.exposition import choose_encoder, generate_latest, gzip_accepted
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from mspwatch.common.config import ConfigError
 
 from .deadline import Deadline
+from .exposition import render_text
 from .probe import BadRequest, ProbeApp
 from .webconfig import BasicAuth, WebConfig, ssl_context
 
@@ -154,7 +155,10 @@ def exposition(registry: CollectorRegistry, scope: Scope) -> tuple[bytes, list[t
     encoder, content_type = choose_encoder(_comparable_versions(_header(scope, b"accept")))
     query = parse_qs(scope.get("query_string", b"").decode("utf-8", "replace"))
     names = query.get("name[]")
-    body = encoder(registry.restricted_registry(names) if names else registry)
+    if encoder is generate_latest and not names:
+        body = render_text(registry.collect())  # the same bytes, a fraction of the CPU
+    else:
+        body = encoder(registry.restricted_registry(names) if names else registry)
     headers = [(b"content-type", content_type.encode("latin-1"))]
     if gzip_accepted(_header(scope, b"accept-encoding")):
         body = gzip.compress(body)

@@ -29,10 +29,10 @@ from mspwatch.exporters.graph.auth import MsalTokenProvider
 from mspwatch.exporters.graph.client import GraphClient, RequestStats, Sleep, make_http_client
 from mspwatch.exporters.graph.config import GraphApp, GraphOptions
 from mspwatch.exporters.graph.errors import Reason
+from mspwatch.inventory import M365Tenant
 
 from .client import M365Client
 from .config import M365Config, load_config
-from .inventory import M365Tenant
 from .mapping import map_tenant
 from .refresher import TenantRefresher
 

@@ -27,7 +27,7 @@ from mspwatch.inventory import load_inventory, write_targets
 
 from .alerting import AlertingArea
 from .backup import BackupArea
-from .kit import ESTATE, Demo, DemoArea, Ports, Processes, tool, wait_http
+from .kit import ESTATE, Demo, DemoArea, Ports, Processes, canonical_prometheus, demo_jobs, tool, wait_http
 from .m365 import M365Area
 from .snmp import SnmpArea
 
@@ -44,26 +44,25 @@ def areas() -> list[DemoArea]:
 def prometheus_config(
     ports: Ports, targets_dir: Path, demo_areas: list[DemoArea] | None = None
 ) -> dict[str, Any]:
-    """Scrape config as an MSP would write it: file_sd targets carry customer and site."""
+    """compose/prometheus.yml as the demo runs it: the areas' jobs, rules and Alertmanager.
+
+    Addresses, paths and intervals change (every 15 s, to answer sooner); the jobs, their
+    relabelling and the rules are the stack's own.
+    """
     demo_areas = areas() if demo_areas is None else demo_areas
-    config: dict[str, Any] = {
-        "global": {"scrape_interval": "15s", "scrape_timeout": "10s", "evaluation_interval": "15s"},
-    }
+    config = canonical_prometheus()
+    config["global"] = {"scrape_interval": "15s", "scrape_timeout": "10s", "evaluation_interval": "15s"}
     rules = [str(path) for area in demo_areas for path in area.rule_files()]
+    config.pop("rule_files", None)
     if rules:
         config["rule_files"] = rules
     alertmanagers = [a for area in demo_areas for a in area.alertmanagers(ports)]
+    config.pop("alerting", None)
+    jobs = [job for area in demo_areas for job in area.scrape_configs(ports, targets_dir)]
     if alertmanagers:
         config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": alertmanagers}]}]}
-    config["scrape_configs"] = [job for area in demo_areas for job in area.scrape_configs(ports, targets_dir)]
-    config["scrape_configs"].append(
-        {
-            "job_name": "mspwatch-exporters",
-            "static_configs": [
-                {"targets": [a for area in demo_areas for a in area.exporter_addresses(ports)]}
-            ],
-        }
-    )
+        jobs += demo_jobs(["alertmanager"], ports, targets_dir)
+    config["scrape_configs"] = [*jobs, *demo_jobs(["prometheus"], ports, targets_dir)]
     return config
 
 

@@ -13,10 +13,10 @@ from mspwatch.exporters.graph.client import Record, RequestStats
 from mspwatch.exporters.graph.errors import GraphError, Reason
 from mspwatch.exporters.m365.client import M365Client
 from mspwatch.exporters.m365.config import SIGNALS, Refresh
-from mspwatch.exporters.m365.inventory import M365Tenant
 from mspwatch.exporters.m365.main import M365App
 from mspwatch.exporters.m365.mapping import canonical_status
 from mspwatch.exporters.m365.refresher import TenantRefresher
+from mspwatch.inventory import M365Tenant
 
 from .helpers import Clock
 

@@ -6,18 +6,20 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import generate_latest
 from prometheus_client.core import Metric
 
 from mspwatch.common.secrets import Secret
 from mspwatch.exporters.core.deadline import Deadline
+from mspwatch.exporters.core.probe import ProbeApp, registry_of
+from mspwatch.exporters.patch.main import PatchApp
 from mspwatch.exporters.patch.ninjaone import NinjaOneClient, NinjaOptions
 from mspwatch.exporters.patch.scrape import scrape_source
 from tests.conftest import ROOT, free_port, stop_process, wait_for_port
@@ -28,6 +30,7 @@ SCENARIOS = ROOT / "simulators" / "ninjaone" / "scenarios"
 CLIENT_ID = "mspwatch-test"
 SECRET = "Sim-Ninja-Secret-1"
 LONDON = ZoneInfo("Europe/London")
+ESTATE_CLOCK = "2026-02-02T09:00:00Z"
 
 
 class Sim:
@@ -65,7 +68,7 @@ class Sim:
         return list(self.admin.get("/admin/requests").json()["requests"])
 
 
-def start_sim(scenario: Path, log: Path) -> tuple[subprocess.Popen[bytes], int]:
+def start_sim(scenario: Path, log: Path, *extra: str) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     with log.open("wb") as out:
         proc = subprocess.Popen(
@@ -77,6 +80,7 @@ def start_sim(scenario: Path, log: Path) -> tuple[subprocess.Popen[bytes], int]:
                 f"127.0.0.1:{port}",
                 "--scenario",
                 str(scenario),
+                *extra,
             ],
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -94,6 +98,9 @@ def _sims(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Sim]]:
         for name in ("fleet", "rollover"):
             proc, port = start_sim(SCENARIOS / f"{name}.yaml", logs / f"{name}.log")
             sims[name] = Sim(proc, f"http://127.0.0.1:{port}")
+        # The demo's running clock, frozen on a known day for the test.
+        proc, port = start_sim(SCENARIOS / "estate.yaml", logs / "estate.log", "--clock", ESTATE_CLOCK)
+        sims["estate"] = Sim(proc, f"http://127.0.0.1:{port}")
         yield sims
     finally:
         for sim in sims.values():
@@ -109,23 +116,43 @@ def fleet(_sims: dict[str, Sim]) -> Sim:
 
 
 @pytest.fixture
+def estate(_sims: dict[str, Sim]) -> Sim:
+    _sims["estate"].reset()
+    return _sims["estate"]
+
+
+@pytest.fixture
 def rollover(_sims: dict[str, Sim]) -> Sim:
     _sims["rollover"].reset()
     return _sims["rollover"]
 
 
-class _Families:
-    def __init__(self, families: list[Metric]) -> None:
-        self._families = families
+class OneScrape(PatchApp):
+    """The probe core over one scrape function, without a config file: what /patch answers."""
 
-    def collect(self) -> Iterable[Metric]:
-        return self._families
+    def __init__(self, run: Callable[[Deadline], Awaitable[list[Metric]]]) -> None:
+        ProbeApp.__init__(self)
+        self._run = run
+
+    @property
+    def max_in_flight(self) -> None:
+        return None
+
+    def target(self, params: Mapping[str, str]) -> Any:
+        return None
+
+    async def scrape(self, target: Any, deadline: Deadline) -> list[Metric]:
+        return await self._run(deadline)
+
+
+async def probe(run: Callable[[Deadline], Awaitable[list[Metric]]], budget: float) -> str:
+    """The exporter's answer (outcome families included) for one scrape, normalised."""
+    registry = await OneScrape(run).probe({}, Deadline.after(budget))
+    return normalise(generate_latest(registry).decode())
 
 
 def render(families: list[Metric]) -> str:
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Families(families))
-    return generate_latest(registry).decode()
+    return generate_latest(registry_of(families)).decode()
 
 
 _DURATION = re.compile(r"^(patch_scrape_duration_seconds) \S+$", re.M)
@@ -137,13 +164,13 @@ def normalise(text: str) -> str:
 
 
 def ninja_client(
-    sim: Sim, organization: str = "Acme Dental", secret: str = SECRET, **opts: Any
+    sim: Sim, organization: str = "Acme Dental", secret: str = SECRET, client_id: str = CLIENT_ID, **opts: Any
 ) -> NinjaOneClient:
     return NinjaOneClient(
         "acme-ninja",
         sim.url,
         organization,
-        CLIENT_ID,
+        client_id,
         Secret(secret),
         NinjaOptions(**{"page_size": 100, **opts}),
         clock=sim.now,
@@ -157,13 +184,15 @@ async def scrape(
     own = client is None
     client = client or ninja_client(sim)
     try:
-        families = await scrape_source(
-            "acme-ninja", client, policy or Policy(), LONDON, Deadline.after(budget), sim.now
+        return await probe(
+            lambda deadline: scrape_source(
+                "acme-ninja", client, policy or Policy(), LONDON, deadline, sim.now
+            ),
+            budget,
         )
     finally:
         if own:
             await client.aclose()
-    return normalise(render(families))
 
 
 def value(text: str, series: str) -> float | None:
