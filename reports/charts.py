@@ -70,9 +70,10 @@ def daily_downtime(days: Sequence[int], minutes: Sequence[int], tz: str, colour:
 
 
 def trend(points: Sequence[tuple[int, float]], tz: str, label: str, target: float | None = None) -> str:
-    """A daily trend in percent, with an optional target line."""
+    """A daily trend in percent, with an optional target line; each point is taken at the
+    end of a day (local midnight) and drawn on the day that just ended."""
     fig, ax = plt.subplots(figsize=(6.3, 1.6))
-    xs = [dt.datetime.fromtimestamp(t, ZoneInfo(tz)).day for t, _ in points]
+    xs = [dt.datetime.fromtimestamp(t - 1, ZoneInfo(tz)).day for t, _ in points]
     ys = [v * 100 for _, v in points]
     ax.plot(xs, ys, color="black", marker="o", markersize=2.5, linewidth=1)
     if target is not None:

@@ -85,6 +85,18 @@ def test_demo_check(tmp_path: Path) -> None:
         "Secure Score 47.25 of 76 (62%), MFA 97 of 112 users, 3 of 3 admins"
     ) in proc.stdout
     assert "m365 alert rules: 16 loaded" in proc.stdout
+    # Patching: one NinjaOne organisation per customer; the scenario's times are relative to
+    # its start, so which devices fail the policy does not depend on the day.
+    assert "2 of 2 patch sources up" in proc.stdout
+    assert (
+        "patch acme-dental (acme-ninja): up, 7 devices, 5 compliant (71%, target 95%); "
+        "not compliant: missing_critical 1, not_reporting 1"
+    ) in proc.stdout
+    assert (
+        "patch bolt-logistics (bolt-ninja): up, 9 devices, 7 compliant (78%, target 90%); "
+        "not compliant: av_outdated 1, reboot_pending 1"
+    ) in proc.stdout
+    assert "patch alert rules: 12 loaded" in proc.stdout
     # Alertmanager: ready, the Prometheus URL's neighbour, and counting per receiver.
     assert re.search(r"^Alertmanager:  http://127\.0\.0\.1:\d+$", proc.stdout, re.M)
     assert "Alertmanager ready, Prometheus sends to it: " in proc.stdout
@@ -122,6 +134,8 @@ def test_backup_scrape_job_follows_the_multi_target_pattern(tmp_path: Path) -> N
         "backup-exporter",
         "m365",
         "m365-exporter",
+        "patch",
+        "patch-exporter",
         "alertmanager",
         "prometheus",
     ]
@@ -131,13 +145,18 @@ def test_backup_scrape_job_follows_the_multi_target_pattern(tmp_path: Path) -> N
     assert backup["relabel_configs"][:2] == jobs["snmp"]["relabel_configs"][:2]
     assert backup["relabel_configs"][2] == {"target_label": "__address__", "replacement": "127.0.0.1:9822"}
     assert jobs["backup-exporter"]["static_configs"] == [{"targets": ["127.0.0.1:9822"]}]
-    assert [Path(p).name for p in config["rule_files"]] == ["snmp.yml", "backup.yml", "m365.yml"]
+    assert [Path(p).name for p in config["rule_files"]] == ["snmp.yml", "backup.yml", "m365.yml", "patch.yml"]
     m365 = jobs["m365"]
     assert m365["metrics_path"] == "/m365"
     assert m365["file_sd_configs"] == [{"files": [str(tmp_path / "m365.json")]}]
     assert m365["relabel_configs"][:2] == jobs["snmp"]["relabel_configs"][:2]
     assert m365["relabel_configs"][2] == {"target_label": "__address__", "replacement": "127.0.0.1:9823"}
     assert jobs["m365-exporter"]["static_configs"] == [{"targets": ["127.0.0.1:9823"]}]
+    patch = jobs["patch"]
+    assert patch["metrics_path"] == "/patch"
+    assert patch["file_sd_configs"] == [{"files": [str(tmp_path / "patch.json")]}]
+    assert patch["relabel_configs"][2] == {"target_label": "__address__", "replacement": "127.0.0.1:9824"}
+    assert jobs["patch-exporter"]["static_configs"] == [{"targets": ["127.0.0.1:9824"]}]
     assert jobs["icmp"]["relabel_configs"][2] == {
         "target_label": "__address__",
         "replacement": "127.0.0.1:9120",

@@ -15,7 +15,7 @@ from mspwatch.common.version import mspwatch_version
 
 from .logs import setup_logging
 from .probe import ProbeApp
-from .server import ExporterMetrics, ExporterServer, ServerOptions, serve
+from .server import ExporterMetrics, ExporterServer, ServerOptions, parse_listen_address, serve
 from .webconfig import load_web_config
 
 log = logging.getLogger("mspwatch")
@@ -110,6 +110,7 @@ def run_exporter(args: argparse.Namespace, build: Callable[[Path], ProbeApp[Any]
     try:
         app = build(args.config_file)
         web = load_web_config(args.web_config_file)
+        parse_listen_address(args.listen_address)  # start-up refuses it: so does --config.check
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

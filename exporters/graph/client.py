@@ -61,7 +61,7 @@ EXPIRED_PAGE_TOKEN_CODES = frozenset(
 )
 # Status codes the request counter always shows (zero rather than nothing).
 COMMON_STATUSES = ("200", "400", "401", "403", "404", "429", "500", "503", "error")
-# The core's reasons in Graph's words (the m365_refresh_error{reason} values).
+# The core's reasons in Graph's words (the m365_scrape_error{reason} values).
 _REASONS: dict[Failure, Reason] = {
     Failure.UNREACHABLE: Reason.NETWORK,
     Failure.TIMEOUT: Reason.NETWORK,

@@ -152,6 +152,8 @@ class IntuneClient:
             stats.requests += self._graph_stats.requests - before[0]
             stats.retries += self._graph_stats.retries - before[1]
         by_id = {str(d.get("id")): s for d, s in zip(windows, states, strict=True)}
+        for gone in self._cache.keys() - by_id.keys():  # retired or wiped devices
+            del self._cache[gone]
         return SourceData(devices=[self._record(d, by_id.get(str(d.get("id")))) for d in devices])
 
     async def _protection(self, device: dict[str, Any], deadline: Deadline) -> dict[str, Any] | None:

@@ -132,7 +132,7 @@ def _devices(s: SourceScrape, devices: list[DeviceRecord]) -> list[Metric]:
     )
     scan = _g(
         "device_last_scan_timestamp_seconds",
-        "Last update scan, where the source reports one (Intune LastWUScanTimeUTC).",
+        "Last update scan, where a source reports one (the NinjaOne and Intune calls used give none).",
         dev,
     )
     boot = _g("device_last_boot_timestamp_seconds", "Last boot (lastBootTime); 0 if unknown.", dev)

@@ -23,7 +23,7 @@ from mspwatch.exporters.core.probe import BadRequest, ProbeApp, ProbeFailure
 
 from .client import Reason, SessionStats, SnmpClient, SnmpError
 from .config import Auth, SnmpConfig, load_config
-from .fastclient import DispatchingClient
+from .dispatch import DispatchingClient
 from .profile import Profile, load_profiles
 from .scrape import LabelCache, scrape_device, session_families
 

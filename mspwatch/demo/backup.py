@@ -53,11 +53,15 @@ def _with_port(url: str, port: int) -> str:
 
 
 def estate_inventory(raw: dict[str, Any], ports: Ports) -> dict[str, Any]:
-    """The estate inventory with every Veeam source's URL on the demo's simulator port."""
+    """The estate inventory with every Veeam and NinjaOne source's URL on the demo's
+    simulator ports."""
     for customer in raw.get("customers", []):
         for source in customer.get("backup_sources", []):
             if source.get("kind") == "veeam":
                 source["url"] = _with_port(source["url"], ports.veeam_simulator)
+        for source in customer.get("patch_sources", []):
+            if source.get("kind") == "ninjaone":
+                source["url"] = _with_port(source["url"], ports.ninjaone_simulator)
     return raw
 
 

@@ -45,6 +45,9 @@ class Ports:
     veeam_simulator: int = 9419
     m365_exporter: int = 9818
     graph_simulator: int = 9443
+    patch_exporter: int = 9819
+    # One NinjaOne instance: an organisation per customer.
+    ninjaone_simulator: int = 9820
     alertmanager: int = 9093
     # The demo's stand-in for the paging, PSA and chat webhooks Alertmanager notifies.
     alert_receiver: int = 9097
@@ -224,6 +227,7 @@ SERVICES = {
     "blackbox": "blackbox",
     "backup-exporter": "backup_exporter",
     "m365-exporter": "m365_exporter",
+    "patch-exporter": "patch_exporter",
     "alertmanager": "alertmanager",
     "localhost": "prometheus",
 }

@@ -29,6 +29,7 @@ from .alerting import AlertingArea
 from .backup import BackupArea
 from .kit import ESTATE, Demo, DemoArea, Ports, Processes, canonical_prometheus, demo_jobs, tool, wait_http
 from .m365 import M365Area
+from .patch import PatchArea
 from .snmp import SnmpArea
 
 __all__ = ["Ports", "areas", "prometheus_config", "register", "run"]
@@ -38,7 +39,7 @@ RESEND_DELAY = "5s"
 
 def areas() -> list[DemoArea]:
     """The demo's areas, in start order. A new area is a DemoArea subclass added here."""
-    return [SnmpArea(), BackupArea(), M365Area(), AlertingArea()]
+    return [SnmpArea(), BackupArea(), M365Area(), PatchArea(), AlertingArea()]
 
 
 def prometheus_config(

@@ -66,11 +66,11 @@ def estate_history(inv: Inventory, end: int, days: int = 35, seed: int = 1) -> H
             outages.append(Outage(c.name, site.name, sd.name, s, s + 70 * MINUTE))
         # A reboot in the Sunday-night patching window (02:00-04:00 local).
         core = next(d for d in mine if d.role in GATEWAY_ROLES)
-        sunday = next(
-            day for day in range(7, days) if (start // DAY + day + 4) % 7 == 3
-        )  # 1970-01-01 was Thursday
-        s = at(sunday, 2.5)
-        outages.append(Outage(core.customer, core.site, core.device, s, s + 25 * MINUTE))
+        # Day 0 of the Unix epoch was a Thursday, so (days since epoch + 3) % 7 == 6 is Sunday.
+        sundays = [day for day in range(1, days) if (start // DAY + day + 3) % 7 == 6]
+        if sundays:
+            s = at(sundays[len(sundays) // 2], 2.5)
+            outages.append(Outage(core.customer, core.site, core.device, s, s + 25 * MINUTE))
         # A flapping interface: the recurring problem of the month.
         flappy = rng.choice(mine)
         labels = tuple(

@@ -27,7 +27,7 @@ def _label_text(labels: tuple[tuple[str, str], ...]) -> str:
     return ",".join(f'{k}="{_escape(v)}"' for k, v in labels)
 
 
-def _lines(series: Iterable[Series], lo: int, hi: int, ms: bool) -> Iterator[str]:
+def sample_lines(series: Iterable[Series], lo: int, hi: int, ms: bool) -> Iterator[str]:
     for s in series:
         a, b = np.searchsorted(s.times, [lo, hi])
         if a == b:
@@ -54,7 +54,7 @@ def write_openmetrics(history: History, out_dir: Path) -> list[Path]:
     for lo, hi in day_bounds(history):
         path = out_dir / f"{dt.datetime.fromtimestamp(lo, dt.UTC):%Y-%m-%d}.om"
         with path.open("w", encoding="utf-8") as f:
-            f.writelines(_lines(series, lo, hi, ms=False))
+            f.writelines(sample_lines(series, lo, hi, ms=False))
             f.write("# EOF\n")
         paths.append(path)
     return paths
@@ -65,7 +65,7 @@ def prometheus_import_chunks(history: History) -> Iterator[str]:
     (what VictoriaMetrics's ``/api/v1/import/prometheus`` reads)."""
     series = history_series(history)
     for lo, hi in day_bounds(history):
-        yield "".join(_lines(series, lo, hi, ms=True))
+        yield "".join(sample_lines(series, lo, hi, ms=True))
 
 
 def backfill(files: list[Path], data_dir: Path, promtool: str = "promtool", workers: int = 2) -> int:

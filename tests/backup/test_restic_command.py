@@ -71,7 +71,7 @@ async def test_hanging_command_is_killed_at_the_scrape_deadline(tmp_path: Path, 
     exp = exporters(config)
     before = _children()
     for _ in range(3):
-        text = await exp.scrape("acme-restic", scrape_timeout=2)
+        text = await exp.scrape("acme-restic", scrape_timeout=4)  # time to start, even on a busy CI
         assert value(text, "backup_up") == 0
         assert reason_of(text) == "deadline"
     started = _started(pid_file)
@@ -81,9 +81,9 @@ async def test_hanging_command_is_killed_at_the_scrape_deadline(tmp_path: Path, 
 
 
 async def test_command_past_its_timeout_is_a_timeout_not_the_deadline(tmp_path: Path, exporters: Any) -> None:
-    """command_timeout (1 s) fires with the scrape deadline (30 s) far away."""
+    """command_timeout (3 s) fires with the scrape deadline (30 s) far away."""
     pid_file = tmp_path / "pids"
-    config = write_config(tmp_path, [_source(tmp_path, pid_file, command_timeout="1s")])
+    config = write_config(tmp_path, [_source(tmp_path, pid_file, command_timeout="3s")])
     exp = exporters(config)
     before = _children()
     text = await exp.scrape("acme-restic", scrape_timeout=30)

@@ -45,13 +45,13 @@ def intune_sim(_intune_sim: GraphSim) -> GraphSim:
 class Intune:
     """An Intune client on the real Graph stack (msal tokens, shared pool)."""
 
-    def __init__(self, sim: GraphSim, secret: str = MSP_SECRET) -> None:
+    def __init__(self, sim: GraphSim, secret: str = MSP_SECRET, tenant: str = TENANT) -> None:
         self.options = GraphOptions(url=sim.url, authority_host=sim.url, ca_file=sim.ca_file)
         app = GraphApp(client_id=MSP_CLIENT_ID, client_secret=Secret(secret))
         self.pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="msal-test")
         self.http = make_http_client(self.options)
         self.stats = RequestStats()
-        tokens = MsalTokenProvider(TENANT, app, self.options, self.pool)
+        tokens = MsalTokenProvider(tenant, app, self.options, self.pool)
         graph = GraphClient(self.http, tokens, self.options, self.stats)
         self.client = IntuneClient("acme-intune", graph, self.stats, UPDATES)
 
@@ -115,3 +115,27 @@ async def test_bad_secret(intune_sim: GraphSim) -> None:
     assert value(text, "patch_up") == 0.0
     assert value(text, 'patch_scrape_error{reason="auth"}') == 1.0
     assert "wrong-intune-secret" not in text
+
+
+async def test_permission_missing(intune_sim: GraphSim) -> None:
+    client = Intune(intune_sim, tenant="0a1c3e5f-0000-4000-8000-0000000000d1")
+    try:
+        text = await client.scrape(budget=10)
+    finally:
+        await client.close()
+    assert value(text, "patch_up") == 0.0
+    assert value(text, 'patch_scrape_error{reason="forbidden"}') == 1.0
+
+
+async def test_throttled_page_and_a_503_within_the_deadline(intune_sim: GraphSim) -> None:
+    client = Intune(intune_sim, tenant="0a1c3e5f-0000-4000-8000-0000000000d2")
+    try:
+        text = await client.scrape(budget=20)
+    finally:
+        await client.close()
+    assert value(text, "patch_up") == 1.0
+    assert value(text, "patch_scrape_retries") == 2.0
+    assert len(lines_of(text, "patch_device_compliant")) == 2
+    statuses = [(r["endpoint"], r["status"]) for r in intune_sim.requests() if r["tenant"] == "throttled"]
+    assert statuses.count(("managedDevices", 429)) == 1
+    assert statuses.count(("windowsProtectionState", 503)) == 1
