@@ -30,9 +30,9 @@ from pathlib import Path
 
 import httpx
 import yaml
-from prometheus_client import generate_latest
 
 from mspwatch.exporters.core.deadline import Deadline
+from mspwatch.exporters.core.exposition import render_text
 from mspwatch.exporters.patch.main import PatchApp
 
 CLOCK = "2026-02-02T09:00:00+00:00"
@@ -101,7 +101,8 @@ async def rounds(config: Path, customers: int, count: int) -> None:
 
     async def one(target: str) -> str:
         registry = await app.probe({"target": target}, Deadline.after(600))
-        return generate_latest(registry).decode()
+        # What the server writes for the text format (byte-identical to generate_latest).
+        return render_text(registry.collect()).decode()
 
     try:
         for n in range(count):

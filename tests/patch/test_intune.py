@@ -3,6 +3,7 @@ the OS-revision check; faults of the Graph path."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
@@ -106,15 +107,16 @@ async def test_protection_state_is_cached(intune: Intune, intune_sim: GraphSim) 
     assert value(text, 'patch_device_av_enabled{device="ACME-LT-01"}') == 1.0
 
 
-async def test_bad_secret(intune_sim: GraphSim) -> None:
+async def test_bad_secret(intune_sim: GraphSim, caplog: pytest.LogCaptureFixture) -> None:
     client = Intune(intune_sim, secret="wrong-intune-secret")
     try:
-        text = await client.scrape(budget=10)
+        with caplog.at_level(logging.DEBUG):
+            text = await client.scrape(budget=10)
     finally:
         await client.close()
     assert value(text, "patch_up") == 0.0
     assert value(text, 'patch_scrape_error{reason="auth"}') == 1.0
-    assert "wrong-intune-secret" not in text
+    assert "wrong-intune-secret" not in text + caplog.text
 
 
 async def test_permission_missing(intune_sim: GraphSim) -> None:
