@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from mspwatch.common.secrets import Secret
-from mspwatch.exporters.core.deadline import Deadline
 from mspwatch.exporters.graph.auth import MsalTokenProvider
 from mspwatch.exporters.graph.client import GraphClient, RequestStats, make_http_client
 from mspwatch.exporters.graph.config import GraphApp, GraphOptions
@@ -24,7 +23,7 @@ from tests.m365.conftest import MSP_CLIENT_ID, MSP_SECRET
 from tests.m365.conftest import Sim as GraphSim
 from tests.m365.conftest import _start as start_graph
 
-from .conftest import LONDON, lines_of, normalise, render, value
+from .conftest import LONDON, lines_of, probe, value
 from .test_policy import Policy
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -58,10 +57,12 @@ class Intune:
         self.client = IntuneClient("acme-intune", graph, self.stats, UPDATES)
 
     async def scrape(self, budget: float = 30.0) -> str:
-        families = await scrape_source(
-            "acme-intune", self.client, Policy(), LONDON, Deadline.after(budget), lambda: NOW
+        return await probe(
+            lambda deadline: scrape_source(
+                "acme-intune", self.client, Policy(), LONDON, deadline, lambda: NOW
+            ),
+            budget,
         )
-        return normalise(render(families))
 
     async def close(self) -> None:
         await self.http.aclose()
