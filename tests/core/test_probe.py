@@ -244,3 +244,32 @@ async def test_a_reload_that_fails_in_any_way_keeps_the_old_config_and_says_0() 
     app.fail = None
     assert server.reload()
     assert "fake_exporter_config_last_reload_successful 1.0" in (await _get(server, "/metrics")).text
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "mspwatch.exporters.snmp.main",
+        "mspwatch.exporters.backup.main",
+        "mspwatch.exporters.m365.main",
+        "mspwatch.exporters.patch.main",
+    ],
+)
+def test_every_exporter_is_a_probe_app_with_one_vocabulary(module: str) -> None:
+    import importlib
+
+    apps = [
+        obj
+        for obj in vars(importlib.import_module(module)).values()
+        if isinstance(obj, type) and issubclass(obj, ProbeApp) and obj is not ProbeApp
+    ]
+    assert len(apps) == 1, apps
+    app = apps[0]
+    ns = app.namespace
+    assert app.probe_path == f"/{ns}"
+    assert "deadline" in {r.value for r in app.reasons}
+    assert [name for name, _label, _help in app.outcome_metrics()] == [
+        f"{ns}_up",
+        f"{ns}_scrape_error",
+        f"{ns}_scrape_duration_seconds",
+    ]
