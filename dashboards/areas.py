@@ -227,9 +227,9 @@ def backups() -> db.Dashboard:
             "Restore point age against RPO, results, restore tests and repository fill.",
             ["backup"],
         ),
-        levels=("customer", "site"),
+        levels=("customer",),
     )
-    sel = f'job="backup", {S}'
+    sel = f'job="backup", {C}'
     return (
         d.with_panel(
             c.graph(
