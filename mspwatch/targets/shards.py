@@ -5,8 +5,9 @@
 
 writes ``prometheus-shard-0.yml`` .. ``prometheus-shard-<N-1>.yml``. Each is the canonical
 config plus, on every scrape job but Prometheus' own, a ``hashmod`` of the target's
-customer, site and host that keeps one shard's share (so the shards split the estate with no overlap and no gap),
-an external label ``shard``, ``remote_write`` to VictoriaMetrics and every Alertmanager peer.
+customer, site and host that keeps one shard's share (so the shards split the estate
+with no overlap and no gap), an external label ``shard``, ``remote_write`` to
+VictoriaMetrics and every Alertmanager peer.
 Jobs, intervals and relabelling stay those of the canonical file: edit that one and
 regenerate (a test fails when the committed shard files differ from what this writes).
 """
