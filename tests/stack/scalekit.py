@@ -128,7 +128,7 @@ def wait_until(what: str, check: Any, timeout: float, interval: float = 0.5) -> 
     end = time.monotonic() + timeout
     last: Any = None
     while time.monotonic() < end:
-        with contextlib.suppress(OSError, ValueError, KeyError):
+        with contextlib.suppress(OSError, ValueError, LookupError):
             last = check()
             if last:
                 return last
