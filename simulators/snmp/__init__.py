@@ -91,9 +91,18 @@ def prepare_data_dir(dest: Path, *, frozen: bool = False) -> Path:
 
 
 def snmpsim_command(
-    data_dir: Path, cache_dir: Path, endpoints: list[str], auth_key: str, priv_key: str
+    data_dir: Path,
+    cache_dir: Path,
+    endpoints: list[str],
+    auth_key: str,
+    priv_key: str,
+    logging_method: str = "null",
 ) -> list[str]:
-    """The snmpsim command line serving ``data_dir`` on loopback ``host:port`` endpoints."""
+    """The snmpsim command line serving ``data_dir`` on loopback ``host:port`` endpoints.
+
+    ``logging_method``: snmpsim's, e.g. ``stdout``; only errors are logged (info is two lines
+    per request).
+    """
     exe = Path(sys.executable).parent / "snmpsim-command-responder"
     return [
         str(exe),
@@ -105,7 +114,8 @@ def snmpsim_command(
         f"--v3-auth-proto={V3_AUTH_PROTO}",
         f"--v3-priv-key={priv_key}",
         f"--v3-priv-proto={V3_PRIV_PROTO}",
-        "--logging-method=null",
+        f"--logging-method={logging_method}",
+        "--log-level=error",
     ]
 
 
@@ -125,6 +135,17 @@ def start_snmpsim(
             stderr=subprocess.STDOUT,
             env=snmpsim_env(),
         )
+
+
+def recorded_sysname(recording: Path) -> str | None:
+    """The sysName.0 a recording answers (``1.3.6.1.2.1.1.5.0|4|name`` or ``|4x|hex``)."""
+    with recording.open(encoding="utf-8", errors="surrogateescape") as lines:
+        for line in lines:
+            oid, _, rest = line.rstrip("\n").partition("|")
+            if oid == "1.3.6.1.2.1.1.5.0":
+                tag, _, value = rest.partition("|")
+                return bytes.fromhex(value).decode("utf-8", "replace") if tag == "4x" else value
+    return None
 
 
 def wait_until_serving(
