@@ -36,7 +36,9 @@ def _chosen(argv: Sequence[str]) -> str | None:
 
 def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     """The parser with the chosen subcommand's flags; the others are listed by name only."""
-    parser = argparse.ArgumentParser(prog="mspwatch", description="mspwatch: one command, a subcommand per job.")
+    parser = argparse.ArgumentParser(
+        prog="mspwatch", description="mspwatch: one command, a subcommand per job."
+    )
     parser.add_argument("--version", action="version", version=f"mspwatch {mspwatch_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     chosen = _chosen(argv)

@@ -20,7 +20,9 @@ T = TypeVar("T", bound=BaseModel)
 class StrictModel(BaseModel):
     """Base for every config model: unknown keys rejected, values immutable."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, str_strip_whitespace=True, use_attribute_docstrings=True
+    )
 
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d|w)$")
