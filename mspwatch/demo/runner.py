@@ -176,12 +176,16 @@ class Runner:
 
         thread = threading.Thread(target=worker, name="demo-steps", daemon=True)
         thread.start()
+        handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
-            self._manager.loop()
+            self._manager.loop()  # installs honcho's SIGINT and SIGTERM handlers
         except KeyError:
             # A signal that arrives before honcho has every PID fails inside its handler
             # (honcho 2.0 reads the PIDs it has not yet received); stop what did start.
             self._stop_after_early_signal()
+        finally:
+            for sig, handler in handlers.items():
+                signal.signal(sig, handler)
         thread.join(timeout=15)
         for log in self._logs.values():
             log.close()

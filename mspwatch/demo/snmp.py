@@ -1,5 +1,10 @@
 """The demo's SNMP area: snmpsim with real device recordings (one loopback address per
-device), the SNMP exporter and blackbox_exporter for ping."""
+device), the SNMP exporter and blackbox_exporter for ping.
+
+The recordings live: uptimes and the counters of interfaces that are up run with the wall
+clock from the estate's first start in the data dir (``snmpsim/epoch``), each interface at
+its own rate, and the APC UPS is on mains (see ``mspwatch.simulators.snmp.live_lines``).
+"""
 
 from __future__ import annotations
 
@@ -36,10 +41,27 @@ DEMO_V3_PRIV = "demo-priv-key-1"
 
 
 SYSNAME = "1.3.6.1.2.1.1.5.0"
+# snmpsim indexes every recording at start and opens each on first use: seconds on an idle
+# machine, minutes on a busy CI runner.
+SNMPSIM_READY_SECONDS = 900
 
 
 def _devices(demo: Demo) -> list[Device]:
     return [d for c in demo.inventory.customers for s in c.sites for d in s.devices]
+
+
+def estate_epoch(path: Path) -> float:
+    """The Unix time the estate first started in this data dir (written on first use).
+
+    The devices' uptimes and counters count from it, so a restarted demo shows no reboot.
+    """
+    try:
+        return float(path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):
+        now = time.time()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"{now:.0f}\n", encoding="utf-8")
+        return float(f"{now:.0f}")
 
 
 def recording_of(auth: dict[str, Any]) -> str:
@@ -82,7 +104,7 @@ class SnmpArea(DemoArea):
     def start(self, demo: Demo) -> None:
         endpoints = sorted({d.address for d in _devices(demo)})
         demo.env.update(MSPWATCH_DEMO_V3_AUTH=DEMO_V3_AUTH, MSPWATCH_DEMO_V3_PRIV=DEMO_V3_PRIV)
-        data = prepare_data_dir(self._data(demo))
+        data = prepare_data_dir(self._data(demo), living_since=estate_epoch(demo.work / "snmpsim" / "epoch"))
         demo.procs.add(
             "snmpsim",
             snmpsim_command(
@@ -129,7 +151,7 @@ class SnmpArea(DemoArea):
         # Every device answers with its recording's sysName: snmpsim is serving it, not
         # something else on the port (snmpsim opens a recording on first use: a minute at first).
         print("waiting for snmpsim to answer as every device (a minute on first start) ...", flush=True)
-        end = time.monotonic() + 300
+        end = time.monotonic() + SNMPSIM_READY_SECONDS
         for endpoint, (community, sysname) in expected_sysnames(_devices(demo), self._data(demo)).items():
             while (wrong := answers_as(endpoint, community, sysname)) is not None:
                 if time.monotonic() > end:
