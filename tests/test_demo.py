@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from http.server import ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -157,7 +158,7 @@ def test_demo_check(running_demo: tuple[Background, Path, int]) -> None:
         assert line, proc.stdout[-3000:]
         assert "1 failed" in line.group(0) or "2 failed" in line.group(0)
         assert "newest restore test" in line.group(0)
-    assert "backup alert rules: 14 loaded" in proc.stdout
+    assert "backup alert rules: 15 loaded" in proc.stdout
     # Microsoft 365: every tenant refreshed (up), one line per customer with what the
     # estate scenario serves at its start (the timelines change things only minutes later).
     assert "2 of 2 Microsoft 365 tenants up" in proc.stdout
@@ -171,7 +172,7 @@ def test_demo_check(running_demo: tuple[Background, Path, int]) -> None:
         "1 open advisory, licences EXCHANGESTANDARD 14/20, SPB 96/100, "
         "Secure Score 47.25 of 76 (62%), MFA 97 of 112 users, 3 of 3 admins"
     ) in proc.stdout
-    assert "m365 alert rules: 16 loaded" in proc.stdout
+    assert "m365 alert rules: 17 loaded" in proc.stdout
     # Alertmanager: ready, the Prometheus URL's neighbour, and counting per receiver.
     assert re.search(r"^Alertmanager:  http://127\.0\.0\.1:\d+$", proc.stdout, re.M)
     assert "Alertmanager ready, Prometheus sends to it: " in proc.stdout
@@ -186,6 +187,27 @@ def test_demo_check(running_demo: tuple[Background, Path, int]) -> None:
     assert len(pids) == 11, pids
     assert all(_gone(pid) for pid in pids.values())
     assert not any(_gone(pid) for pid in _pids(demo.output()).values())
+
+
+def _query(prometheus: str, promql: str) -> list[dict[str, Any]]:
+    answer = httpx.get(f"{prometheus}/api/v1/query", params={"query": promql}, timeout=10).json()
+    result: list[dict[str, Any]] = answer["data"]["result"]
+    return result
+
+
+def test_the_estate_lives(running_demo: tuple[Background, Path, int]) -> None:
+    """Traffic moves at different rates, uptimes count on, and the UPS is on mains."""
+    _, _, offset = running_demo
+    prometheus = f"http://127.0.0.1:{Ports().shifted(offset).prometheus}"
+    rates = 'rate(snmp_interface_receive_bytes_total{job="snmp"}[2m]) > 0'
+    _wait_for(lambda: len(_query(prometheus, rates)) >= 20, 300, "20 interfaces with traffic")
+    moving = {round(float(s["value"][1]), -2) for s in _query(prometheus, rates)}
+    assert len(moving) >= 10, moving  # not one rate for all
+    uptime = 'delta(snmp_device_uptime_seconds{job="snmp"}[2m]) > 0'
+    assert len(_query(prometheus, uptime)) == 15
+    assert _query(prometheus, 'resets(snmp_device_uptime_seconds{job="snmp"}[15m]) > 0') == []
+    apc = 'snmp_ups_on_battery{customer="acme-dental", device="ups1"}'
+    assert [s["value"][1] for s in _query(prometheus, apc)] == ["0"]
 
 
 def test_sigterm_stops_every_process_of_a_background_demo(running_demo: tuple[Background, Path, int]) -> None:
@@ -303,20 +325,36 @@ def test_runner_stops_every_process_when_the_steps_end(tmp_path: Path) -> None:
 def test_backup_scrape_job_follows_the_multi_target_pattern(tmp_path: Path) -> None:
     config = prometheus_config(Ports().shifted(5), tmp_path, areas())
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
-    assert list(jobs) == ["snmp", "icmp", "backup", "m365", "mspwatch-exporters"]
+    assert list(jobs) == [
+        "snmp",
+        "icmp",
+        "snmp-exporter",
+        "blackbox",
+        "backup",
+        "backup-exporter",
+        "m365",
+        "m365-exporter",
+        "alertmanager",
+        "prometheus",
+    ]
     backup = jobs["backup"]
     assert backup["metrics_path"] == "/backup"
     assert backup["file_sd_configs"] == [{"files": [str(tmp_path / "backup.json")]}]
     assert backup["relabel_configs"][:2] == jobs["snmp"]["relabel_configs"][:2]
     assert backup["relabel_configs"][2] == {"target_label": "__address__", "replacement": "127.0.0.1:9822"}
-    assert "127.0.0.1:9822" in jobs["mspwatch-exporters"]["static_configs"][0]["targets"]
+    assert jobs["backup-exporter"]["static_configs"] == [{"targets": ["127.0.0.1:9822"]}]
     assert [Path(p).name for p in config["rule_files"]] == ["snmp.yml", "backup.yml", "m365.yml"]
     m365 = jobs["m365"]
     assert m365["metrics_path"] == "/m365"
     assert m365["file_sd_configs"] == [{"files": [str(tmp_path / "m365.json")]}]
     assert m365["relabel_configs"][:2] == jobs["snmp"]["relabel_configs"][:2]
     assert m365["relabel_configs"][2] == {"target_label": "__address__", "replacement": "127.0.0.1:9823"}
-    assert "127.0.0.1:9823" in jobs["mspwatch-exporters"]["static_configs"][0]["targets"]
+    assert jobs["m365-exporter"]["static_configs"] == [{"targets": ["127.0.0.1:9823"]}]
+    assert jobs["icmp"]["relabel_configs"][2] == {
+        "target_label": "__address__",
+        "replacement": "127.0.0.1:9120",
+    }
+    assert jobs["prometheus"]["static_configs"] == [{"targets": ["127.0.0.1:9095"]}]
     assert config["alerting"] == {"alertmanagers": [{"static_configs": [{"targets": ["127.0.0.1:9098"]}]}]}
     path = tmp_path / "prometheus.yml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))

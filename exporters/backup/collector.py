@@ -24,8 +24,8 @@ from typing import Protocol
 from prometheus_client.core import Metric
 
 from mspwatch.exporters.core.deadline import Deadline
+from mspwatch.inventory import RpoConfig
 
-from .inventory import RpoConfig
 from .mapping import SourceScrape, map_source
 from .records import Reason, RequestStats, SourceData, SourceError
 from .restorelog import read_restore_tests

@@ -17,28 +17,32 @@ Sources themselves are declared per customer in the inventory (``backup_sources`
 
 from __future__ import annotations
 
-import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import Field
 
-from mspwatch.common.config import ConfigError, StrictModel, load_model
+from mspwatch.common.config import ConfigError, StrictModel, check_ca_file, load_model
 from mspwatch.common.secrets import Secret
-
-from .inventory import BackupSource, ResticSource, VeeamSource, resolve
+from mspwatch.inventory import BackupSource, ResticSource, VeeamSource, resolve
 
 
 class Credentials(StrictModel):
     username: str | None = None
+    """User name (Veeam); not used by restic."""
     password: Secret
+    """Password (Veeam) or repository password (restic)."""
 
 
 class BackupConfig(StrictModel):
     inventory: Path
+    """The customer inventory naming the backup sources (relative to this file)."""
     credentials: dict[str, Credentials] = {}
+    """Credentials by name; a backup source in the inventory names one with `credentials`."""
     restore_test_log: Path | None = None
+    """JSON-lines log of restore tests appended by `mspwatch backup record-restore-test`."""
     max_sources_in_flight: int = Field(default=16, ge=1, le=1024)
+    """Sources scraped at once by the whole exporter; a scrape waits for a slot within its deadline."""
 
 
 @dataclass(frozen=True)
@@ -70,8 +74,6 @@ def load_config(path: Path) -> LoadedConfig:
     for ci, customer in enumerate(inventory.customers):
         for si, source in enumerate(customer.backup_sources):
             where = f"{inv_path}: customers.{ci}.backup_sources.{si}"
-            if source.name in sources:
-                raise ConfigError(f"{where}.name: duplicate backup source name {source.name!r}")
             creds = None
             if isinstance(source, VeeamSource | ResticSource) and source.credentials is not None:
                 creds = config.credentials.get(source.credentials)
@@ -85,7 +87,9 @@ def load_config(path: Path) -> LoadedConfig:
                         f"{path}: credentials.{source.credentials}.username: a Veeam source needs a username"
                     )
             if isinstance(source, VeeamSource) and source.ca_file is not None:
-                _check_ca(resolve(inv_path.parent, source.ca_file), f"{where}.ca_file")
+                ca_file = resolve(inv_path.parent, source.ca_file)
+                assert ca_file is not None
+                check_ca_file(ca_file, f"{where}.ca_file")
             sources[source.name] = ConfiguredSource(
                 customer=customer.name,
                 source=source,
@@ -97,13 +101,3 @@ def load_config(path: Path) -> LoadedConfig:
         sources=sources,
         restore_test_log=resolve(path.parent, config.restore_test_log),
     )
-
-
-def _check_ca(path: Path | None, where: str) -> None:
-    """Load the CA bundle once now, so a bad one fails --config.check, not every scrape."""
-    try:
-        ssl.create_default_context(cafile=str(path))
-    except ssl.SSLError:  # a subclass of OSError: first
-        raise ConfigError(f"{where}: {path} is not a PEM CA bundle") from None
-    except OSError as exc:
-        raise ConfigError(f"{where}: cannot read {path}: {exc.strerror or exc}") from None

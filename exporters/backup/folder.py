@@ -11,13 +11,14 @@ import csv
 import io
 import json
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mspwatch.exporters.core.deadline import Deadline
+from mspwatch.inventory import FolderSource
 
-from .inventory import FolderSource
 from .records import JobRecord, RequestStats, Result, SourceData, SourceError, parse_result
 from .timeparse import parse_time
 
@@ -36,6 +37,9 @@ OPTIONAL = (
     "enabled",
 )
 _MAX_FILE_BYTES = 32 * 1024 * 1024
+# Unix seconds written as text: digits, an optional fraction, surrounding blanks allowed.
+_UNIX_SECONDS = re.compile(r"^[ \t]*[0-9]{1,11}(\.[0-9]{1,9})?[ \t]*$")  # ASCII digits only
+_MAX_UNIX_SECONDS = 253402300800.0  # 10000-01-01T00:00:00Z
 
 
 class RecordError(ValueError):
@@ -92,11 +96,18 @@ def parse_run(rec: Any) -> Run:
 
 
 def _time(values: dict[str, Any], key: str) -> float | None:
+    """ISO 8601, or Unix seconds: a JSON number, or the same digits as text (CSV cells).
+
+    >>> _time({"t": "1730000000.5"}, "t"), _time({"t": 1730000000.5}, "t")
+    (1730000000.5, 1730000000.5)
+    """
     raw = values.get(key)
     if raw is None:
         return None
-    if isinstance(raw, str) and raw.strip().isdigit():
-        raw = int(raw)
+    if isinstance(raw, str) and _UNIX_SECONDS.match(raw):
+        raw = float(raw)  # at most 11 integer digits: exact to the microsecond
+    if isinstance(raw, float | int) and not isinstance(raw, bool) and not 0 < raw < _MAX_UNIX_SECONDS:
+        raw = None  # not finite, or past year 9999: no time any report can print
     ts = parse_time(raw)
     if ts is None:
         raise RecordError(f"{key}: want ISO 8601 (2026-01-15T22:00:00Z) or Unix seconds")

@@ -25,14 +25,14 @@ from mspwatch.common.config import ConfigError, load_yaml
 from mspwatch.exporters.core.cli import add_exporter_flags, run_exporter
 from mspwatch.exporters.core.deadline import Deadline
 from mspwatch.exporters.core.server import BadRequest
+from mspwatch.inventory import FolderSource, ResticSource, VeeamSource, resolve
 
 from .collector import BackupClient, scrape_source
 from .config import ConfiguredSource, LoadedConfig, load_config
 from .folder import FolderClient
-from .inventory import FolderSource, ResticSource, VeeamSource, resolve
 from .records import RequestStats, SourceData, SourceError
 from .restic import ResticClient
-from .restorelog import append_restore_test
+from .restorelog import append_removal, append_restore_test, logged_jobs
 from .timeparse import parse_time
 from .veeam import VeeamClient, tls_verify
 
@@ -193,30 +193,62 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     add_exporter_flags(p, default_port=DEFAULT_PORT, default_config="backup.yml")
     p.set_defaults(func=lambda args: run_exporter(args, BackupApp))
 
-    group = sub.add_parser("backup", help="backup tools: record a restore test")
+    group = sub.add_parser("backup", help="backup tools: record a restore test, or take one back")
     tools = group.add_subparsers(dest="backup_command", required=True, metavar="COMMAND")
     rec = tools.add_parser(
         "record-restore-test",
         help="append a restore test to the restore-test log",
         description="Append one restore test to the log the backup exporter reads.",
     )
-    where = rec.add_mutually_exclusive_group()
-    where.add_argument(
+    rec.add_argument(
         "--config.file",
         dest="config_file",
         type=Path,
         default=Path("backup.yml"),
         help="backup exporter config naming the log and the inventory (default: backup.yml)",
     )
-    where.add_argument("--log", type=Path, help="append to this log instead of the configured one")
+    rec.add_argument("--log", type=Path, help="append to this log instead of the configured one")
     rec.add_argument("--source", required=True, help="backup source name from the inventory")
-    rec.add_argument("--job", required=True, help="job (or SureBackup job) whose backup was restored")
+    rec.add_argument(
+        "--job",
+        required=True,
+        help="job (or SureBackup job) whose backup was restored; must be one the source reports",
+    )
+    rec.add_argument(
+        "--allow-unknown-job",
+        action="store_true",
+        help="record the test although the source does not report this job (or cannot be read)",
+    )
     rec.add_argument("--result", required=True, choices=["success", "warning", "failed"])
     rec.add_argument("--time", help="when the test ran, ISO 8601 (default: now)")
     rec.add_argument("--duration", type=float, help="seconds the restore took")
     rec.add_argument("--by", help="who ran the test (default: the current user)")
     rec.add_argument("--note", help="free text for the log only, never a label")
     rec.set_defaults(func=_record_restore_test)
+
+    rm = tools.add_parser(
+        "remove-restore-test",
+        help="take back the logged restore tests of a job (a misspelt job name)",
+        description=(
+            "Append a removal to the restore-test log: every earlier entry of the job no longer "
+            "counts, and its series disappears unless the source reports the job."
+        ),
+    )
+    rm.add_argument(
+        "--config.file",
+        dest="config_file",
+        type=Path,
+        default=Path("backup.yml"),
+        help="backup exporter config naming the log (default: backup.yml)",
+    )
+    rm.add_argument("--log", type=Path, help="the log to change instead of the configured one")
+    rm.add_argument("--source", required=True, help="backup source name of the wrong entry")
+    rm.add_argument("--job", required=True, help="job name exactly as logged")
+    rm.add_argument("--by", help="who removes it (default: the current user)")
+    rm.set_defaults(func=_remove_restore_test)
+
+
+JOB_LOOKUP_TIMEOUT = 60.0  # seconds to read a source's job names before recording a test
 
 
 def _configured_log(config_file: Path) -> tuple[Path, set[str]]:
@@ -233,21 +265,78 @@ def _configured_log(config_file: Path) -> tuple[Path, set[str]]:
     return log_path, {s.name for c in inv.customers for s in c.backup_sources}
 
 
-def _record_restore_test(args: argparse.Namespace) -> int:
+async def _fetch_jobs(cs: ConfiguredSource) -> set[str]:
+    client = make_client(cs)
     try:
-        if args.log is not None:
-            log_path = args.log
-        else:
-            log_path, names = _configured_log(args.config_file)
-            if args.source not in names:
-                raise ConfigError(f"unknown backup source {args.source!r} (not in the inventory)")
+        deadline = Deadline.after(JOB_LOOKUP_TIMEOUT)
+        async with asyncio.timeout(deadline.remaining()):
+            data = await client.fetch(deadline, RequestStats())
+    except TimeoutError:
+        raise SourceError("deadline", f"no answer within {JOB_LOOKUP_TIMEOUT:.0f}s") from None
+    finally:
+        await client.aclose()
+    return {j.name for j in data.jobs} | {t.job_name for t in data.restore_tests}
+
+
+def known_jobs(config_file: Path, source: str) -> set[str]:
+    """The job names ``source`` reports now, read as the exporter reads them.
+
+    Veeam through its API with the configured credentials, restic from its command or
+    snapshots file, a drop folder from its records. SureBackup jobs count too.
+    """
+    loaded = load_config(config_file)
+    cs = loaded.sources.get(source)
+    if cs is None:
+        raise ConfigError(f"unknown backup source {source!r} (not in the inventory)")
+    return asyncio.run(_fetch_jobs(cs))
+
+
+def _check_job(config_file: Path, source: str, job: str, log_path: Path) -> str | None:
+    """Why ``job`` cannot be recorded for ``source``, or ``None`` when the source reports it."""
+    import difflib
+
+    anyway = "; to record it anyway, add --allow-unknown-job"
+    try:
+        jobs = known_jobs(config_file, source)
     except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return f"cannot check the job name: {exc}{anyway}"
+    except SourceError as exc:
+        return f"cannot read the jobs of {source!r} ({exc.reason}: {exc.detail}){anyway}"
+    if job in jobs:
+        return None
+    close = difflib.get_close_matches(job, jobs, n=1, cutoff=0.6)
+    listed = ", ".join(repr(j) for j in sorted(jobs)[:10]) + (", ..." if len(jobs) > 10 else "")
+    problem = f"backup source {source!r} reports no job {job!r}"
+    if close:
+        problem += f" (did you mean {close[0]!r}?)"
+    return (
+        f"{problem}; its jobs: {listed or 'none'}{anyway}. A wrong entry already in {log_path} "
+        "is taken back with `mspwatch backup remove-restore-test --source=... --job=...`"
+    )
+
+
+def _record_restore_test(args: argparse.Namespace) -> int:
     when = time.time() if args.time is None else parse_time(args.time)
     if when is None:
         print(f"error: --time: cannot parse {args.time!r}, want ISO 8601", file=sys.stderr)
         return 2
+    try:
+        if args.log is not None and args.allow_unknown_job:
+            log_path = args.log  # nothing to check: the config is not needed
+        else:
+            log_path, names = _configured_log(args.config_file)
+            if args.source not in names:
+                raise ConfigError(f"unknown backup source {args.source!r} (not in the inventory)")
+            log_path = args.log or log_path
+    except ConfigError as exc:
+        extra = "; with --log, add --allow-unknown-job to record without it" if args.log else ""
+        print(f"error: {exc}{extra}", file=sys.stderr)
+        return 1
+    if not args.allow_unknown_job:
+        problem = _check_job(args.config_file, args.source, args.job, log_path)
+        if problem is not None:
+            print(f"error: {problem}", file=sys.stderr)
+            return 1
     entry = append_restore_test(
         log_path,
         source=args.source,
@@ -259,4 +348,24 @@ def _record_restore_test(args: argparse.Namespace) -> int:
         duration=args.duration,
     )
     print(f"recorded {entry['result']} restore test of {args.job!r} ({args.source}) in {log_path}")
+    return 0
+
+
+def _remove_restore_test(args: argparse.Namespace) -> int:
+    try:
+        log_path = args.log if args.log is not None else _configured_log(args.config_file)[0]
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if args.job not in logged_jobs(log_path, args.source):
+        print(
+            f"error: {log_path} holds no restore test of job {args.job!r} for source "
+            f"{args.source!r} (give the job exactly as logged)",
+            file=sys.stderr,
+        )
+        return 1
+    append_removal(
+        log_path, source=args.source, job=args.job, when=time.time(), by=args.by or getpass.getuser()
+    )
+    print(f"removed the logged restore tests of {args.job!r} ({args.source}) from {log_path}")
     return 0

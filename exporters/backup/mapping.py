@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from .inventory import RpoConfig
+from mspwatch.inventory import RpoConfig
+
 from .records import (
     REASONS,
     RESULTS,

@@ -5,12 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+# One request-statistics type for every exporter: the core HTTP client's (a scrape counts
+# requests and retries in its own instance; restic and the drop folder count commands).
+from mspwatch.exporters.core.http import RequestStats as RequestStats
+
 Result = Literal["success", "warning", "failed", "none", "unknown"]
 RESULTS: tuple[Result, ...] = ("success", "warning", "failed", "none", "unknown")
 
 Reason = Literal[
     "deadline",  # the scrape deadline was reached before the source answered
-    "timeout",  # one request got no answer within request_timeout
+    "timeout",  # a request got no answer within request_timeout, a command ran past command_timeout
     "unreachable",  # connection refused, no route, name does not resolve
     "tls",  # the TLS handshake or certificate verification failed
     "auth",  # credentials refused (wrong password, account locked)
@@ -119,11 +123,3 @@ class SourceData:
     file_errors: dict[str, int] | None = None
     # restic only: repository -> (timestamp, passed) of the last `restic check`
     checks: dict[str, tuple[float, bool]] = field(default_factory=dict)
-
-
-@dataclass
-class RequestStats:
-    """Per-scrape request counts, reported as gauges."""
-
-    requests: int = 0
-    retries: int = 0

@@ -10,20 +10,24 @@ plain text output).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
+import signal
 from pathlib import Path
 from typing import Any
 
 from mspwatch.common.secrets import REDACTED, Secret
 from mspwatch.exporters.core.deadline import Deadline
+from mspwatch.inventory import ResticSource, resolve
 
-from .inventory import ResticSource, resolve
 from .records import JobRecord, RequestStats, SourceData, SourceError
 from .timeparse import parse_time
 
 log = logging.getLogger("mspwatch.backup.restic")
+
+KILL_WAIT = 1.0  # seconds to wait for a killed command to exit
 
 
 class ResticClient:
@@ -117,10 +121,19 @@ class ResticClient:
         return ":".join(parts)
 
     async def _run(self, argv: list[str], deadline: Deadline, stats: RequestStats) -> str:
+        """Run the command; it and everything it started are killed before this returns.
+
+        The command gets its own session, so on its timeout, the scrape's deadline or a
+        cancelled scrape the whole process group is killed (``sh -c 'restic ...'`` and its
+        restic alike), in a ``finally`` that runs whichever of those fires first.
+        """
         env = dict(os.environ)
         if self._password is not None:
             env["RESTIC_PASSWORD"] = self._password.reveal()
-        budget = min(self.source.command_timeout, deadline.remaining())
+        remaining = deadline.remaining()
+        # Whose clock runs out first names the failure: the command's own limit, or the scrape.
+        own_limit = self.source.command_timeout < remaining
+        budget = min(self.source.command_timeout, remaining)
         stats.requests += 1
         try:
             proc = await asyncio.create_subprocess_exec(
@@ -130,16 +143,24 @@ class ResticClient:
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
+                start_new_session=True,
             )
         except OSError as exc:
             raise SourceError("command_failed", f"cannot start {argv[0]}: {exc.strerror or exc}") from None
+        finished = False
         try:
             async with asyncio.timeout(budget):
                 out, err = await proc.communicate()
+            finished = True
         except TimeoutError:
-            proc.kill()
-            await proc.wait()
+            if own_limit:
+                raise SourceError(
+                    "timeout", f"{argv[0]} did not finish within command_timeout ({budget:.1f}s)"
+                ) from None
             raise SourceError("deadline", f"{argv[0]} did not finish within {budget:.1f}s") from None
+        finally:
+            if not finished:
+                await _kill_group(proc, argv[0])
         if proc.returncode != 0:
             first = err.decode("utf-8", "replace").strip().splitlines()[:1]
             detail = self._redact(first[0][:200] if first else "")
@@ -150,6 +171,19 @@ class ResticClient:
         if self._password is not None and self._password.reveal():
             text = text.replace(self._password.reveal(), REDACTED)
         return text
+
+
+async def _kill_group(proc: asyncio.subprocess.Process, name: str) -> None:
+    """SIGKILL the command's process group and reap the command (briefly: never a hang)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)  # its own session: the group id is its PID
+    try:
+        # Shielded: a second cancellation must not leave the command unreaped here.
+        await asyncio.wait_for(asyncio.shield(proc.wait()), KILL_WAIT)
+    except TimeoutError:
+        # Stuck in the kernel (a hung NFS mount): it dies when the I/O returns, and asyncio's
+        # child watcher reaps it then.
+        log.warning("killed command has not exited yet", extra={"command": name, "pid": proc.pid})
 
 
 def _read(path: Path) -> str:

@@ -11,8 +11,10 @@ Routes::
 from __future__ import annotations
 
 import asyncio
+import gzip
 import html
 import logging
+import re
 import signal
 import time
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
@@ -27,12 +29,14 @@ from prometheus_client import (
     Gauge,
     PlatformCollector,
     ProcessCollector,
-    make_asgi_app,
 )
+from prometheus_client.exposition import choose_encoder, generate_latest, gzip_accepted
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from mspwatch.common.config import ConfigError
 
 from .deadline import Deadline
+from .exposition import render_text
 from .webconfig import BasicAuth, WebConfig, ssl_context
 
 log = logging.getLogger("mspwatch.server")
@@ -72,6 +76,10 @@ class ServerOptions:
     default_timeout: float = 10.0  # when Prometheus sends no scrape timeout header
     timeout_margin: float = 0.5  # answer this long before Prometheus gives up
     max_timeout: float = 120.0
+    # A connection must deliver a request's headers this soon after it opens or after its
+    # last answer (Go's ReadHeaderTimeout): idle and half-sent requests do not hold sockets.
+    read_header_timeout: float = 10.0
+    max_connections: int = 512  # beyond this, new connections are closed at once
 
 
 class ExporterMetrics:
@@ -119,8 +127,67 @@ async def _respond(send: Send, status: int, body: str, content_type: str = "text
     headers = [(b"content-type", f"{content_type}; charset=utf-8".encode())]
     if status == 401:
         headers.append((b"www-authenticate", b'Basic realm="mspwatch"'))
+    await _send(send, status, body.encode(), headers)
+
+
+async def _send(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+    headers = [*headers, (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body.encode()})
+    await send({"type": "http.response.body", "body": body})
+
+
+# A version client_python can compare with (1, 0, 0): dotted ASCII numbers only.
+_VERSION = re.compile(r"^[0-9]{1,9}(\.[0-9]{1,9}){0,2}$")
+
+
+def _header(scope: Scope, name: bytes) -> str:
+    """Every value of one request header, comma-joined; latin-1 decodes any byte."""
+    return ",".join(v.decode("latin-1") for k, v in scope["headers"] if k.lower() == name)
+
+
+def _comparable_versions(accept: str) -> str:
+    """Drop the media ranges whose ``version`` client_python cannot compare.
+
+    client_python compares ``version=x.y`` with ``(1, 0, 0)`` and raises ``TypeError``; such a
+    range is as good as absent, so the client gets the next acceptable or the default format.
+
+    >>> _comparable_versions("text/plain; version=x.y, application/openmetrics-text; version=1.0.0")
+    ' application/openmetrics-text; version=1.0.0'
+    """
+    kept = []
+    for media_range in accept.split(","):
+        # Tokenised exactly as client_python's _get_version reads it.
+        versions = [
+            tok.strip().split("=", 1)[1]
+            for tok in media_range.split(";")
+            if "=" in tok and tok.strip().split("=", 1)[0] == "version"
+        ]
+        if all(_VERSION.match(v) for v in versions):
+            kept.append(media_range)
+    return ",".join(kept)
+
+
+def exposition(registry: CollectorRegistry, scope: Scope) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+    """Render a registry as client_python's own ASGI app does, for any request headers.
+
+    The format follows ``Accept`` (Prometheus text or OpenMetrics), ``name[]`` filters the
+    families and ``Accept-Encoding: gzip`` compresses; a malformed header gets the default
+    text format instead of an exception. Returns the body and the response headers::
+
+        (b'# HELP snmp_up ...', [(b'content-type', b'text/plain; version=0.0.4; charset=utf-8')])
+    """
+    encoder, content_type = choose_encoder(_comparable_versions(_header(scope, b"accept")))
+    query = parse_qs(scope.get("query_string", b"").decode("utf-8", "replace"))
+    names = query.get("name[]")
+    if encoder is generate_latest and not names:
+        body = render_text(registry.collect())  # the same bytes, a fraction of the CPU
+    else:
+        body = encoder(registry.restricted_registry(names) if names else registry)
+    headers = [(b"content-type", content_type.encode("latin-1"))]
+    if gzip_accepted(_header(scope, b"accept-encoding")):
+        body = gzip.compress(body)
+        headers.append((b"content-encoding", b"gzip"))
+    return body, headers
 
 
 class ExporterServer:
@@ -138,7 +205,6 @@ class ExporterServer:
         self.metrics = metrics
         self.options = options or ServerOptions()
         self.auth = BasicAuth(web.basic_auth_users)
-        self._own = make_asgi_app(metrics.registry)
 
     def reload(self) -> bool:
         """Reload the app's config, record the outcome, keep the old config on failure."""
@@ -162,7 +228,7 @@ class ExporterServer:
             return
         path = scope["path"]
         if path == "/metrics":
-            await self._own(scope, receive, send)
+            await _send(send, 200, *exposition(self.metrics.registry, scope))
         elif path == self.app.probe_path:
             await self._probe(scope, receive, send, headers)
         elif path == "/-/healthy":
@@ -207,8 +273,16 @@ class ExporterServer:
             log.exception("probe failed", extra={"params": _safe_params(params)})
             await _respond(send, 500, "internal error, see the exporter's log\n")
             return
+        try:
+            # Rendered before the outcome is counted: a collector failing here is an error.
+            body, response_headers = exposition(registry, scope)
+        except Exception:
+            self.metrics.probes.labels("error").inc()
+            log.exception("rendering the probe failed", extra={"params": _safe_params(params)})
+            await _respond(send, 500, "internal error, see the exporter's log\n")
+            return
         self.metrics.probes.labels("ok").inc()
-        await make_asgi_app(registry)(scope, receive, send)
+        await _send(send, 200, body, response_headers)
 
     def _landing(self) -> str:
         ns = html.escape(self.app.namespace)
@@ -235,13 +309,58 @@ def parse_listen_address(address: str) -> tuple[str, int]:
     return host, int(port)
 
 
+def guarded_protocol(read_header_timeout: float, max_connections: int) -> type[H11Protocol]:
+    """uvicorn's h11 protocol with a read-header timeout and a connection cap.
+
+    uvicorn arms its keep-alive timer only after an answer and disarms it on any byte, so a
+    client that connects and sends nothing, or half a request line, would hold its socket
+    forever. Here every connection gets ``read_header_timeout`` to deliver a request's headers,
+    once when it opens and again after each answer; a request being answered is never cut.
+    """
+
+    class GuardedH11Protocol(H11Protocol):
+        _read_timer: asyncio.TimerHandle | None = None
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            if len(self.connections) > max_connections:
+                log.warning("too many connections, closing a new one", extra={"limit": max_connections})
+                transport.close()
+                return
+            self._arm_read_timer()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            self._arm_read_timer()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            if self._read_timer is not None:
+                self._read_timer.cancel()
+            super().connection_lost(exc)
+
+        def _arm_read_timer(self) -> None:
+            if self._read_timer is not None:
+                self._read_timer.cancel()
+            self._read_timer = self.loop.call_later(read_header_timeout, self._read_timeout)
+
+        def _read_timeout(self) -> None:
+            # A request being answered re-arms the timer when its answer is complete.
+            answering = self.cycle is not None and not self.cycle.response_complete
+            if not answering and not self.transport.is_closing():
+                self.transport.close()  # no request headers in time: as Go's http.Server does
+
+    return GuardedH11Protocol
+
+
 async def serve(server: ExporterServer, *, listen_address: str, web: WebConfig) -> None:
     """Serve until SIGINT/SIGTERM; SIGHUP reloads."""
     host, port = parse_listen_address(listen_address)
+    opts = server.options
     config = uvicorn.Config(
         server,
         host=host,
         port=port,
+        http=guarded_protocol(opts.read_header_timeout, opts.max_connections),
         log_config=None,
         access_log=False,
         lifespan="off",

@@ -19,6 +19,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import re
 import ssl
 from pathlib import Path
 from typing import Literal
@@ -26,7 +27,7 @@ from typing import Literal
 import bcrypt
 from pydantic import field_validator
 
-from mspwatch.common.config import ConfigError, StrictModel, load_model
+from mspwatch.common.config import ConfigError, StrictModel, load_model, read_file
 
 ClientAuth = Literal[
     "NoClientCert",
@@ -53,9 +54,23 @@ class WebConfig(StrictModel):
     @classmethod
     def _bcrypt_hashes(cls, users: dict[str, str]) -> dict[str, str]:
         for user, hashed in users.items():
-            if not hashed.startswith(("$2a$", "$2b$", "$2y$")):
-                raise ValueError(f"user {user!r}: password must be a bcrypt hash")
+            if not _BCRYPT.match(hashed) or not 4 <= bcrypt_cost(hashed) <= 31:
+                # A malformed hash would lock the user out at every request instead.
+                raise ValueError(f"user {user!r}: password must be a bcrypt hash ($2b$12$ and 53 characters)")
         return users
+
+
+_BCRYPT = re.compile(r"^\$2[aby]\$[0-9]{2}\$[./A-Za-z0-9]{53}$")
+
+
+def bcrypt_cost(hashed: str | bytes) -> int:
+    """The cost (log2 of the rounds) of a bcrypt hash.
+
+    >>> bcrypt_cost("$2b$12$hNf2lSsxfm0.i4a.1kVpSOVyBCfIB51VRjgBUyv6kdnyTlgWj81Ay")
+    12
+    """
+    text = hashed.decode("ascii") if isinstance(hashed, bytes) else hashed
+    return int(text[4:6])
 
 
 def load_web_config(path: Path | None) -> WebConfig:
@@ -69,8 +84,10 @@ def load_web_config(path: Path | None) -> WebConfig:
         return web
     files = [tls.cert_file, tls.key_file] + ([tls.client_ca_file] if tls.client_ca_file else [])
     for f in files:
-        if not (base / f).is_file():
-            raise ConfigError(f"{path}: tls_server_config: file not found: {f}")
+        try:
+            read_file(base / f)  # a FIFO is refused here, before OpenSSL would block on it
+        except OSError as exc:
+            raise ConfigError(f"{path}: tls_server_config: cannot read {f}: {exc.strerror or exc}") from None
     if tls.client_auth_type in ("VerifyClientCertIfGiven", "RequireAndVerifyClientCert") and (
         tls.client_ca_file is None
     ):
@@ -83,6 +100,10 @@ def load_web_config(path: Path | None) -> WebConfig:
             "client_ca_file": base / tls.client_ca_file if tls.client_ca_file else None,
         }
     )
+    try:
+        ssl_context(resolved)  # what start-up does: --config.check must refuse what it refuses
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
     return web.model_copy(update={"tls_server_config": resolved})
 
 
@@ -112,14 +133,15 @@ class BasicAuth:
     bcrypt is deliberately slow (a cost-12 check takes about half a second), so checks run
     in a worker thread, a few at a time, never on the event loop that serves scrapes. A
     successful check is remembered as a keyed digest of the credentials (never the password
-    itself). Unknown users are checked against a dummy hash, so timing does not tell which
-    user names exist.
+    itself). Unknown users are checked against a dummy hash of the highest cost among the
+    configured users, so a wrong password takes as long for a user that does not exist as
+    for one that does, and timing does not tell which user names exist.
     """
-
-    _DUMMY = bcrypt.hashpw(b"mspwatch-unknown-user", bcrypt.gensalt(rounds=10))
 
     def __init__(self, users: dict[str, str], max_concurrent: int = 2) -> None:
         self._users = {u: h.encode() for u, h in users.items()}
+        cost = max((bcrypt_cost(h) for h in users.values()), default=4)
+        self.dummy_hash: bytes = bcrypt.hashpw(b"mspwatch-unknown-user", bcrypt.gensalt(rounds=cost))
         self._key = hashlib.sha256(repr(sorted(users.items())).encode()).digest()
         self._verified: set[bytes] = set()
         self._slots = asyncio.Semaphore(max_concurrent)
@@ -143,7 +165,7 @@ class BasicAuth:
         hashed = self._users.get(user)
         known = hashed is not None
         if hashed is None:
-            hashed = self._DUMMY
+            hashed = self.dummy_hash
         elif hashed.startswith(b"$2y$"):  # PHP/htpasswd spelling of the same algorithm
             hashed = b"$2b$" + hashed[4:]
         async with self._slots:

@@ -7,8 +7,10 @@ Pieces, each usable on its own::
     auth.MsalTokenProvider          msal client credentials, one app object per tenant
     client.make_http_client         one pooled httpx client for every tenant
     client.GraphClient              list() follows @odata.nextLink, get() reads one object;
-                                    429/5xx/expired page tokens handled, deadline-bounded
+                                    expired page tokens restart the listing; 429/5xx,
+                                    retries and deadlines are the core HTTP client's
     client.RequestStats             per-tenant request counts by status, for metrics
+                                    (the core's one type, core.http.RequestStats)
     errors.GraphError, REASONS      failures with a bounded reason for ``<area>_up`` labels
 
 Typical use, per tenant::

@@ -1,13 +1,14 @@
-"""Microsoft Graph REST reads: paging, throttling, retries, all bounded by a deadline.
+"""Microsoft Graph REST reads: paging and page-token restarts, over the core HTTP client.
 
 - ``@odata.nextLink`` is followed exactly as given (an absolute URL; its ``$skiptoken`` is
-  opaque and never rebuilt);
-- 429 waits for ``Retry-After`` when the deadline allows it, else fails as ``throttled``
-  and tells the caller when to come back;
-- 5xx and network errors are retried with a short backoff (``Retry-After`` honoured);
+  opaque and never rebuilt), and never to another host than the first page's;
 - an expired skip token (``Directory_ExpiredPageToken``) restarts the listing from the
   first page, a bounded number of times;
-- every request is bounded by the request timeout and by the caller's deadline.
+- throttling, retries and deadlines are the core's (:mod:`mspwatch.exporters.core.http`):
+  429 waits for ``Retry-After`` when the deadline allows it, else fails as ``throttled``
+  and tells the caller when to come back; 5xx and network errors are retried with backoff
+  (``Retry-After`` honoured); a 401 fetches a new token once; every request is bounded by
+  the request timeout and by the caller's deadline.
 
 Tokens and response bodies never reach a log line or an exception message.
 """
@@ -16,50 +17,63 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-import email.utils
-import json
 import logging
 import ssl
-import time
-from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Any, Protocol
 from urllib.parse import urlencode, urlsplit
 
 import httpx
 
 from mspwatch.exporters.core.deadline import Deadline
+from mspwatch.exporters.core.http import (
+    Failure,
+    HttpError,
+    JsonClient,
+    RequestStats,
+    RetryPolicy,
+    Sleep,
+    retry_after_seconds,
+)
 
 from .auth import TokenProvider
 from .config import GraphOptions
-from .errors import GraphError
+from .errors import GraphError, Reason
+
+__all__ = [
+    "COMMON_STATUSES",
+    "Graph",
+    "GraphClient",
+    "Record",
+    "RequestStats",
+    "Sleep",
+    "make_http_client",
+    "retry_after_seconds",
+]
 
 log = logging.getLogger("mspwatch.graph")
 
 Record = dict[str, Any]
-Sleep = Callable[[float], Awaitable[None]]
 
 # Error codes Graph uses when a page token can no longer be used.
 EXPIRED_PAGE_TOKEN_CODES = frozenset(
     {"directory_expiredpagetoken", "expiredpagetoken", "skiptokenexpired", "syncstatenotfound"}
 )
-# Status codes pre-created on the request counter (zero rather than nothing).
+# Status codes the request counter always shows (zero rather than nothing).
 COMMON_STATUSES = ("200", "400", "401", "403", "404", "429", "500", "503", "error")
-
-
-@dataclass
-class RequestStats:
-    """Cumulative request counts for one tenant (kept for the life of the exporter)."""
-
-    by_status: Counter[str] = field(default_factory=Counter)
-    throttled: int = 0
-    retries: int = 0
-    restarts: int = 0
-
-    def __post_init__(self) -> None:
-        for status in COMMON_STATUSES:
-            self.by_status.setdefault(status, 0)
+# The core's reasons in Graph's words (the m365_refresh_error{reason} values).
+_REASONS: dict[Failure, Reason] = {
+    Failure.UNREACHABLE: "network",
+    Failure.TIMEOUT: "network",
+    Failure.TLS: "network",
+    Failure.DEADLINE: "deadline",
+    Failure.THROTTLED: "throttled",
+    Failure.UNAVAILABLE: "unavailable",
+    Failure.AUTH: "auth",
+    Failure.FORBIDDEN: "forbidden",
+    Failure.PROTOCOL: "protocol",
+    Failure.MALFORMED: "protocol",
+}
 
 
 class Graph(Protocol):
@@ -95,31 +109,6 @@ def make_http_client(options: GraphOptions, max_connections: int = 64) -> httpx.
     )
 
 
-def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
-    """Parse ``Retry-After``: delta seconds or an HTTP date."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
-
-
-def _error_code(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return ""
-    if isinstance(body, dict) and isinstance(body.get("error"), dict):
-        code = body["error"].get("code")
-        return code if isinstance(code, str) else ""
-    return ""
-
-
 class GraphClient:
     """Read-only Graph calls for one tenant."""
 
@@ -131,11 +120,17 @@ class GraphClient:
         stats: RequestStats | None = None,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
-        self._http = http
         self._tokens = tokens
         self._options = options
         self.stats = stats if stats is not None else RequestStats()
-        self._sleep = sleep
+        # A thin wrapper per tenant around the shared pool: the tenant's counts, the policy.
+        self._json = JsonClient(
+            http,
+            request_timeout=options.request_timeout,
+            policy=RetryPolicy(max_retries=options.max_retries),
+            stats=self.stats,
+            sleep=sleep,
+        )
         self._base = options.url + "/v1.0"
 
     def url(self, path: str, params: Mapping[str, str] | None = None) -> str:
@@ -191,69 +186,19 @@ class GraphClient:
         return records
 
     async def _get(self, url: str, deadline: Deadline, *, paging: bool) -> Record:
-        """One GET with retries; returns the JSON object."""
-        retries = 0
-        fresh_token = False
-        while True:
-            if deadline.expired():
-                raise GraphError("deadline", "refresh deadline reached")
-            token = await self._tokens.token(deadline)
-            wait: float | None
-            try:
-                async with asyncio.timeout(min(self._options.request_timeout, deadline.remaining())):
-                    response = await self._http.get(url, headers={"Authorization": f"Bearer {token}"})
-            except TimeoutError:
-                self.stats.by_status["error"] += 1
-                if deadline.expired():
-                    raise GraphError("deadline", "refresh deadline reached") from None
-                failure = GraphError("network", "request timed out")
-                wait = None
-            except httpx.HTTPError as exc:
-                self.stats.by_status["error"] += 1
-                failure = GraphError("network", type(exc).__name__)
-                wait = None
-            else:
-                status = response.status_code
-                self.stats.by_status[str(status)] += 1
-                if status == 200:
-                    try:
-                        body = response.json()
-                    except (json.JSONDecodeError, UnicodeDecodeError):
-                        raise GraphError("protocol", "answer is not JSON", status=200) from None
-                    if not isinstance(body, dict):
-                        raise GraphError("protocol", "answer is not a JSON object", status=200)
-                    return body
-                code = _error_code(response)
-                wait = retry_after_seconds(response.headers.get("retry-after"))
-                if paging and status in (400, 410) and code.lower() in EXPIRED_PAGE_TOKEN_CODES:
-                    raise _ExpiredPageToken()
-                if status == 429:
-                    self.stats.throttled += 1
-                    failure = GraphError(
-                        "throttled", "429 Too Many Requests", status=429, code=code, retry_after=wait
-                    )
-                    if wait is not None and wait > deadline.remaining():
-                        # Waiting would overrun: give up now, the caller backs off.
-                        raise failure
-                elif status >= 500:
-                    failure = GraphError("unavailable", f"HTTP {status}", status=status, code=code)
-                elif status == 401:
-                    failure = GraphError("auth", f"HTTP 401 {code}".strip(), status=401, code=code)
-                    if fresh_token:
-                        raise failure
-                    # A cached token Graph no longer takes: fetch a new one, once.
-                    self._tokens.invalidate()
-                    fresh_token = True
-                    continue
-                elif status == 403:
-                    raise GraphError("forbidden", f"HTTP 403 {code}".strip(), status=403, code=code)
-                else:
-                    raise GraphError("protocol", f"HTTP {status} {code}".strip(), status=status, code=code)
-            if retries >= self._options.max_retries:
-                raise failure
-            retries += 1
-            self.stats.retries += 1
-            delay = wait if wait is not None else min(0.25 * 2 ** (retries - 1), 4.0)
-            if delay >= deadline.remaining():
-                raise failure
-            await self._sleep(delay)
+        """One GET with the core's retries; returns the JSON object."""
+        try:
+            body = await self._json.get_json(url, deadline, auth=self._tokens)
+        except HttpError as exc:
+            if paging and exc.status in (400, 410) and exc.code.lower() in EXPIRED_PAGE_TOKEN_CODES:
+                raise _ExpiredPageToken() from None
+            raise GraphError(
+                _REASONS[exc.reason],
+                exc.detail,
+                status=exc.status,
+                code=exc.code,
+                retry_after=exc.retry_after,
+            ) from None
+        if not isinstance(body, dict):
+            raise GraphError("protocol", "answer is not a JSON object", status=200)
+        return body

@@ -29,30 +29,28 @@ from mspwatch.common.config import Duration, StrictModel
 from mspwatch.common.secrets import Secret
 
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+[a-zA-Z]{2,63}$")
-
-
-def check_tenant_id(value: str) -> str:
-    """A tenant is a GUID or a verified domain (``contoso.onmicrosoft.com``)."""
-    if not (_GUID.match(value) or _DOMAIN.match(value)):
-        raise ValueError(f"invalid tenant id {value!r}, want a GUID or a domain name")
-    return value
 
 
 class Certificate(StrictModel):
     """A certificate credential: msal signs a client assertion with the private key."""
 
     certificate_file: Path
+    """PEM certificate uploaded to the app registration (relative to the config file)."""
     private_key: Secret
+    """The certificate's PEM private key."""
     passphrase: Secret | None = None
+    """Passphrase of an encrypted private key."""
 
 
 class GraphApp(StrictModel):
     """One app registration (commonly one multi-tenant app consented in every customer)."""
 
     client_id: str
+    """Application (client) ID of the app registration."""
     client_secret: Secret | None = None
+    """Client secret; give this or `certificate`."""
     certificate: Certificate | None = None
+    """Certificate credential instead of a client secret (recommended)."""
 
     @field_validator("client_id")
     @classmethod
@@ -70,13 +68,21 @@ class GraphApp(StrictModel):
 
 class GraphOptions(StrictModel):
     url: str = "https://graph.microsoft.com"
+    """Microsoft Graph base URL (national clouds differ)."""
     authority_host: str = "https://login.microsoftonline.com"
+    """Microsoft identity platform host that issues tokens."""
     ca_file: Path | None = None
+    """PEM CA bundle to trust instead of the system's (relative to the config file)."""
     request_timeout: Duration = 10.0
+    """Time one Graph or token request may take."""
     max_retries: int = Field(default=3, ge=0, le=10)  # per request, for 429/5xx/network
+    """Retries of one request after 429, 5xx or a network error, within the deadline."""
     max_pages: int = Field(default=500, ge=1, le=100_000)
+    """Pages followed through @odata.nextLink before the answer counts as malformed."""
     max_restarts: int = Field(default=2, ge=0, le=10)  # expired skip token: start over
+    """Restarts from page one after an expired skip token."""
     token_failure_backoff: Duration = 30.0  # a refused credential is not retried sooner
+    """A refused credential is not retried sooner than this."""
 
     @field_validator("url", "authority_host")
     @classmethod

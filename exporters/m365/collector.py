@@ -20,12 +20,12 @@ from typing import Any
 from mspwatch.exporters.core.deadline import Deadline
 from mspwatch.exporters.graph.client import RequestStats
 from mspwatch.exporters.graph.errors import GraphError
+from mspwatch.inventory import M365Tenant
+from mspwatch.inventory.m365 import Signal
 
 from .client import M365Source
 from .config import Refresh
-from .inventory import M365Tenant
 from .mapping import SignalState, TenantView
-from .signals import Signal
 
 log = logging.getLogger("mspwatch.m365")
 

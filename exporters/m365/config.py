@@ -26,23 +26,29 @@ from pathlib import Path
 from cryptography import x509
 from pydantic import Field
 
-from mspwatch.common.config import ConfigError, Duration, StrictModel, load_model
+from mspwatch.common.config import ConfigError, Duration, StrictModel, check_ca_file, load_model, read_file
 from mspwatch.exporters.graph.config import GraphApp, GraphOptions
-
-from .inventory import M365Tenant
-from .signals import SIGNALS, Signal
+from mspwatch.inventory import M365Tenant
+from mspwatch.inventory.m365 import SIGNALS, Signal
 
 __all__ = ["SIGNALS", "M365Config", "Refresh", "Signal", "load_config"]
 
 
 class Refresh(StrictModel):
     health: Duration = 120.0
+    """Interval of the service health refresh (healthOverviews)."""
     issues: Duration = 300.0
+    """Interval of the open service issues refresh."""
     licences: Duration = 3600.0
+    """Interval of the licence (subscribedSkus) refresh."""
     secure_score: Duration = 86400.0
+    """Interval of the Secure Score refresh."""
     mfa: Duration = 21600.0
+    """Interval of the MFA registration refresh (needs Entra ID P1/P2)."""
     retry: Duration = 60.0
+    """Wait before retrying a failed refresh."""
     timeout: Duration = 60.0
+    """Time one refresh of one signal may take."""
 
     def interval(self, signal: Signal) -> float:
         return float(getattr(self, signal))
@@ -50,13 +56,21 @@ class Refresh(StrictModel):
 
 class M365Config(StrictModel):
     apps: dict[str, GraphApp] = Field(min_length=1)
+    """Graph apps by name (one multi-tenant app is usual); a tenant names one with `app`."""
     graph: GraphOptions = GraphOptions()
+    """Graph endpoints, TLS and request limits."""
     refresh: Refresh = Refresh()
+    """Background refresh intervals per signal."""
     signals: list[Signal] = list(SIGNALS)
+    """Signals read for every tenant unless the tenant lists its own."""
     inventory: Path | None = None
+    """The customer inventory whose `m365_tenants` are read (relative to this file)."""
     tenants: list[M365Tenant] = []
+    """Tenants declared here instead of (or besides) the inventory."""
     max_concurrent_refreshes: int = Field(default=32, ge=1, le=1000)
+    """Refreshes running at once across all tenants."""
     max_concurrent_refreshes_per_tenant: int = Field(default=2, ge=1, le=5)
+    """Refreshes of one tenant running at once, so a slow tenant only delays itself."""
 
 
 def _resolve(base: Path, path: Path) -> Path:
@@ -72,6 +86,8 @@ def load_config(path: Path) -> tuple[M365Config, list[M365Tenant]]:
         ca = _resolve(base, graph.ca_file)
         if not ca.is_file():
             raise ConfigError(f"{path}: graph.ca_file: file not found: {graph.ca_file}")
+        # Loaded now, so a file that is not a CA bundle fails --config.check and start-up.
+        check_ca_file(ca, f"{path}: graph.ca_file")
         graph = graph.model_copy(update={"ca_file": ca})
     apps = {}
     for name, app in cfg.apps.items():
@@ -79,7 +95,7 @@ def load_config(path: Path) -> tuple[M365Config, list[M365Tenant]]:
             cert_path = _resolve(base, app.certificate.certificate_file)
             where = f"{path}: apps.{name}.certificate.certificate_file"
             try:
-                x509.load_pem_x509_certificate(cert_path.read_bytes())
+                x509.load_pem_x509_certificate(read_file(cert_path))
             except OSError as exc:
                 raise ConfigError(f"{where}: cannot read {cert_path.name}: {exc.strerror}") from None
             except ValueError:

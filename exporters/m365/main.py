@@ -27,11 +27,11 @@ from mspwatch.exporters.core.server import BadRequest
 from mspwatch.exporters.graph.auth import MsalTokenProvider
 from mspwatch.exporters.graph.client import GraphClient, RequestStats, Sleep, make_http_client
 from mspwatch.exporters.graph.config import GraphApp, GraphOptions
+from mspwatch.inventory import M365Tenant
 
 from .client import M365Source
 from .collector import TenantCollector
 from .config import M365Config, load_config
-from .inventory import M365Tenant
 from .mapping import map_tenant
 
 DEFAULT_PORT = 9818

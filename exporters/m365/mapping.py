@@ -24,11 +24,11 @@ from dataclasses import dataclass
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from mspwatch.exporters.graph.client import RequestStats
+from mspwatch.exporters.graph.client import COMMON_STATUSES, RequestStats
 from mspwatch.exporters.graph.errors import REASONS, Reason
+from mspwatch.inventory.m365 import Signal
 
 from .client import Issue, MfaCounts, SecureScore, ServiceHealth, Sku
-from .signals import Signal
 
 # Graph's serviceHealthStatus enum (v1.0), in its canonical spelling; "unknownFutureValue"
 # and anything newer map to "unknown".
@@ -164,8 +164,8 @@ def _status_families(view: TenantView) -> list[Metric]:
         "Graph requests made for this tenant, by HTTP status code (error: no answer).",
         labels=["code"],
     )
-    for code, count in sorted(stats.by_status.items()):
-        requests.add_metric([code], float(count))
+    for code in sorted(set(COMMON_STATUSES) | set(stats.by_status)):  # zero rather than nothing
+        requests.add_metric([code], float(stats.by_status[code]))
     throttled = CounterMetricFamily(
         "m365_graph_throttled", "Graph answers 429 Too Many Requests for this tenant."
     )

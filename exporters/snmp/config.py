@@ -31,17 +31,18 @@ from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field, model_validator
 
-from mspwatch.common.config import ConfigError, Duration, StrictModel, load_model
+from mspwatch.common.config import ConfigError, Duration, StrictModel, load_model, yaml_repr
 from mspwatch.common.secrets import Secret
 
 
 def _network(value: object) -> object:
-    if isinstance(value, str):
-        try:
-            return ipaddress.ip_network(value, strict=True)
-        except ValueError as exc:
-            raise ValueError(f"invalid network {value!r}: {exc}") from None
-    return value
+    # Only a string: pydantic would read the number 12345 as the network 0.0.48.57/32.
+    if not isinstance(value, str):
+        raise ValueError(f"must be a network such as 10.0.0.0/8 or 2001:db8::/32, got {yaml_repr(value)}")
+    try:
+        return ipaddress.ip_network(value, strict=True)
+    except ValueError as exc:
+        raise ValueError(f"invalid network {value!r}: {exc}") from None
 
 
 Network = Annotated[ipaddress.IPv4Network | ipaddress.IPv6Network, BeforeValidator(_network)]
@@ -55,14 +56,23 @@ class Auth(StrictModel):
     """One named set of SNMP credentials; profiles never carry credentials."""
 
     version: Literal[1, 2, 3] = 2
+    """SNMP version: 1, 2 (v2c) or 3."""
     community: Secret | None = None
+    """Community string for v1/v2c; required there, refused with v3."""
     username: str | None = None
+    """SNMPv3 user name (USM)."""
     security_level: SecurityLevel | None = None
+    """SNMPv3 security level; decides which protocols and passwords are required."""
     auth_protocol: AuthProtocol | None = None
+    """SNMPv3 authentication protocol; never defaulted, MD5 must be asked for by name."""
     auth_password: Secret | None = None
+    """SNMPv3 authentication passphrase."""
     priv_protocol: PrivProtocol | None = None
+    """SNMPv3 privacy (encryption) protocol, with authPriv only."""
     priv_password: Secret | None = None
+    """SNMPv3 privacy passphrase."""
     context_name: str = ""
+    """SNMPv3 context name (some agents pick a VRF or a virtual device by it)."""
 
     @model_validator(mode="after")
     def _consistent(self) -> Auth:
@@ -108,19 +118,30 @@ class Auth(StrictModel):
 
 class WalkOptions(StrictModel):
     timeout: Duration = 2.0  # per request, before the scrape deadline cuts it shorter
+    """Time to wait for one SNMP answer before retrying; the scrape deadline cuts it shorter."""
     retries: int = Field(default=1, ge=0, le=10)
+    """Retries of an unanswered request."""
     max_repetitions: int = Field(default=25, ge=1, le=200)
+    """GETBULK max-repetitions: rows asked for per request."""
     max_concurrent_walks: int = Field(default=4, ge=1, le=64)
+    """Walks of one device running at once."""
     max_rows_per_walk: int = Field(default=100_000, ge=1)
+    """A table longer than this fails its profile instead of being cut silently."""
 
 
 class SnmpConfig(StrictModel):
     auths: dict[str, Auth] = Field(min_length=1)
+    """Credentials by name: a scrape picks one with `auth=` (default `public_v2`), a device `snmp_auth`."""
     walk: WalkOptions = WalkOptions()
+    """How devices are walked."""
     max_devices_in_flight: int = Field(default=64, ge=1, le=10_000)
+    """Devices scraped at once by the whole exporter; a scrape waits for a slot within its deadline."""
     allowed_targets: list[Network] | None = None
+    """Networks a scrape may poll (checked on the resolved address); unset: any."""
     profile_dirs: list[Path] = []
+    """Extra folders of profile YAML files (relative to this file), added to the built-in profiles."""
     lookup_cache_max_age: Duration = 3600.0
+    """How long a device's lookup labels (interface names, ...) are reused before a fresh walk."""
 
 
 def load_config(path: Path) -> SnmpConfig:

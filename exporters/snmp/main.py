@@ -16,9 +16,9 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import Metric
 
+from mspwatch.common.net import split_host_port
 from mspwatch.exporters.core.cli import add_exporter_flags, run_exporter
 from mspwatch.exporters.core.deadline import Deadline
-from mspwatch.exporters.core.net import split_host_port
 from mspwatch.exporters.core.server import BadRequest
 
 from .client import SessionStats, SnmpClient, SnmpError, SnmpSession, Value
@@ -185,10 +185,17 @@ class _DeadSession:
 
 def _split_target(target: str) -> tuple[str, int]:
     # snmp_exporter accepts transport prefixes; UDP is what both speak.
-    for prefix in ("udp://", "udp6://"):
-        target = target.removeprefix(prefix)
-    if target.startswith("tcp"):
-        raise BadRequest("invalid target: only UDP transport is supported")
+    scheme, sep, rest = target.partition("://")
+    if sep:
+        if scheme not in ("udp", "udp6"):
+            # A host may well be called tcpsw1: only a tcp:// prefix names the transport.
+            what = (
+                "only UDP transport is supported"
+                if scheme in ("tcp", "tcp6")
+                else f"unknown scheme {scheme!r}"
+            )
+            raise BadRequest(f"invalid target: {what}")
+        target = rest
     try:
         host, port = split_host_port(target)
     except ValueError as exc:

@@ -16,6 +16,8 @@ from typing import Any
 from pydantic import GetCoreSchemaHandler
 from pydantic_core import PydanticCustomError, core_schema
 
+from .config import decode_text, read_file
+
 REDACTED = "<secret>"
 
 
@@ -79,12 +81,16 @@ def _parse_secret(raw: Any, info: core_schema.ValidationInfo) -> Secret:
             if not path.is_absolute() and base is not None:
                 path = Path(base) / path  # relative to the config file, as Prometheus does
             try:
-                value = path.read_text(encoding="utf-8").rstrip("\r\n")
+                value = decode_text(read_file(path)).rstrip("\r\n")
             except OSError as exc:
                 raise PydanticCustomError(
                     "secret_file",
                     "cannot read secret file {path}: {reason}",
                     {"path": ref, "reason": exc.strerror or type(exc).__name__},
+                ) from None
+            except ValueError:  # not even the offending byte: it is part of the secret
+                raise PydanticCustomError(
+                    "secret_file", "secret file {path} is not UTF-8 text", {"path": ref}
                 ) from None
             if not value:
                 raise PydanticCustomError("secret_file", "secret file {path} is empty", {"path": ref})

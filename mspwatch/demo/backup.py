@@ -18,7 +18,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from mspwatch.exporters.backup.inventory import VeeamSource
+from mspwatch.inventory import VeeamSource
 from mspwatch.simulators.estate.backup_data import write_backup_files
 
 from .kit import (
@@ -28,7 +28,7 @@ from .kit import (
     Demo,
     DemoArea,
     Ports,
-    exporter_job,
+    demo_jobs,
     get_json,
     own_pid,
     query,
@@ -90,20 +90,10 @@ class BackupArea(DemoArea):
         start_exporter(demo, "backup-exporter", estate / "backup.yml", demo.ports.backup_exporter)
 
     def scrape_configs(self, ports: Ports, targets_dir: Path) -> list[dict[str, Any]]:
-        # A real deployment scrapes every 1-2 minutes (backup state changes slowly); the
+        # A real deployment scrapes every 2 minutes (backup state changes slowly); the
         # demo wants its first answer quickly.
-        return [
-            exporter_job(
-                "backup",
-                ports.backup_exporter,
-                targets_dir,
-                scrape_interval="30s",
-                scrape_timeout="25s",
-            )
-        ]
-
-    def exporter_addresses(self, ports: Ports) -> list[str]:
-        return [f"127.0.0.1:{ports.backup_exporter}"]
+        demo = {"backup": {"scrape_interval": "30s", "scrape_timeout": "25s"}}
+        return demo_jobs(["backup", "backup-exporter"], ports, targets_dir, demo)
 
     def rule_files(self) -> list[Path]:
         return [ALERTRULES / "backup.yml"]

@@ -25,8 +25,8 @@ from typing import Any
 
 import yaml
 
-from mspwatch.exporters.backup.inventory import VeeamSource
-from mspwatch.inventory import Device, Inventory, load_inventory, split_host_port
+from mspwatch.common.net import split_host_port
+from mspwatch.inventory import Device, Inventory, VeeamSource, load_inventory
 
 from .runner import DemoError, Runner
 
@@ -163,11 +163,7 @@ class DemoArea:
         """
 
     def scrape_configs(self, ports: Ports, targets_dir: Path) -> list[dict[str, Any]]:
-        """Prometheus scrape jobs for the area's targets."""
-        return []
-
-    def exporter_addresses(self, ports: Ports) -> list[str]:
-        """host:port of the area's exporters, scraped for their own metrics."""
+        """The area's jobs of compose/prometheus.yml (:func:`demo_jobs`), its exporters' own included."""
         return []
 
     def rule_files(self) -> list[Path]:
@@ -322,21 +318,51 @@ def wait_exporter(demo: Demo, namespace: str, port: int) -> None:
     )
 
 
-def exporter_job(name: str, port: int, targets_dir: Path, **settings: Any) -> dict[str, Any]:
-    """A multi-target scrape job: targets from ``<name>.json``, probed at ``/<name>``."""
-    return {
-        "job_name": name,
-        **settings,
-        "metrics_path": f"/{name}",
-        "file_sd_configs": [{"files": [str(targets_dir / f"{name}.json")]}],
-        "relabel_configs": relabel_to(f"127.0.0.1:{port}"),
-    }
+# compose/prometheus.yml's host names (the compose services) -> the demo's Ports field.
+SERVICES = {
+    "snmp-exporter": "snmp_exporter",
+    "blackbox": "blackbox",
+    "backup-exporter": "backup_exporter",
+    "m365-exporter": "m365_exporter",
+    "alertmanager": "alertmanager",
+    "localhost": "prometheus",
+}
+TARGETS_MOUNT = "/etc/prometheus/targets/"
 
 
-def relabel_to(exporter: str) -> list[dict[str, Any]]:
-    """The multi-target pattern: the target becomes ?target= and instance; scrape the exporter."""
-    return [
-        {"source_labels": ["__address__"], "target_label": "__param_target"},
-        {"source_labels": ["__param_target"], "target_label": "instance"},
-        {"target_label": "__address__", "replacement": exporter},
-    ]
+def canonical_prometheus() -> dict[str, Any]:
+    """compose/prometheus.yml, the one scrape config the demo adapts."""
+    config: dict[str, Any] = yaml.safe_load((COMPOSE / "prometheus.yml").read_text(encoding="utf-8"))
+    return config
+
+
+def demo_address(address: str, ports: Ports) -> str:
+    """A compose service's ``host:port`` as the demo runs it: ``127.0.0.1:<its demo port>``."""
+    host, _ = split_host_port(address)
+    if host not in SERVICES:
+        raise ValueError(f"compose/prometheus.yml names {address!r}, which the demo does not run")
+    return f"127.0.0.1:{getattr(ports, SERVICES[host])}"
+
+
+def demo_jobs(
+    names: list[str], ports: Ports, targets_dir: Path, overrides: dict[str, dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
+    """The named jobs of compose/prometheus.yml, pointed at the demo's processes and files.
+
+    Only addresses, file_sd paths and what ``overrides[job]`` sets (the demo's shorter
+    intervals) change; relabelling, paths and parameters stay as the stack has them.
+    """
+    jobs = {job["job_name"]: job for job in canonical_prometheus()["scrape_configs"]}
+    out = []
+    for name in names:
+        job = dict(jobs[name])
+        for sd in job.get("file_sd_configs", []):
+            sd["files"] = [str(targets_dir / f.removeprefix(TARGETS_MOUNT)) for f in sd["files"]]
+        for static in job.get("static_configs", []):
+            static["targets"] = [demo_address(t, ports) for t in static["targets"]]
+        for rule in job.get("relabel_configs", []):
+            if rule.get("target_label") == "__address__" and "replacement" in rule:
+                rule["replacement"] = demo_address(rule["replacement"], ports)
+        job.update((overrides or {}).get(name, {}))
+        out.append(job)
+    return out

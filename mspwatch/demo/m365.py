@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from mspwatch.exporters.m365.inventory import M365Tenant
+from mspwatch.inventory import M365Tenant
 from mspwatch.simulators.graph.scenario import SCENARIOS_DIR, Scenario, load_scenario
 from mspwatch.simulators.graph.tls import make_test_ca
 
@@ -28,7 +28,7 @@ from .kit import (
     Demo,
     DemoArea,
     Ports,
-    exporter_job,
+    demo_jobs,
     get_json,
     own_pid,
     query,
@@ -100,14 +100,8 @@ class M365Area(DemoArea):
     def scrape_configs(self, ports: Ports, targets_dir: Path) -> list[dict[str, Any]]:
         # The exporter refreshes in the background (health every 2m); a real deployment
         # scrapes every minute, the demo wants its first answer sooner.
-        return [
-            exporter_job(
-                "m365", ports.m365_exporter, targets_dir, scrape_interval="30s", scrape_timeout="10s"
-            )
-        ]
-
-    def exporter_addresses(self, ports: Ports) -> list[str]:
-        return [f"127.0.0.1:{ports.m365_exporter}"]
+        demo = {"m365": {"scrape_interval": "30s", "scrape_timeout": "10s"}}
+        return demo_jobs(["m365", "m365-exporter"], ports, targets_dir, demo)
 
     def rule_files(self) -> list[Path]:
         return [ALERTRULES / "m365.yml"]

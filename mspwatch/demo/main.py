@@ -23,6 +23,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,8 @@ from .kit import (
     Demo,
     DemoArea,
     Ports,
+    canonical_prometheus,
+    demo_jobs,
     free_offset,
     own_metrics,
     tool,
@@ -61,34 +64,34 @@ def areas() -> list[DemoArea]:
 def prometheus_config(
     ports: Ports, targets_dir: Path, demo_areas: list[DemoArea] | None = None
 ) -> dict[str, Any]:
-    """Scrape config as an MSP would write it: file_sd targets carry customer and site."""
+    """compose/prometheus.yml as the demo runs it: the areas' jobs, rules and Alertmanager.
+
+    Addresses, paths and intervals change (every 15 s, to answer sooner); the jobs, their
+    relabelling and the rules are the stack's own.
+    """
     demo_areas = areas() if demo_areas is None else demo_areas
-    config: dict[str, Any] = {
-        "global": {"scrape_interval": "15s", "scrape_timeout": "10s", "evaluation_interval": "15s"},
-    }
+    config = canonical_prometheus()
+    config["global"] = {"scrape_interval": "15s", "scrape_timeout": "10s", "evaluation_interval": "15s"}
     rules = [str(path) for area in demo_areas for path in area.rule_files()]
+    config.pop("rule_files", None)
     if rules:
         config["rule_files"] = rules
     alertmanagers = [a for area in demo_areas for a in area.alertmanagers(ports)]
+    config.pop("alerting", None)
+    jobs = [job for area in demo_areas for job in area.scrape_configs(ports, targets_dir)]
     if alertmanagers:
         config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": alertmanagers}]}]}
-    config["scrape_configs"] = [job for area in demo_areas for job in area.scrape_configs(ports, targets_dir)]
-    config["scrape_configs"].append(
-        {
-            "job_name": "mspwatch-exporters",
-            "static_configs": [
-                {"targets": [a for area in demo_areas for a in area.exporter_addresses(ports)]}
-            ],
-        }
-    )
+        jobs += demo_jobs(["alertmanager"], ports, targets_dir)
+    config["scrape_configs"] = [*jobs, *demo_jobs(["prometheus"], ports, targets_dir)]
     return config
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the demo (or ``--check``); expected failures are one line on stdout, no traceback."""
     try:
-        with _data_dir(args) as work:
-            return _run(args, work)
+        with _data_dir(args) as data:
+            data.passed = (rc := _run(args, data.path)) == 0
+            return rc
     except DemoError as exc:
         print(f"error: {exc}", flush=True)
         return 1
@@ -97,8 +100,14 @@ def run(args: argparse.Namespace) -> int:
         return 130
 
 
+@dataclass
+class DataDir:
+    path: Path
+    passed: bool = False  # a fresh --check directory is removed only if the check passed
+
+
 @contextlib.contextmanager
-def _data_dir(args: argparse.Namespace) -> Iterator[Path]:
+def _data_dir(args: argparse.Namespace) -> Iterator[DataDir]:
     """The data dir, locked for this run. ``--check`` without ``--data.dir`` gets a fresh one
     (so it reports only what its own run produced), removed afterwards if the check passed."""
     fresh = args.check and args.data_dir is None
@@ -117,14 +126,13 @@ def _data_dir(args: argparse.Namespace) -> Iterator[Path]:
         lock.truncate(0)
         lock.write(f"{os.getpid()}\n")
         lock.flush()
-        ok = False
+        data = DataDir(work)
         try:
             if args.check and not fresh and any(p.name != ".lock" for p in work.iterdir()):
                 raise DemoError(f"--check wants an empty --data.dir (it reports only its own run): {work}")
-            yield work
-            ok = True
+            yield data
         finally:
-            if fresh and ok:
+            if fresh and data.passed:
                 shutil.rmtree(work, ignore_errors=True)
             elif fresh:
                 print(f"the check's data and logs are kept in {work}", flush=True)

@@ -25,9 +25,8 @@ from .kit import (
     Demo,
     DemoArea,
     Ports,
-    exporter_job,
+    demo_jobs,
     own_metrics,
-    relabel_to,
     start_exporter,
     tool,
     wait_all_up,
@@ -123,19 +122,9 @@ class SnmpArea(DemoArea):
         )
 
     def scrape_configs(self, ports: Ports, targets_dir: Path) -> list[dict[str, Any]]:
-        return [
-            exporter_job("snmp", ports.snmp_exporter, targets_dir),
-            {
-                "job_name": "icmp",
-                "metrics_path": "/probe",
-                "params": {"module": ["icmp"]},
-                "file_sd_configs": [{"files": [str(targets_dir / "icmp.json")]}],
-                "relabel_configs": relabel_to(f"127.0.0.1:{ports.blackbox}"),
-            },
-        ]
-
-    def exporter_addresses(self, ports: Ports) -> list[str]:
-        return [f"127.0.0.1:{ports.snmp_exporter}", f"127.0.0.1:{ports.blackbox}"]
+        fast = {"scrape_interval": "15s", "scrape_timeout": "10s"}  # the demo's, not production's
+        names = ["snmp", "icmp", "snmp-exporter", "blackbox"]
+        return demo_jobs(names, ports, targets_dir, {"snmp": fast, "icmp": fast})
 
     def rule_files(self) -> list[Path]:
         return [ALERTRULES / "snmp.yml"]

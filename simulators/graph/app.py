@@ -238,7 +238,11 @@ class GraphSimulator:
         fault = await self._fault(tenant, "token", paging=False)
         if fault is not None:
             self._record(tenant, "token", fault.status)
-            return self._token_error(fault.status, "temporarily_unavailable", 50000, "Simulated.")
+            # As the identity platform words them: 500 server_error, 503 temporarily_unavailable.
+            error = "server_error" if fault.status == 500 else "temporarily_unavailable"
+            answer = self._token_error(fault.status, error, 50000, "Simulated.")
+            answer.headers.update(fault.headers)
+            return answer
 
         def field_(name: str) -> str:
             return form.get(name, [""])[0]

@@ -22,7 +22,9 @@ Admin routes for tests and demos (no auth; bind to loopback)::
     POST /admin/faults                a fault, as in scenario files
     POST /admin/revoke                forget every token (a server restart)
     POST /admin/reset                 reload the scenario file, clock included
-    GET  /admin/requests              the request log; DELETE clears it
+    GET  /admin/requests              the request log (method, path, query, status, and
+                                      ``received``: arrival on the simulator's monotonic
+                                      clock, to measure retry gaps); DELETE clears it
 """
 
 from __future__ import annotations
@@ -285,6 +287,7 @@ class VeeamSimulator:
     async def handle(self, req: Request) -> Response:
         if req.path.startswith("/admin/"):
             return self.admin(req)
+        received = time.monotonic()  # before any fault delay: when the client sent it
         resp = await self.api(req)
         entry: dict[str, Any] = {
             "method": req.method,
@@ -292,6 +295,7 @@ class VeeamSimulator:
             # a repeated parameter (an API array) is logged as a list
             "query": {k: v if len(v) > 1 else v[0] for k, v in req.arrays.items()},
             "status": resp.status,
+            "received": received,
         }
         if req.path == "/api/oauth2/token":
             entry["grant_type"] = req.form().get("grant_type")

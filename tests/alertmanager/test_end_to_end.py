@@ -102,6 +102,9 @@ def _alertmanager_config(tmp_path: Path, hook_port: int) -> Path:
         for key, value in (("group_wait", "5s"), ("group_interval", "1s")):
             if key in route or route is config["route"]:
                 route[key] = value
+        # The estate's maintenance windows would hold notifications if the test ran inside
+        # one; tests/alertmanager/test_generated.py proves the windows themselves.
+        route.pop("mute_time_intervals", None)
         for child in route.get("routes", []):
             shorten(child)
 

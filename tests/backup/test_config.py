@@ -20,38 +20,37 @@ CASES = {
     "unset-env": "unset-env.backup.yml: credentials.acme_veeam.password: "
     "environment variable MSPWATCH_TEST_SURELY_UNSET is not set",
     "in-flight": "in-flight.backup.yml: max_sources_in_flight: Input should be greater than or equal to 1",
-    "duplicate-source": "duplicate-source.inventory.yml: customers.1.backup_sources.0.name: "
-    "duplicate backup source name 'shared-vbr'",
+    "duplicate-source": "duplicate-source.inventory.yml: customers: duplicate backup source name "
+    "'shared-vbr' (customers.0.backup_sources.0.name and customers.1.backup_sources.0.name)",
     "unknown-kind": "unknown-kind.inventory.yml: customers.0.backup_sources.0: Input tag 'tsm' "
     "found using 'kind' does not match any of the expected tags: 'veeam', 'restic', 'folder'",
-    "bad-url": "bad-url.inventory.yml: customers.0.backup_sources.0.veeam.url: "
+    "bad-url": "bad-url.inventory.yml: customers.0.backup_sources.0.url: "
     "must be http(s)://host[:port] without a path or credentials, e.g. https://vbr:9419",
-    "url-with-password": "url-with-password.inventory.yml: customers.0.backup_sources.0.veeam.url: "
+    "url-with-password": "url-with-password.inventory.yml: customers.0.backup_sources.0.url: "
     "must be http(s)://host[:port] without a path or credentials, e.g. https://vbr:9419",
-    "bad-name": "bad-name.inventory.yml: customers.0.backup_sources.0.veeam.name: must be 1-63 "
+    "bad-name": "bad-name.inventory.yml: customers.0.backup_sources.0.name: must be 1-63 "
     "lower-case letters, digits, '.', '_' or '-', starting with a letter or digit",
-    "tls-conflict": "tls-conflict.inventory.yml: customers.0.backup_sources.0.veeam: "
+    "tls-conflict": "tls-conflict.inventory.yml: customers.0.backup_sources.0: "
     "ca_file and insecure_skip_verify are mutually exclusive",
     "missing-ca-file": "missing-ca-file.inventory.yml: customers.0.backup_sources.0.ca_file: "
     "cannot read no-such-ca.pem: No such file or directory",
     "garbage-ca": "garbage-ca.inventory.yml: customers.0.backup_sources.0.ca_file: "
     "garbage-ca.pem is not a PEM CA bundle",
-    "page-size": "page-size.inventory.yml: customers.0.backup_sources.0.veeam.page_size: "
+    "page-size": "page-size.inventory.yml: customers.0.backup_sources.0.page_size: "
     "Input should be less than or equal to 1000",
-    "rpo-duration": "rpo-duration.inventory.yml: customers.0.backup_sources.0.folder.rpo.default: "
-    "invalid duration '1 day', want e.g. 500ms, 30s, 5m, 26h, 7d",
+    "rpo-duration": "rpo-duration.inventory.yml: customers.0.backup_sources.0.rpo.default: "
+    "invalid duration '1 day', want a duration such as 500ms, 30s, 1h30m or 7d",
     "rpo-rule-typo": "rpo-rule-typo.inventory.yml: "
-    "customers.0.backup_sources.0.folder.rpo.jobs.0.match: required field is missing\n"
-    "rpo-rule-typo.inventory.yml: customers.0.backup_sources.0.folder.rpo.jobs.0.glob: "
+    "customers.0.backup_sources.0.rpo.jobs.0.match: required field is missing\n"
+    "rpo-rule-typo.inventory.yml: customers.0.backup_sources.0.rpo.jobs.0.glob: "
     "unknown field",
-    "restic-two-inputs": "restic-two-inputs.inventory.yml: customers.0.backup_sources.0.restic: "
+    "restic-two-inputs": "restic-two-inputs.inventory.yml: customers.0.backup_sources.0: "
     "set exactly one of snapshots_file and command",
-    "restic-no-input": "restic-no-input.inventory.yml: customers.0.backup_sources.0.restic: "
+    "restic-no-input": "restic-no-input.inventory.yml: customers.0.backup_sources.0: "
     "set exactly one of snapshots_file and command",
     "restic-group-by": "restic-group-by.inventory.yml: "
-    "customers.0.backup_sources.0.restic.group_by.1: Input should be 'host', 'paths' or 'tags'",
-    "source-typo": "source-typo.inventory.yml: customers.0.backup_sources.0.folder.rpo_default: "
-    "unknown field",
+    "customers.0.backup_sources.0.group_by.1: Input should be 'host', 'paths' or 'tags'",
+    "source-typo": "source-typo.inventory.yml: customers.0.backup_sources.0.rpo_default: unknown field",
 }
 
 

@@ -11,7 +11,7 @@ import pytest
 from mspwatch.demo.backup import DEMO_VEEAM_PASSWORD, materialise_estate, scenario_for
 from mspwatch.demo.kit import Ports
 from mspwatch.exporters.backup.config import load_config
-from mspwatch.exporters.backup.inventory import VeeamSource
+from mspwatch.inventory import VeeamSource
 from mspwatch.simulators.veeam.scenario import load_scenario
 
 from .conftest import value

@@ -227,8 +227,9 @@ async def test_steady_scrape_reads_only_the_lists(acme: Sim, tmp_path: Path, exp
 
 
 async def test_slow_request_is_a_timeout(acme: Sim, tmp_path: Path, exporters: Any) -> None:
-    """One request slower than request_timeout, well before the scrape deadline: timeout."""
-    acme.fault(path="/api/v1/jobs/states", status=200, delay="10s")
+    """Requests slower than request_timeout, well before the scrape deadline: timeout (a
+    timed-out request is retried like a network error, so every attempt is made slow)."""
+    acme.fault(path="/api/v1/jobs/states", status=200, delay="10s", count=10)
     config = write_config(tmp_path, [veeam_source(acme.url, request_timeout="500ms")])
     text = await exporters(config).scrape("acme-vbr", scrape_timeout=8)
     assert value(text, "backup_source_up") == 0

@@ -11,7 +11,8 @@ import pytest
 import yaml
 
 from mspwatch.common.config import ConfigError
-from mspwatch.inventory import load_inventory, split_host_port
+from mspwatch.common.net import split_host_port
+from mspwatch.inventory import load_inventory
 from tests.conftest import assert_golden
 
 HERE = Path(__file__).parent
@@ -83,7 +84,7 @@ def test_split_host_port(address: str, expected: tuple[str, int | None]) -> None
     assert split_host_port(address) == expected
 
 
-@pytest.mark.parametrize("address", ["10.0.0.1:0", "bad host", "[2001:db8::1]x", "a..b"])
+@pytest.mark.parametrize("address", ["10.0.0.1:0", "10.0.0.300", "bad host", "[2001:db8::1]x", "a..b"])
 def test_split_host_port_rejects(address: str) -> None:
     with pytest.raises(ValueError):
         split_host_port(address)

@@ -97,6 +97,18 @@ def _estate_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sim]:
     yield from _start(tmp_path_factory.mktemp("graph-estate"), "estate")
 
 
+@pytest.fixture(scope="session")
+def _token_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sim]:
+    yield from _start(tmp_path_factory.mktemp("graph-token"), "token-faults")
+
+
+@pytest.fixture
+def token_sim(_token_sim: Sim) -> Sim:
+    """Token endpoints that fail or hang (token-faults scenario), counters reset."""
+    _token_sim.reset()
+    return _token_sim
+
+
 @pytest.fixture
 def estate_sim(_estate_sim: Sim) -> Sim:
     """The demo's built-in estate, clock and counters reset for this test."""

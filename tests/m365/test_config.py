@@ -18,11 +18,16 @@ SECRET_VALUES = ("s3cret-value", "key-value")
 # file -> message after "<file>: " (inventory files name themselves instead).
 EXPECTED = {
     "bad-client-id.yml": "apps.msp.client_id: invalid client id 'my-app', want a GUID",
-    "bad-duration.yml": "refresh.health: invalid duration '5 minutes', want e.g. 500ms, 30s, 5m, 26h, 7d",
+    "bad-duration.yml": (
+        "refresh.health: invalid duration '5 minutes', want a duration such as 500ms, 30s, 1h30m or 7d"
+    ),
     "bad-tenant-id.yml": (
         "tenants.0.tenant_id: invalid tenant id 'not a tenant', want a GUID or a domain name"
     ),
-    "bad-tenant-name.yml": "tenants.0.name: String should match pattern '^[a-z0-9][a-z0-9_.-]{0,62}$'",
+    "bad-tenant-name.yml": (
+        "tenants.0.name: must be 1-63 lower-case letters, digits, '.', '_' or '-', "
+        "starting with a letter or digit"
+    ),
     "both-credentials.yml": "apps.msp: exactly one of client_secret or certificate is required",
     "duplicate-tenant.yml": "tenants.1.name: duplicate tenant name 'acme'",
     "http-graph-url.yml": "graph.url: must be an https:// URL, got 'http://graph.example'",
@@ -43,7 +48,7 @@ EXPECTED = {
     "unknown-signal.yml": (
         "signals.1: Input should be 'health', 'issues', 'licences', 'secure_score' or 'mfa'"
     ),
-    "zero-interval.yml": "refresh.licences: Input should be greater than 0",
+    "zero-interval.yml": "refresh.licences: must be a positive duration",
 }
 FROM_INVENTORY = {
     "inventory-duplicate-tenant.yml": "customers.0.m365_tenants.0.name: duplicate tenant name 'acme'",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -14,6 +16,7 @@ from mspwatch.exporters.graph.auth import MsalTokenProvider
 from mspwatch.exporters.graph.client import GraphClient, RequestStats, retry_after_seconds
 from mspwatch.exporters.graph.config import GraphApp, GraphOptions
 from mspwatch.exporters.graph.errors import GraphError
+from tests.netfaults import Silent
 
 from .helpers import Sleeps
 
@@ -234,11 +237,12 @@ class CountingProvider(MsalTokenProvider):
 
     def __init__(self, result: dict[str, Any]) -> None:
         app = GraphApp(client_id="4f1c2d9e-0000-4000-8000-000000000001", client_secret=Secret("x"))
-        super().__init__("contoso.onmicrosoft.com", app, GraphOptions())
+        self.sleeps = Sleeps()
+        super().__init__("contoso.onmicrosoft.com", app, GraphOptions(), sleep=self.sleeps)
         self.result = result
         self.acquired = 0
 
-    def _acquire(self) -> dict[str, Any]:
+    def _acquire(self, deadline: Deadline) -> dict[str, Any]:
         self.acquired += 1
         return self.result
 
@@ -269,4 +273,32 @@ async def test_token_endpoint_trouble_is_unavailable_and_not_remembered() -> Non
         with pytest.raises(GraphError) as err:
             await tokens.token(Deadline.after(5))
         assert err.value.reason == "unavailable"
-    assert tokens.acquired == 2
+    # Each call tries 1 + max_retries times with a short backoff, then reports.
+    assert tokens.acquired == 2 * 4
+    assert tokens.sleeps.calls == [0.25, 0.5, 1.0] * 2
+
+
+@pytest.mark.parametrize(("request_timeout", "reason"), [(60, "deadline"), (0.3, "network")])
+async def test_graph_that_never_answers_is_bounded(request_timeout: float, reason: str) -> None:
+    """Graph accepts the connection and never answers (not even the TLS handshake): the
+    deadline (or the request timeout, retried once, then ``network``) bounds the call over
+    real sockets; no thread is left behind."""
+    silent = Silent()
+    url = (await silent.start()).replace("http:", "https:")
+    options = GraphOptions.model_validate(
+        {"url": url, "request_timeout": f"{request_timeout}s", "max_retries": 1}
+    )
+    http = httpx.AsyncClient(trust_env=False)
+    try:
+        threads = set(threading.enumerate())
+        c = GraphClient(http, Tokens(), options, RequestStats())
+        with pytest.raises(GraphError) as err:
+            async with asyncio.timeout(30):  # a safety net: a hang fails instead of blocking
+                await c.list("subscribedSkus", Deadline.after(1.5))
+        assert err.value.reason == reason
+        assert silent.accepted == (1 if reason == "deadline" else 2)
+        await http.aclose()
+        assert set(threading.enumerate()) - threads == set()
+    finally:
+        await http.aclose()
+        await silent.stop()

@@ -13,9 +13,9 @@ from mspwatch.exporters.graph.errors import GraphError
 from mspwatch.exporters.m365.client import M365Source
 from mspwatch.exporters.m365.collector import TenantCollector
 from mspwatch.exporters.m365.config import SIGNALS, Refresh
-from mspwatch.exporters.m365.inventory import M365Tenant
 from mspwatch.exporters.m365.main import _Families
 from mspwatch.exporters.m365.mapping import canonical_status, map_tenant
+from mspwatch.inventory import M365Tenant
 
 from .helpers import Clock
 

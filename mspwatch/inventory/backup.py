@@ -30,28 +30,26 @@ from __future__ import annotations
 import fnmatch
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from mspwatch.common.config import Duration, StrictModel
 
-if TYPE_CHECKING:
-    from mspwatch.inventory import Inventory
+from .names import SourceName
 
-_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 _URL = re.compile(r"^https?://[^/\s?#@]+/?$")  # no user:password@ in URLs
 
 
-def _source_name(value: object) -> object:
-    if isinstance(value, str) and not _NAME.match(value):
-        raise ValueError(
-            "must be 1-63 lower-case letters, digits, '.', '_' or '-', starting with a letter or digit"
-        )
-    return value
+def check_base_url(value: str, example: str) -> str:
+    """An API's scheme, host and port, without a path or credentials.
 
-
-SourceName = Annotated[str, AfterValidator(_source_name)]
+    >>> check_base_url("https://vbr:9419/", "https://vbr:9419")
+    'https://vbr:9419'
+    """
+    if not _URL.match(value):
+        raise ValueError(f"must be http(s)://host[:port] without a path or credentials, e.g. {example}")
+    return value.rstrip("/")
 
 
 DEFAULT_RPO = 26 * 3600.0  # a daily job plus two hours of slack
@@ -102,11 +100,7 @@ class VeeamSource(_SourceBase):
     @field_validator("url")
     @classmethod
     def _url(cls, value: str) -> str:
-        if not _URL.match(value):
-            raise ValueError(
-                "must be http(s)://host[:port] without a path or credentials, e.g. https://vbr:9419"
-            )
-        return value.rstrip("/")
+        return check_base_url(value, "https://vbr:9419")
 
     @model_validator(mode="after")
     def _tls(self) -> VeeamSource:
@@ -149,22 +143,11 @@ BackupSource = Annotated[VeeamSource | ResticSource | FolderSource, Field(discri
 
 
 def resolve(base: Path, path: Path | None) -> Path | None:
-    """A configured path, relative to the file that configured it."""
+    """A configured path, relative to the file that configured it.
+
+    >>> resolve(Path("/etc/mspwatch"), Path("drop/acme"))
+    PosixPath('/etc/mspwatch/drop/acme')
+    """
     if path is None:
         return None
     return path if path.is_absolute() else base / path
-
-
-def backup_targets(inv: Inventory) -> list[dict[str, Any]]:
-    """file_sd groups for the backup exporter: the target is the source name.
-
-    ``customer`` and ``source_kind`` become target labels, so the exporter never invents them.
-    """
-    return [
-        {
-            "targets": [source.name],
-            "labels": {"customer": customer.name, "source_kind": source.kind},
-        }
-        for customer in inv.customers
-        for source in customer.backup_sources
-    ]

@@ -1,0 +1,1 @@
+"""Patch compliance and endpoint protection exporter: NinjaOne, Intune via Graph."""

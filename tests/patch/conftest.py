@@ -1,0 +1,177 @@
+"""Patch test fixtures: the NinjaOne simulator as a real process (one per scenario, for the
+session), and a scrape of one source rendered as /metrics text."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import Metric
+
+from mspwatch.common.secrets import Secret
+from mspwatch.exporters.core.deadline import Deadline
+from mspwatch.exporters.patch.ninjaone import NinjaOneClient, NinjaOptions
+from mspwatch.exporters.patch.scrape import scrape_source
+from tests.conftest import ROOT, free_port, stop_process, wait_for_port
+
+from .test_policy import Policy
+
+SCENARIOS = ROOT / "simulators" / "ninjaone" / "scenarios"
+CLIENT_ID = "mspwatch-test"
+SECRET = "Sim-Ninja-Secret-1"
+LONDON = ZoneInfo("Europe/London")
+
+
+class Sim:
+    """A running simulator: its URL, its admin routes and its simulated clock."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], url: str) -> None:
+        self.proc = proc
+        self.url = url
+        self.admin = httpx.Client(base_url=url, timeout=10, trust_env=False)
+
+    def post(self, path: str, body: dict[str, Any]) -> Any:
+        resp = self.admin.post(path, json=body)
+        resp.raise_for_status()
+        return resp.json()
+
+    def reset(self) -> None:
+        self.post("/admin/reset", {})
+
+    def advance(self, span: str) -> None:
+        self.post("/admin/clock", {"advance": span})
+
+    def set_clock(self, iso: str) -> None:
+        self.post("/admin/clock", {"set": iso})
+
+    def now(self) -> float:
+        from datetime import datetime
+
+        iso = self.admin.get("/admin/clock").json()["now"]
+        return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+    def fault(self, **spec: Any) -> None:
+        self.post("/admin/faults", spec)
+
+    def requests(self) -> list[dict[str, Any]]:
+        return list(self.admin.get("/admin/requests").json()["requests"])
+
+
+def start_sim(scenario: Path, log: Path) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "mspwatch.simulators.ninjaone",
+                "--listen",
+                f"127.0.0.1:{port}",
+                "--scenario",
+                str(scenario),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+        )
+    wait_for_port(port, proc=proc)
+    return proc, port
+
+
+@pytest.fixture(scope="session")
+def _sims(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Sim]]:
+    logs = tmp_path_factory.mktemp("ninjaone-sim")
+    sims: dict[str, Sim] = {}
+    try:
+        for name in ("fleet", "rollover"):
+            proc, port = start_sim(SCENARIOS / f"{name}.yaml", logs / f"{name}.log")
+            sims[name] = Sim(proc, f"http://127.0.0.1:{port}")
+        yield sims
+    finally:
+        for sim in sims.values():
+            sim.admin.close()
+            stop_process(sim.proc)
+
+
+@pytest.fixture
+def fleet(_sims: dict[str, Sim]) -> Sim:
+    """The fleet scenario, reset to its start (clock, faults, tokens, request log)."""
+    _sims["fleet"].reset()
+    return _sims["fleet"]
+
+
+@pytest.fixture
+def rollover(_sims: dict[str, Sim]) -> Sim:
+    _sims["rollover"].reset()
+    return _sims["rollover"]
+
+
+class _Families:
+    def __init__(self, families: list[Metric]) -> None:
+        self._families = families
+
+    def collect(self) -> Iterable[Metric]:
+        return self._families
+
+
+def render(families: list[Metric]) -> str:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Families(families))
+    return generate_latest(registry).decode()
+
+
+_DURATION = re.compile(r"^(patch_scrape_duration_seconds) \S+$", re.M)
+
+
+def normalise(text: str) -> str:
+    """Golden-file form: the one wall-clock-dependent value zeroed."""
+    return _DURATION.sub(r"\1 0.0", text)
+
+
+def ninja_client(
+    sim: Sim, organization: str = "Acme Dental", secret: str = SECRET, **opts: Any
+) -> NinjaOneClient:
+    return NinjaOneClient(
+        "acme-ninja",
+        sim.url,
+        organization,
+        CLIENT_ID,
+        Secret(secret),
+        NinjaOptions(**{"page_size": 100, **opts}),
+        clock=sim.now,
+    )
+
+
+async def scrape(
+    sim: Sim, client: NinjaOneClient | None = None, *, budget: float = 30.0, policy: Policy | None = None
+) -> str:
+    """Scrape the source once at the simulator's clock; the client is closed unless given."""
+    own = client is None
+    client = client or ninja_client(sim)
+    try:
+        families = await scrape_source(
+            "acme-ninja", client, policy or Policy(), LONDON, Deadline.after(budget), sim.now
+        )
+    finally:
+        if own:
+            await client.aclose()
+    return normalise(render(families))
+
+
+def value(text: str, series: str) -> float | None:
+    for line in text.splitlines():
+        if line.startswith(series + " "):
+            return float(line.rsplit(" ", 1)[1])
+    return None
+
+
+def lines_of(text: str, name: str) -> list[str]:
+    return [ln for ln in text.splitlines() if ln.startswith(name + "{") or ln.startswith(name + " ")]

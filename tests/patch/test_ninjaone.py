@@ -1,0 +1,101 @@
+"""The NinjaOne client over real HTTP against the simulator: goldens, paging, the
+scenarios' cases over time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.conftest import assert_golden, promtool_check_metrics
+
+from .conftest import Sim, lines_of, ninja_client, scrape, value
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+def check(name: str, text: str, update: bool) -> None:
+    assert promtool_check_metrics(text) == ""
+    assert_golden(GOLDEN / f"{name}.prom", text, update)
+
+
+async def test_fleet_golden(fleet: Sim, update_goldens: bool) -> None:
+    """One device per case: compliant, missing critical 20 days after Patch Tuesday, reboot
+    pending 8 days, stopped reporting, AV outdated, AV off, failed install, unknown enums."""
+    text = await scrape(fleet)
+    check("ninjaone-fleet", text, update_goldens)
+    noncompliant = sorted(
+        ln.split("{", 1)[1].split("}")[0]
+        for ln in lines_of(text, "patch_device_noncompliant")
+        if ln.endswith(" 1.0")
+    )
+    assert noncompliant == [
+        'device="acme-fs1",reason="reboot_pending"',
+        'device="acme-lt-07",reason="not_reporting"',
+        'device="acme-sql1",reason="missing_critical"',
+        'device="acme-ws-02",reason="av_outdated"',
+        'device="acme-ws-03",reason="av_off"',
+        'device="acme-ws-04",reason="failed_install"',
+    ]
+
+
+async def test_failed_install_retries(fleet: Sim) -> None:
+    """After the retry succeeds the device is compliant; its reboot is pending, not overdue."""
+    client = ninja_client(fleet)
+    try:
+        before = await scrape(fleet, client)
+        fleet.advance("3h")
+        after = await scrape(fleet, client)
+    finally:
+        await client.aclose()
+    dev = 'device="acme-ws-04"'
+    assert value(before, f"patch_device_compliant{{{dev}}}") == 0.0
+    assert value(before, f"patch_device_failed_updates{{{dev}}}") == 1.0
+    assert value(after, f"patch_device_compliant{{{dev}}}") == 1.0
+    assert value(after, f"patch_device_failed_updates{{{dev}}}") == 0.0
+    assert value(after, f'patch_device_install_attempts{{{dev},result="installed"}}') == 1.0
+    assert value(after, f'patch_device_install_attempts{{{dev},result="failed"}}') == 1.0
+    assert value(after, f"patch_device_reboot_pending{{{dev}}}") == 1.0
+    assert value(after, f"patch_device_reboot_pending_since_timestamp_seconds{{{dev}}}") == fleet.now() - 3600
+
+
+async def test_three_pages_of_devices(fleet: Sim) -> None:
+    """250 devices at 100 a page: three pages by ``after``, every device mapped."""
+    client = ninja_client(fleet, organization="Big Fleet")
+    try:
+        text = await scrape(fleet, client)
+    finally:
+        await client.aclose()
+    assert len(lines_of(text, "patch_device_compliant")) == 250
+    pages = [r["query"] for r in fleet.requests() if r["path"] == "/v2/devices"]
+    assert pages == [
+        {"df": "org = 2", "pageSize": "100"},
+        {"df": "org = 2", "pageSize": "100", "after": "109"},
+        {"df": "org = 2", "pageSize": "100", "after": "209"},
+    ]
+    # Ids 10..259 (the first organisation holds 1..9). Each query: two full pages, a short
+    # one, then the empty page that ends the cursor.
+    patches = [r for r in fleet.requests() if r["path"] == "/v2/queries/operating-systems"]
+    assert len(patches) == 4
+
+
+async def test_month_rolls_over(rollover: Sim) -> None:
+    """The day before February's Patch Tuesday: compliant, nothing missing. After it:
+    February's update is missing but within its deadline. Past 24 February: overdue."""
+    client = ninja_client(rollover)
+    dev = 'device="acme-dc1"'
+    missing = f'patch_device_missing_updates{{classification="security",{dev}}}'
+    try:
+        before = await scrape(rollover, client)
+        rollover.set_clock("2026-02-11T09:00:00Z")
+        after = await scrape(rollover, client)
+        rollover.set_clock("2026-02-24T00:00:01Z")
+        late = await scrape(rollover, client)
+    finally:
+        await client.aclose()
+    assert value(before, missing) == 0.0
+    assert value(before, "patch_policy_patch_tuesday_timestamp_seconds") == 1768262400.0  # 13 Jan
+    assert value(before, f"patch_device_compliant{{{dev}}}") == 1.0
+    assert value(after, missing) == 1.0
+    assert value(after, "patch_policy_patch_tuesday_timestamp_seconds") == 1770681600.0  # 10 Feb
+    assert value(after, f"patch_device_compliant{{{dev}}}") == 1.0
+    assert value(late, f'patch_device_noncompliant{{{dev},reason="missing_critical"}}') == 1.0
+    assert value(late, f'patch_device_overdue_updates{{deadline="security",{dev}}}') == 1.0
