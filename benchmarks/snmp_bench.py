@@ -677,7 +677,7 @@ def serve(argv: list[str]) -> int:
     """Run mspwatch's snmp-exporter with the chosen client (and optionally under cProfile)."""
     from mspwatch.exporters.core.cli import add_exporter_flags, run_exporter
     from mspwatch.exporters.snmp.client import PysnmpClient
-    from mspwatch.exporters.snmp.fastclient import DispatchingClient
+    from mspwatch.exporters.snmp.dispatch import DispatchingClient
     from mspwatch.exporters.snmp.main import SnmpApp
 
     parser = argparse.ArgumentParser(prog="snmp_bench.py serve")

@@ -24,9 +24,11 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     ),
     "backup-exporter": ("mspwatch.exporters.backup.main", "serve backup job metrics per backup source"),
     "m365-exporter": ("mspwatch.exporters.m365.main", "serve Microsoft 365 metrics per tenant"),
+    "patch-exporter": ("mspwatch.exporters.patch.main", "serve patch compliance metrics per patch source"),
     "backup": ("mspwatch.exporters.backup.main", "backup tools: record-restore-test, remove-restore-test"),
     "targets": ("mspwatch.targets", "write what Prometheus and Alertmanager read from the inventory"),
     "demo": ("mspwatch.demo.main", "run the whole stack on the built-in simulated estate"),
+    "report": ("mspwatch.reports.main", "write the monthly SLA and risk PDFs per customer"),
 }
 
 

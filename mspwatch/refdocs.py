@@ -77,6 +77,14 @@ PAGES: tuple[Page, ...] = (
         "are in the inventory.",
         "simulators/estate/m365.yml",
     ),
+    Page(
+        "patch",
+        "Patch exporter (`patch.yml`)",
+        "mspwatch.exporters.patch.config:PatchConfig",
+        "NinjaOne API clients, Graph apps for Intune, the quality-update table and limits of "
+        "`mspwatch patch-exporter`; the sources and each customer's policy are in the inventory.",
+        "simulators/estate/patch.yml",
+    ),
 )
 
 

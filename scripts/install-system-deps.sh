@@ -8,7 +8,9 @@ packages=(
   prometheus-snmp-exporter      # the peer for the differential test and benchmark
   prometheus-blackbox-exporter
   snmp snmpd                    # net-snmp tools and agent (benchmark)
-  poppler-utils                 # pdftotext for report tests
+  poppler-utils                 # pdftotext / pdftoppm / pdfdetach for report tests
+  libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core  # weasyprint (report PDFs)
+  victoria-metrics              # the report's second backend (tests)
   iproute2
   make
 )

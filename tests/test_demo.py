@@ -173,6 +173,18 @@ def test_demo_check(running_demo: tuple[Background, Path, int]) -> None:
         "Secure Score 47.25 of 76 (62%), MFA 97 of 112 users, 3 of 3 admins"
     ) in proc.stdout
     assert "m365 alert rules: 17 loaded" in proc.stdout
+    # Patching: one NinjaOne organisation per customer; the scenario's times are relative to
+    # its start, so which devices fail the policy does not depend on the day.
+    assert "2 of 2 patch sources up" in proc.stdout
+    assert (
+        "patch acme-dental (acme-ninja): up, 7 devices, 5 compliant (71%, target 95%); "
+        "not compliant: missing_critical 1, not_reporting 1"
+    ) in proc.stdout
+    assert (
+        "patch bolt-logistics (bolt-ninja): up, 9 devices, 7 compliant (78%, target 90%); "
+        "not compliant: av_outdated 1, reboot_pending 1"
+    ) in proc.stdout
+    assert "patch alert rules: 12 loaded" in proc.stdout
     # Alertmanager: ready, the Prometheus URL's neighbour, and counting per receiver.
     assert re.search(r"^Alertmanager:  http://127\.0\.0\.1:\d+$", proc.stdout, re.M)
     assert "Alertmanager ready, Prometheus sends to it: " in proc.stdout
@@ -184,7 +196,7 @@ def test_demo_check(running_demo: tuple[Background, Path, int]) -> None:
     ), proc.stdout[-3000:]
     # Every process the check started is gone again; the running demo's are not.
     pids = _pids(proc.stdout)
-    assert len(pids) == 11, pids
+    assert len(pids) == 13, pids
     assert all(_gone(pid) for pid in pids.values())
     assert not any(_gone(pid) for pid in _pids(demo.output()).values())
 
@@ -230,11 +242,11 @@ def test_the_estate_lives(running_demo: tuple[Background, Path, int]) -> None:
 def test_sigterm_stops_every_process_of_a_background_demo(running_demo: tuple[Background, Path, int]) -> None:
     demo, _, _ = running_demo
     pids = _pids(demo.output())
-    assert len(pids) == 11, pids
+    assert len(pids) == 13, pids
     assert demo.stop(signal.SIGTERM) == 0
     out = demo.output()
     assert "SIGTERM received: stopping every process the demo started" in out
-    assert "stopped 11 processes after SIGTERM" in out
+    assert "stopped 13 processes after SIGTERM" in out
     assert {name for name in pids if f"stopped {name} (pid {pids[name]})" in out} == set(pids)
     assert [name for name, pid in pids.items() if not _gone(pid)] == []
     assert "Traceback" not in out
@@ -247,14 +259,14 @@ def test_a_signal_while_starting_stops_everything(tmp_path: Path, sig: signal.Si
     offset = free_offset(load_inventory(ESTATE_INVENTORY))
     demo = Background(tmp_path, f"--port-offset={offset}", f"--data.dir={tmp_path / 'data'}")
     try:
-        _wait_for(lambda: len(_pids(demo.output())) == 11, 120, "11 processes started")
+        _wait_for(lambda: len(_pids(demo.output())) == 13, 120, "13 processes started")
         pids = _pids(demo.output())
         assert demo.stop(sig) == 0
     finally:
         demo.kill()
-    assert len(pids) == 11, pids
+    assert len(pids) == 13, pids
     assert [name for name, pid in pids.items() if not _gone(pid)] == []
-    assert f"stopped 11 processes after {sig.name}" in demo.output()
+    assert f"stopped 13 processes after {sig.name}" in demo.output()
 
 
 def test_a_process_that_cannot_bind_fails_the_start_with_its_log(tmp_path: Path) -> None:
@@ -351,6 +363,8 @@ def test_backup_scrape_job_follows_the_multi_target_pattern(tmp_path: Path) -> N
         "backup-exporter",
         "m365",
         "m365-exporter",
+        "patch",
+        "patch-exporter",
         "alertmanager",
         "prometheus",
     ]
@@ -360,13 +374,18 @@ def test_backup_scrape_job_follows_the_multi_target_pattern(tmp_path: Path) -> N
     assert backup["relabel_configs"][:2] == jobs["snmp"]["relabel_configs"][:2]
     assert backup["relabel_configs"][2] == {"target_label": "__address__", "replacement": "127.0.0.1:9822"}
     assert jobs["backup-exporter"]["static_configs"] == [{"targets": ["127.0.0.1:9822"]}]
-    assert [Path(p).name for p in config["rule_files"]] == ["snmp.yml", "backup.yml", "m365.yml"]
+    assert [Path(p).name for p in config["rule_files"]] == ["snmp.yml", "backup.yml", "m365.yml", "patch.yml"]
     m365 = jobs["m365"]
     assert m365["metrics_path"] == "/m365"
     assert m365["file_sd_configs"] == [{"files": [str(tmp_path / "m365.json")]}]
     assert m365["relabel_configs"][:2] == jobs["snmp"]["relabel_configs"][:2]
     assert m365["relabel_configs"][2] == {"target_label": "__address__", "replacement": "127.0.0.1:9823"}
     assert jobs["m365-exporter"]["static_configs"] == [{"targets": ["127.0.0.1:9823"]}]
+    patch = jobs["patch"]
+    assert patch["metrics_path"] == "/patch"
+    assert patch["file_sd_configs"] == [{"files": [str(tmp_path / "patch.json")]}]
+    assert patch["relabel_configs"][2] == {"target_label": "__address__", "replacement": "127.0.0.1:9824"}
+    assert jobs["patch-exporter"]["static_configs"] == [{"targets": ["127.0.0.1:9824"]}]
     assert jobs["icmp"]["relabel_configs"][2] == {
         "target_label": "__address__",
         "replacement": "127.0.0.1:9120",

@@ -13,7 +13,7 @@ from mspwatch.common.config import ConfigError
 from mspwatch.common.version import mspwatch_version
 
 from .logs import setup_logging
-from .server import ExporterMetrics, ExporterServer, ServerOptions, TargetApp, serve
+from .server import ExporterMetrics, ExporterServer, ServerOptions, TargetApp, parse_listen_address, serve
 from .webconfig import load_web_config
 
 log = logging.getLogger("mspwatch")
@@ -80,6 +80,7 @@ def run_exporter(args: argparse.Namespace, build: Callable[[Path], TargetApp]) -
     try:
         app = build(args.config_file)
         web = load_web_config(args.web_config_file)
+        parse_listen_address(args.listen_address)  # start-up refuses it: so does --config.check
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -303,7 +303,7 @@ def _safe_params(params: Mapping[str, str]) -> str:
 def parse_listen_address(address: str) -> tuple[str, int]:
     """Split Prometheus-style ``host:port`` (``:9116`` means all interfaces)."""
     host, sep, port = address.rpartition(":")
-    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+    if not sep or not re.fullmatch(r"[0-9]{1,5}", port) or not 0 < int(port) < 65536:
         raise ConfigError(f"--web.listen-address: invalid address {address!r}, want host:port")
     host = host.strip("[]") or "0.0.0.0"
     return host, int(port)

@@ -151,7 +151,7 @@ def _devices(s: SourceScrape, devices: list[DeviceRecord]) -> list[Metric]:
     )
     scan = _g(
         "device_last_scan_timestamp_seconds",
-        "Last update scan, where the source reports one (Intune LastWUScanTimeUTC).",
+        "Last update scan, where a source reports one (the NinjaOne and Intune calls used give none).",
         dev,
     )
     boot = _g("device_last_boot_timestamp_seconds", "Last boot (lastBootTime); 0 if unknown.", dev)
@@ -170,6 +170,11 @@ def _devices(s: SourceScrape, devices: list[DeviceRecord]) -> list[Metric]:
     av_enabled = _g(
         "device_av_enabled",
         "Antivirus on (productState ON); only devices the source reports antivirus for.",
+        dev,
+    )
+    av_realtime = _g(
+        "device_av_realtime_enabled",
+        "Real-time protection on (Defender realTimeProtectionEnabled); only where the source says.",
         dev,
     )
     av_current = _g(
@@ -206,8 +211,12 @@ def _devices(s: SourceScrape, devices: list[DeviceRecord]) -> list[Metric]:
         av = d.antivirus
         if av is not None and av.enabled is not None:
             av_enabled.add_metric([name], 1.0 if av.enabled else 0.0)
+        if av is not None and av.realtime is not None:
+            av_realtime.add_metric([name], 1.0 if av.realtime else 0.0)
         if av is not None and av.signatures_current is not None:
             av_current.add_metric([name], 1.0 if av.signatures_current else 0.0)
+    # Families only some sources fill are left out when empty (no bare HELP/TYPE lines).
+    optional = [f for f in (scan, av_enabled, av_realtime, av_current) if f.samples]
     return [
         info,
         compliant,
@@ -219,10 +228,8 @@ def _devices(s: SourceScrape, devices: list[DeviceRecord]) -> list[Metric]:
         attempts,
         last_install,
         contact,
-        scan,
         boot,
         reboot,
         reboot_since,
-        av_enabled,
-        av_current,
+        *optional,
     ]

@@ -21,6 +21,7 @@ access (scope ``monitoring``) only.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import ssl
 import time
@@ -106,9 +107,14 @@ def _epoch(raw: object) -> float | None:
     return float(raw)
 
 
+@functools.lru_cache(maxsize=1024)  # a few dozen distinct values, read tens of thousands of times
+def _word_of(raw: str) -> str:
+    return "".join(ch for ch in raw.upper() if ch.isalnum())
+
+
 def _word(raw: object) -> str:
     """Compare enum values without case and separators: ``Out-of-Date`` == ``OUT_OF_DATE``."""
-    return "".join(ch for ch in raw.upper() if ch.isalnum()) if isinstance(raw, str) else ""
+    return _word_of(raw) if isinstance(raw, str) else ""
 
 
 @dataclass(frozen=True)
@@ -395,8 +401,11 @@ def build_devices(
 
 def _word_key(raw: object) -> str:
     """``security_updates`` / ``Security Updates`` -> ``SECURITY_UPDATES``."""
-    if not isinstance(raw, str):
-        return ""
+    return _key_of(raw) if isinstance(raw, str) else ""
+
+
+@functools.lru_cache(maxsize=1024)
+def _key_of(raw: str) -> str:
     return "_".join(raw.upper().replace("-", " ").replace("_", " ").split())
 
 

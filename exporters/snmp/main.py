@@ -24,7 +24,7 @@ from mspwatch.exporters.core.server import BadRequest
 from .client import SessionStats, SnmpClient, SnmpError, SnmpSession, Value
 from .collector import LabelCache, scrape_device
 from .config import SnmpConfig, load_config
-from .fastclient import DispatchingClient
+from .dispatch import DispatchingClient
 from .profile import Oid, Profile, load_profiles
 
 DEFAULT_PORT = 9816

@@ -276,6 +276,15 @@ class _Loader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+# YAML 1.1 (PyYAML) reads 1e-3 as a string; strict number fields would then refuse what a
+# user wrote as a number. YAML 1.2 reads it as a float, and so do we.
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."),
+)
+
+
 def _check_size(root: yaml.Node) -> None:
     """Refuse a document whose aliases expand to more than MAX_NODES nodes, or loop."""
     sizes: dict[int, int] = {}

@@ -51,6 +51,9 @@ class Ports:
     veeam_simulator: int = 9419
     m365_exporter: int = 9818
     graph_simulator: int = 9443
+    patch_exporter: int = 9819
+    # One NinjaOne instance: an organisation per customer.
+    ninjaone_simulator: int = 9820
     alertmanager: int = 9093
     # The demo's stand-in for the paging, PSA and chat webhooks Alertmanager notifies.
     alert_receiver: int = 9097
@@ -69,7 +72,8 @@ class Ports:
 
 
 def estate_inventory(raw: dict[str, Any], ports: Ports) -> dict[str, Any]:
-    """The estate inventory (parsed YAML) with every port moved to the demo's ports.
+    """The estate inventory (parsed YAML) with every port moved to the demo's ports: the
+    devices', the Veeam and the NinjaOne simulators'.
 
     >>> raw = {"customers": [{"sites": [{"devices": [{"address": "127.0.10.1:1161"}]}],
     ...        "backup_sources": [{"kind": "veeam", "url": "http://127.0.10.50:9419"}]}]}
@@ -84,9 +88,16 @@ def estate_inventory(raw: dict[str, Any], ports: Ports) -> dict[str, Any]:
                 device["address"] = f"{host}:{(port or 161) + ports.offset}"
         for source in customer.get("backup_sources", []):
             if source.get("kind") == "veeam":
-                parts = urllib.parse.urlsplit(source["url"])
-                source["url"] = parts._replace(netloc=f"{parts.hostname}:{ports.veeam_simulator}").geturl()
+                source["url"] = _with_port(source["url"], ports.veeam_simulator)
+        for source in customer.get("patch_sources", []):
+            if source.get("kind") == "ninjaone":
+                source["url"] = _with_port(source["url"], ports.ninjaone_simulator)
     return raw
+
+
+def _with_port(url: str, port: int) -> str:
+    parts = urllib.parse.urlsplit(url)
+    return parts._replace(netloc=f"{parts.hostname}:{port}").geturl()
 
 
 def write_estate_inventory(path: Path, ports: Ports) -> Inventory:
@@ -324,6 +335,7 @@ SERVICES = {
     "blackbox": "blackbox",
     "backup-exporter": "backup_exporter",
     "m365-exporter": "m365_exporter",
+    "patch-exporter": "patch_exporter",
     "alertmanager": "alertmanager",
     "localhost": "prometheus",
 }

@@ -47,6 +47,7 @@ from .kit import (
     write_estate_inventory,
 )
 from .m365 import M365Area
+from .patch import PatchArea
 from .runner import DemoError, Runner
 from .snmp import SnmpArea
 
@@ -58,7 +59,7 @@ DEFAULT_DATA = Path("demo-data")
 
 def areas() -> list[DemoArea]:
     """The demo's areas, in start order. A new area is a DemoArea subclass added here."""
-    return [SnmpArea(), BackupArea(), M365Area(), AlertingArea()]
+    return [SnmpArea(), BackupArea(), M365Area(), PatchArea(), AlertingArea()]
 
 
 def prometheus_config(

@@ -13,7 +13,7 @@ from .devices import Device, Role, Site
 from .file_sd import TARGET_FILES, TargetGroup, render_targets, write_targets
 from .load import load_inventory
 from .m365 import SIGNALS, M365Tenant, Signal
-from .maintenance import MaintenanceWindow, OnceTimes, WeeklyTimes, is_in_maintenance
+from .maintenance import MaintenanceWindow, OnceTimes, WeeklyTimes, is_in_maintenance, maintenance_spans
 from .model import Alerting, Customer, Inventory
 from .names import Slug, SourceName
 from .patch import IntuneSource, NinjaOneSource, PatchPolicy, PatchSource
@@ -49,6 +49,7 @@ __all__ = [
     "WeeklyTimes",
     "is_in_maintenance",
     "load_inventory",
+    "maintenance_spans",
     "render_targets",
     "resolve",
     "write_targets",

@@ -26,7 +26,7 @@ from pydantic import Field, field_validator, model_validator
 
 from mspwatch.common.config import StrictModel
 
-from .localtime import Clock, LocalDateTime, Span, Weekday, clip, in_weekly, to_utc, weekly_spans
+from .localtime import Clock, LocalDateTime, Span, Weekday, clip, in_weekly, merge, to_utc, weekly_spans
 from .names import Slug
 
 if TYPE_CHECKING:
@@ -132,3 +132,24 @@ def is_in_maintenance(customer: Customer, site: str | None, ts: datetime) -> boo
     """
     zone = customer.zone
     return any(w.is_open(zone, ts) for w in customer.maintenance if w.applies_to(site))
+
+
+def maintenance_spans(customer: Customer, site: str | None, start: datetime, end: datetime) -> list[Span]:
+    """The UTC spans within ``[start, end)`` in which any window covering ``site`` is open.
+
+    What the monthly report leaves out of a site's availability, overlaps joined:
+
+    >>> from datetime import UTC
+    >>> from mspwatch.inventory import Customer
+    >>> c = Customer(name="acme", timezone="Europe/London", sites=[{"name": "hq"}], maintenance=[
+    ...     {"name": "a", "weekly": {"days": ["sun"], "start": "02:00", "end": "04:00"}},
+    ...     {"name": "b", "once": {"start": "2026-07-05T03:00", "end": "2026-07-05T05:00"}, "sites": ["hq"]}])
+    >>> july = datetime(2026, 7, 1, tzinfo=UTC), datetime(2026, 7, 8, tzinfo=UTC)
+    >>> [f"{a:%d %H:%M}-{b:%H:%M}" for a, b in maintenance_spans(c, "hq", *july)]  # BST = UTC+1
+    ['05 01:00-04:00']
+    >>> [f"{a:%d %H:%M}-{b:%H:%M}" for a, b in maintenance_spans(c, None, *july)]
+    ['05 01:00-03:00']
+    """
+    zone = customer.zone
+    spans = [s for w in customer.maintenance if w.applies_to(site) for s in w.occurrences(zone, start, end)]
+    return merge(spans)

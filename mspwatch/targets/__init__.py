@@ -18,12 +18,24 @@ from pathlib import Path
 
 from mspwatch.common.config import ConfigError
 
+DESCRIPTION = """\
+Write what Prometheus and Alertmanager read from the inventory: one file_sd file per scrape
+job (snmp.json, icmp.json, backup.json, m365.json, patch.json) and, given a base, the
+Alertmanager config with each customer's routes and maintenance windows. The inventory is
+first checked against the exporter configs that are given; on any error nothing is written.
+
+example:
+  mspwatch targets --inventory=inventory.yml --output.dir=targets/ \\
+      --alertmanager.base=alertmanager.base.yml --snmp.config=snmp.yml \\
+      --backup.config=backup.yml --m365.config=m365.yml --patch.config=patch.yml
+"""
+
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
         "targets",
         help="write what Prometheus and Alertmanager read from the inventory",
-        description=__doc__,
+        description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--inventory", type=Path, required=True, help="inventory YAML file")
@@ -32,7 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "--alertmanager.base",
         dest="alertmanager_base",
         type=Path,
-        help="hand-written Alertmanager config with a `- mspwatch: customer-routes` route",
+        help="hand-written Alertmanager config with one route '- mspwatch: customer-routes'",
     )
     p.add_argument(
         "--alertmanager.output",
@@ -40,17 +52,17 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         type=Path,
         help="where to write the merged Alertmanager config (default: alertmanager.yml next to the base)",
     )
-    for area, what in (
-        ("snmp", "snmp_auth and profiles of every device"),
-        ("backup", "credentials of every backup source"),
-        ("m365", "app of every tenant"),
-        ("patch", "credentials of every patch source"),
+    for area, exporter, what in (
+        ("snmp", "SNMP", "snmp_auth and profiles of every device"),
+        ("backup", "backup", "credentials of every backup source"),
+        ("m365", "Microsoft 365", "app of every tenant"),
+        ("patch", "patch", "credentials of every patch source"),
     ):
         p.add_argument(
             f"--{area}.config",
             dest=f"{area}_config",
             type=Path,
-            help=f"the {area} exporter's config: check the {what} against it",
+            help=f"the {exporter} exporter's config: check the {what} against it",
         )
     p.set_defaults(func=run)
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from mspwatch.common.config import ConfigError, load_yaml
-from mspwatch.inventory import Inventory, NinjaOneSource, ResticSource, VeeamSource
+from mspwatch.inventory import IntuneSource, Inventory, NinjaOneSource, ResticSource, VeeamSource
 
 
 @dataclass(frozen=True)
@@ -115,15 +115,24 @@ def check_m365(inv: Inventory, source: str, config: Path) -> None:
 
 
 def check_patch(inv: Inventory, source: str, config: Path) -> None:
-    """Each NinjaOne source names an entry of the patch exporter's ``credentials``."""
+    """Each NinjaOne source names an entry of the patch exporter's ``credentials``; each
+    Intune source's tenant uses an app of its ``apps``."""
     credentials = _mapping(config, "credentials")
+    apps = _mapping(config, "apps")
     for ci, customer in enumerate(inv.customers):
+        tenants = {t.name: t for t in customer.m365_tenants}
         for pi, patch in enumerate(customer.patch_sources):
+            where = f"{source}: customers.{ci}.patch_sources.{pi}"
+            who = f"patch source {customer.name}/{patch.name}"
             if isinstance(patch, NinjaOneSource) and patch.credentials not in credentials:
                 raise ConfigError(
-                    f"{source}: customers.{ci}.patch_sources.{pi}.credentials: patch source"
-                    f" {customer.name}/{patch.name}: unknown credentials {patch.credentials!r}"
+                    f"{where}.credentials: {who}: unknown credentials {patch.credentials!r}"
                     f" (credentials in {config.name}: {_known(credentials)})"
+                )
+            if isinstance(patch, IntuneSource) and tenants[patch.tenant].app not in apps:
+                raise ConfigError(
+                    f"{where}.tenant: {who}: tenant {patch.tenant!r} uses app {tenants[patch.tenant].app!r},"
+                    f" which is not in {config.name} (apps: {_known(apps)})"
                 )
 
 

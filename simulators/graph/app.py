@@ -12,6 +12,8 @@ Graph (the bearer token picks the tenant, as in Graph)::
     GET /v1.0/subscribedSkus
     GET /v1.0/security/secureScores?$top=1
     GET /v1.0/reports/authenticationMethods/userRegistrationDetails  paged
+    GET /v1.0/deviceManagement/managedDevices                     paged, $select
+    GET /v1.0/deviceManagement/managedDevices/{id}/windowsProtectionState
 
 Control (tests and the demo)::
 
@@ -56,7 +58,10 @@ GRAPH_PATHS: dict[str, Endpoint] = {
     "/v1.0/subscribedSkus": "subscribedSkus",
     "/v1.0/security/secureScores": "secureScores",
     "/v1.0/reports/authenticationMethods/userRegistrationDetails": "userRegistrationDetails",
+    "/v1.0/deviceManagement/managedDevices": "managedDevices",
 }
+PROTECTION_PREFIX = "/v1.0/deviceManagement/managedDevices/"
+PROTECTION_SUFFIX = "/windowsProtectionState"
 DEFAULT_PAGE_SIZE = 100
 TOKEN_LIFETIME = 3599  # seconds of real time, as msal caches by real time
 
@@ -139,6 +144,10 @@ class GraphSimulator:
             if method != "GET":
                 return graph_error(405, "Request_BadRequest", "Only GET is supported.")
             return await self._graph(GRAPH_PATHS[path], query, headers)
+        if path.startswith(PROTECTION_PREFIX) and path.endswith(PROTECTION_SUFFIX) and method == "GET":
+            device_id = path[len(PROTECTION_PREFIX) : -len(PROTECTION_SUFFIX)]
+            if device_id and "/" not in device_id:
+                return await self._graph("windowsProtectionState", {**query, "_id": [device_id]}, headers)
         parts = path.strip("/").split("/")
         if len(parts) == 4 and parts[1:] == ["v2.0", ".well-known", "openid-configuration"]:
             return self._discovery(parts[0], headers)
@@ -334,6 +343,8 @@ class GraphSimulator:
                 403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation."
             )
         data = tenant.data_at(self.elapsed())
+        if endpoint == "windowsProtectionState":
+            return self._protection(tenant, data, query["_id"][0], headers)
         items = self._items(endpoint, data, tenant, query)
         size = tenant.page_size.get(endpoint, DEFAULT_PAGE_SIZE)
         start = _decode_skiptoken(skiptoken) if skiptoken else 0
@@ -385,7 +396,28 @@ class GraphSimulator:
             return [score][:top]
         if endpoint == "userRegistrationDetails":
             return _users(data, tenant)
+        if endpoint == "managedDevices":
+            return [
+                {k: v for k, v in d.items() if k != "windowsProtectionState"}
+                for d in data.managed_devices or []
+            ]
         return []
+
+    def _protection(self, tenant: Tenant, data: Data, device_id: str, headers: dict[str, str]) -> Response:
+        """One device's Defender state; 404 for an unknown device or one without it."""
+        for device in data.managed_devices or []:
+            if device.get("id") == device_id and isinstance(device.get("windowsProtectionState"), dict):
+                self._record(tenant, "windowsProtectionState", 200)
+                body = {
+                    "@odata.context": f"{self.base_url(headers)}/v1.0/$metadata#deviceManagement/"
+                    f"managedDevices('{device_id}')/windowsProtectionState/$entity",
+                    "@odata.type": "#microsoft.graph.windowsProtectionState",
+                    "id": device_id,
+                    **device["windowsProtectionState"],
+                }
+                return Response(200, body)
+        self._record(tenant, "windowsProtectionState", 404)
+        return graph_error(404, "ResourceNotFound", "The requested resource does not exist.")
 
 
 def _sha256() -> Any:

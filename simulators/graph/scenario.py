@@ -24,7 +24,13 @@ A scenario (YAML)::
           - {at: 600, health: [...]}
 
 Endpoints: token, healthOverviews, issues, subscribedSkus, secureScores,
-userRegistrationDetails.
+userRegistrationDetails, managedDevices (Intune, paged) and windowsProtectionState (one
+device's Defender state)::
+
+        managed_devices:
+          - {id: 7d2c..., deviceName: ACME-LT-01, operatingSystem: Windows, osVersion: 10.0.26100.2605,
+             lastSyncDateTime: "2026-11-02T06:00:00Z",
+             windowsProtectionState: {realTimeProtectionEnabled: true, signatureUpdateOverdue: false}}
 """
 
 from __future__ import annotations
@@ -45,6 +51,8 @@ Endpoint = Literal[
     "subscribedSkus",
     "secureScores",
     "userRegistrationDetails",
+    "managedDevices",
+    "windowsProtectionState",
 ]
 
 
@@ -93,6 +101,9 @@ class Data(_Model):
     skus: list[dict[str, Any]] | None = None
     secure_score: dict[str, Any] | None = None
     users: Users | None = None
+    # Intune: managedDevice objects; a device's "windowsProtectionState" (if any) is served
+    # at .../managedDevices/{id}/windowsProtectionState, not in the list.
+    managed_devices: list[dict[str, Any]] | None = None
 
 
 class Step(Data):

@@ -5,6 +5,7 @@ runbook links the same way, lib/add-runbook-links.libsonnet)."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from pathlib import Path
@@ -52,14 +53,32 @@ def jobs_in(expr: str) -> set[str]:
     return found
 
 
-def test_every_job_a_rule_selects_is_scraped() -> None:
+def _dashboard_exprs() -> list[tuple[str, str]]:
+    """(dashboard file, PromQL) of every panel target in dashboards/ (when there are any)."""
+    found = []
+
+    def walk(node: object, name: str) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("expr"), str):
+                found.append((name, node["expr"]))
+            for value in node.values():
+                walk(value, name)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value, name)
+
+    for path in sorted((ROOT / "dashboards").rglob("*.json")):
+        walk(json.loads(path.read_text()), path.name)
+    return found
+
+
+def test_every_job_a_rule_or_dashboard_selects_is_scraped() -> None:
     jobs = _jobs()
     used: set[str] = set()
-    for rule in _rules():
-        named = jobs_in(str(rule["expr"]))
-        assert named <= jobs, (
-            f"{rule.get('alert') or rule.get('record')}: jobs not in prometheus.yml: {named - jobs}"
-        )
+    exprs = [(str(r.get("alert") or r.get("record")), str(r["expr"])) for r in _rules()] + _dashboard_exprs()
+    for what, expr in exprs:
+        named = jobs_in(expr)
+        assert named <= jobs, f"{what}: jobs not in prometheus.yml: {named - jobs}"
         used |= named
     # Every probe job and every exporter's own job is watched by some rule.
     assert {

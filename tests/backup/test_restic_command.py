@@ -3,11 +3,18 @@ whose clock ran out (the command's own timeout, or the scrape's deadline)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from mspwatch.exporters.backup.records import RequestStats
+from mspwatch.exporters.backup.restic import ResticClient
+from mspwatch.exporters.core.deadline import Deadline
+from mspwatch.inventory import ResticSource
 
 from .conftest import value, write_config
 from .test_faults import reason_of
@@ -64,7 +71,7 @@ async def test_hanging_command_is_killed_at_the_scrape_deadline(tmp_path: Path, 
     exp = exporters(config)
     before = _children()
     for _ in range(3):
-        text = await exp.scrape("acme-restic", scrape_timeout=2)
+        text = await exp.scrape("acme-restic", scrape_timeout=4)  # time to start, even on a busy CI
         assert value(text, "backup_source_up") == 0
         assert reason_of(text) == "deadline"
     started = _started(pid_file)
@@ -74,15 +81,35 @@ async def test_hanging_command_is_killed_at_the_scrape_deadline(tmp_path: Path, 
 
 
 async def test_command_past_its_timeout_is_a_timeout_not_the_deadline(tmp_path: Path, exporters: Any) -> None:
-    """command_timeout (1 s) fires with the scrape deadline (30 s) far away."""
+    """command_timeout (3 s) fires with the scrape deadline (30 s) far away."""
     pid_file = tmp_path / "pids"
-    config = write_config(tmp_path, [_source(tmp_path, pid_file, command_timeout="1s")])
+    config = write_config(tmp_path, [_source(tmp_path, pid_file, command_timeout="3s")])
     exp = exporters(config)
     before = _children()
     text = await exp.scrape("acme-restic", scrape_timeout=30)
     assert value(text, "backup_source_up") == 0
     assert reason_of(text) == "timeout"
     assert value(text, 'backup_source_error{reason="deadline"}') == 0
+    started = _started(pid_file)
+    assert len(started) == 2
+    assert _still_running(started) == []
+    assert _children() - before == set()
+
+
+async def test_cancelled_scrape_kills_the_command(tmp_path: Path) -> None:
+    """A scrape cancelled mid-command (Prometheus hung up): the command and its child die."""
+    pid_file = tmp_path / "pids"
+    source = ResticSource.model_validate(_source(tmp_path, pid_file))
+    client = ResticClient(source, tmp_path, None)
+    before = _children()
+    fetch = asyncio.ensure_future(client.fetch(Deadline.after(60), RequestStats()))
+    for _ in range(600):  # until the command has started its grandchild (at most 30 s)
+        if pid_file.exists() and pid_file.read_text().endswith("\n"):
+            break
+        await asyncio.sleep(0.05)
+    fetch.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await fetch
     started = _started(pid_file)
     assert len(started) == 2
     assert _still_running(started) == []

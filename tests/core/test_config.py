@@ -218,3 +218,20 @@ def test_unknown_users_are_checked_at_the_users_cost() -> None:
     auth = BasicAuth(users)
     assert auth.dummy_hash.startswith(b"$2b$07$")
     assert BasicAuth({"noc": users["noc"]}).dummy_hash.startswith(b"$2b$06$")
+
+
+def test_listen_address_is_checked_too(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    snmp = tmp_path / "snmp.yml"
+    snmp.write_text(SNMP_OK)
+    code, output = run_check(capsys, "snmp-exporter", snmp, "--web.listen-address=127.0.0.1:99999")
+    assert (code, output) == (
+        1,
+        "error: --web.listen-address: invalid address '127.0.0.1:99999', want host:port",
+    )
+
+
+def test_exponent_floats_are_numbers(tmp_path: Path) -> None:
+    """YAML 1.1 reads ``1e-3`` as a string; strict number fields must still take it."""
+    path = tmp_path / "numbers.yml"
+    path.write_text('a: 1e-3\nb: 2.5E+2\nc: "1e-3"\nd: 1e\n')
+    assert load_yaml(path) == {"a": 0.001, "b": 250.0, "c": "1e-3", "d": "1e"}

@@ -36,9 +36,11 @@ CROSS_CHECK = {
     "backup-veeam-no-username.yml": "{dir}/backup.yml: credentials.no_user.username: backup source "
     "acme-dental/acme-vbr: a Veeam source needs a username",
     "m365-unknown-app.yml": "{path}: customers.0.m365_tenants.0.app: tenant acme-dental/acme: "
-    "unknown app 'partner' (apps in m365.yml: msp)",
+    "unknown app 'other' (apps in m365.yml: msp, partner)",
     "patch-credentials-typo.yml": "{path}: customers.0.patch_sources.0.credentials: patch source "
     "acme-dental/acme-ninja: unknown credentials 'acme_ninjaa' (credentials in patch.yml: acme_ninja)",
+    "patch-intune-app.yml": "{path}: customers.0.patch_sources.0.tenant: patch source "
+    "acme-dental/acme-intune: tenant 'acme' uses app 'partner', which is not in patch.yml (apps: msp)",
 }
 
 
@@ -125,6 +127,7 @@ def test_committed_estate_files_are_what_the_generator_writes(
         "--snmp.config=simulators/estate/snmp.yml",
         "--backup.config=simulators/estate/backup.yml",
         "--m365.config=simulators/estate/m365.yml",
+        "--patch.config=simulators/estate/patch.yml",
     )
     assert proc.returncode == 0, proc.stderr
     written = sorted(p.name for p in out.iterdir())

@@ -87,13 +87,13 @@ async def test_token_endpoint_503_that_persists_is_unavailable(
 async def test_token_5xx_without_retry_after_backs_off_for_msal_throttle(
     token_sim: Sim, tmp_path: Path
 ) -> None:
-    """502 without Retry-After: msal holds that answer for 5 s, so no retry inside a 2 s budget,
+    """502 without Retry-After: msal holds that answer for 5 s, so no retry inside a 4 s budget,
     and the next refresh comes no sooner than those 5 s."""
     cfg = write_config(
         tmp_path / "m365.yml",
         token_sim,
         _tenants("tokengateway"),
-        refresh={"timeout": "2s", "retry": "1s"},
+        refresh={"timeout": "4s", "retry": "1s"},
     )
     clock = Clock()
     app = make_app(cfg, clock)
@@ -119,8 +119,8 @@ async def test_hanging_token_endpoints_leak_no_threads_and_starve_no_one(
         tmp_path / "m365.yml",
         token_sim,
         _tenants(*HANGING, *HEALTHY),
-        refresh={"timeout": "1s"},
-        # The hanging tenants' budget (1 s) is shorter than a request's timeout (10 s):
+        refresh={"timeout": "2s"},
+        # The hanging tenants' budget (2 s) is shorter than a request's timeout (10 s):
         # only the deadline can end those requests.
     )
     app = make_app(cfg, Clock())
@@ -147,3 +147,29 @@ async def test_hanging_token_endpoints_leak_no_threads_and_starve_no_one(
     assert counts[-1] - counts[0] < len(HANGING), counts
     assert counts[-1] < 2 * len(HANGING), counts
     assert all(s == 200 for n in HEALTHY for s in _tokens(token_sim, n))
+
+
+async def test_request_timeout_bounds_a_token_request_inside_a_long_budget(
+    token_sim: Sim, tmp_path: Path
+) -> None:
+    """request_timeout (300 ms) ends each hanging token request long before the refresh
+    budget (30 s): both attempts time out as requests (``network``), not as ``deadline``."""
+    graph = {
+        "url": token_sim.url,
+        "authority_host": token_sim.url,
+        "ca_file": str(token_sim.ca_file),
+        "request_timeout": "300ms",
+        "max_retries": 1,
+    }
+    cfg = write_config(
+        tmp_path / "m365.yml", token_sim, _tenants("tokenhang1"), refresh={"timeout": "30s"}, graph=graph
+    )
+    app = make_app(cfg, Clock())
+    await app.start()
+    try:
+        await app.refresh_all()
+        text = (await scrape(app, "tokenhang1")).text
+    finally:
+        await app.stop()
+    assert 'm365_refresh_error{reason="network"} 1.0' in text
+    assert 'm365_refresh_error{reason="deadline"} 0.0' in text

@@ -28,6 +28,7 @@ SCENARIOS = ROOT / "simulators" / "ninjaone" / "scenarios"
 CLIENT_ID = "mspwatch-test"
 SECRET = "Sim-Ninja-Secret-1"
 LONDON = ZoneInfo("Europe/London")
+ESTATE_CLOCK = "2026-02-02T09:00:00Z"
 
 
 class Sim:
@@ -65,7 +66,7 @@ class Sim:
         return list(self.admin.get("/admin/requests").json()["requests"])
 
 
-def start_sim(scenario: Path, log: Path) -> tuple[subprocess.Popen[bytes], int]:
+def start_sim(scenario: Path, log: Path, *extra: str) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     with log.open("wb") as out:
         proc = subprocess.Popen(
@@ -77,6 +78,7 @@ def start_sim(scenario: Path, log: Path) -> tuple[subprocess.Popen[bytes], int]:
                 f"127.0.0.1:{port}",
                 "--scenario",
                 str(scenario),
+                *extra,
             ],
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -94,6 +96,9 @@ def _sims(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Sim]]:
         for name in ("fleet", "rollover"):
             proc, port = start_sim(SCENARIOS / f"{name}.yaml", logs / f"{name}.log")
             sims[name] = Sim(proc, f"http://127.0.0.1:{port}")
+        # The demo's running clock, frozen on a known day for the test.
+        proc, port = start_sim(SCENARIOS / "estate.yaml", logs / "estate.log", "--clock", ESTATE_CLOCK)
+        sims["estate"] = Sim(proc, f"http://127.0.0.1:{port}")
         yield sims
     finally:
         for sim in sims.values():
@@ -106,6 +111,12 @@ def fleet(_sims: dict[str, Sim]) -> Sim:
     """The fleet scenario, reset to its start (clock, faults, tokens, request log)."""
     _sims["fleet"].reset()
     return _sims["fleet"]
+
+
+@pytest.fixture
+def estate(_sims: dict[str, Sim]) -> Sim:
+    _sims["estate"].reset()
+    return _sims["estate"]
 
 
 @pytest.fixture
@@ -137,13 +148,13 @@ def normalise(text: str) -> str:
 
 
 def ninja_client(
-    sim: Sim, organization: str = "Acme Dental", secret: str = SECRET, **opts: Any
+    sim: Sim, organization: str = "Acme Dental", secret: str = SECRET, client_id: str = CLIENT_ID, **opts: Any
 ) -> NinjaOneClient:
     return NinjaOneClient(
         "acme-ninja",
         sim.url,
         organization,
-        CLIENT_ID,
+        client_id,
         Secret(secret),
         NinjaOptions(**{"page_size": 100, **opts}),
         clock=sim.now,

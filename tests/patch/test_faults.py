@@ -160,3 +160,26 @@ async def test_hanging_endpoint_bounded(fleet: Sim) -> None:
     assert value(text, "patch_up") == 0.0
     assert reason_of(text) == "deadline"
     assert threading.active_count() == threads
+
+
+async def test_endpoint_that_accepts_and_never_answers() -> None:
+    """A listener that takes the connection and says nothing (not even to the token
+    request) costs the scrape its deadline, no more, and leaves no thread behind."""
+    import socket
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)  # the kernel completes the handshakes; nobody ever reads
+
+        class Silent(Sim):
+            def __init__(self) -> None:
+                self.url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+
+            def now(self) -> float:
+                return 1_770_000_000.0
+
+        threads = threading.active_count()
+        text = await scrape(Silent(), budget=1.5)
+    assert value(text, "patch_up") == 0.0
+    assert reason_of(text) == "deadline"  # not "timeout": the request timeout is 10 s
+    assert threading.active_count() == threads

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import assert_golden, promtool_check_metrics
 
 from .conftest import Sim, lines_of, ninja_client, scrape, value
@@ -99,3 +101,51 @@ async def test_month_rolls_over(rollover: Sim) -> None:
     assert value(after, f"patch_device_compliant{{{dev}}}") == 1.0
     assert value(late, f'patch_device_noncompliant{{{dev},reason="missing_critical"}}') == 1.0
     assert value(late, f'patch_device_overdue_updates{{deadline="security",{dev}}}') == 1.0
+
+
+@pytest.mark.parametrize(
+    ("organization", "expected"),
+    [
+        (
+            "Acme Dental",
+            [
+                'device="acme-dc1",reason="missing_critical"',
+                'device="acme-lt-surgeon",reason="not_reporting"',
+            ],
+        ),
+        (
+            "Bolt Logistics",
+            ['device="bolt-dc1",reason="reboot_pending"', 'device="bolt-ws-dispatch",reason="av_outdated"'],
+        ),
+    ],
+)
+async def test_estate_scenario(estate: Sim, organization: str, expected: list[str]) -> None:
+    """The demo's organisations, one per customer, each with something to show."""
+    client = ninja_client(
+        estate, organization=organization, secret="Demo-Ninja-Secret", client_id="mspwatch-demo"
+    )
+    try:
+        text = await scrape(estate, client)
+    finally:
+        await client.aclose()
+    assert value(text, "patch_up") == 1.0
+    firing = sorted(
+        ln.split("{", 1)[1].split("}")[0]
+        for ln in lines_of(text, "patch_device_noncompliant")
+        if ln.endswith(" 1.0")
+    )
+    assert firing == expected
+
+
+def test_every_metric_is_documented() -> None:
+    """Each family in the goldens has a row in docs/patch-metrics.md, and each row a family."""
+    import re
+
+    doc = (Path(__file__).parents[2] / "docs" / "patch-metrics.md").read_text(encoding="utf-8")
+    emitted = set()
+    for path in GOLDEN.glob("*.prom"):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.startswith("# TYPE "):
+                emitted.add(line.split()[2])
+    documented = set(re.findall(r"^\| `(patch_[a-z_]+)` \|", doc, flags=re.M))
+    assert emitted == documented

@@ -1,0 +1,85 @@
+"""Charts as SVG text (matplotlib, Agg-free SVG backend), readable in print and in greyscale:
+dark fills, hatching for the second series, labels in the chart rather than colour keys.
+
+Deterministic: a fixed hash salt for element ids and no date in the metadata, so the same
+figures give byte-identical SVG (and so byte-identical PDFs).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from collections.abc import Sequence
+from zoneinfo import ZoneInfo
+
+import matplotlib
+
+matplotlib.use("svg")  # no display, no Agg: SVG only
+import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
+
+plt.rcParams.update(
+    {
+        "svg.hashsalt": "mspwatch-report",
+        "svg.fonttype": "none",  # text stays text: small files, selectable in the PDF
+        "font.family": "DejaVu Sans",
+        "font.size": 8,
+        "axes.spines.top": False,
+        "axes.spines.right": False,
+    }
+)
+GREY = "#777777"
+
+
+def _svg(fig: Figure) -> str:
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": "mspwatch"}, bbox_inches="tight")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def availability_bars(names: Sequence[str], values: Sequence[float], target: float, colour: str) -> str:
+    """Horizontal bars per device/site in percent, the target as a dashed line."""
+    fig, ax = plt.subplots(figsize=(6.3, 0.28 * len(names) + 0.8))
+    pct = [v * 100 for v in values]
+    lo = min([*pct, target]) - 0.5
+    bars = ax.barh(
+        list(names), [p - lo for p in pct], left=lo, color=colour, edgecolor="black", linewidth=0.4
+    )
+    for bar, p in zip(bars, pct, strict=True):
+        if p < target:
+            bar.set_hatch("////")
+            bar.set_facecolor("white")
+    ax.axvline(target, color="black", linestyle="--", linewidth=0.8)
+    ax.text(target, len(names) - 0.4, f" target {target:g}%", fontsize=7, va="bottom")
+    ax.set_xlim(lo, 100.02)
+    ax.invert_yaxis()
+    ax.set_xlabel("availability in contract hours, % (hatched: below target)")
+    return _svg(fig)
+
+
+def daily_downtime(days: Sequence[int], minutes: Sequence[int], tz: str, colour: str) -> str:
+    """Down minutes per day of the month (contract hours, outside maintenance)."""
+    fig, ax = plt.subplots(figsize=(6.3, 1.8))
+    labels = [dt.datetime.fromtimestamp(d, ZoneInfo(tz)).day for d in days]
+    ax.bar(labels, minutes, color=colour, edgecolor="black", linewidth=0.4)
+    ax.set_xlabel("day of month")
+    ax.set_ylabel("device-minutes down")
+    ax.set_xticks(labels[::2])
+    return _svg(fig)
+
+
+def trend(points: Sequence[tuple[int, float]], tz: str, label: str, target: float | None = None) -> str:
+    """A daily trend in percent, with an optional target line; each point is taken at the
+    end of a day (local midnight) and drawn on the day that just ended."""
+    fig, ax = plt.subplots(figsize=(6.3, 1.6))
+    xs = [dt.datetime.fromtimestamp(t - 1, ZoneInfo(tz)).day for t, _ in points]
+    ys = [v * 100 for _, v in points]
+    ax.plot(xs, ys, color="black", marker="o", markersize=2.5, linewidth=1)
+    if target is not None:
+        ax.axhline(target, color=GREY, linestyle="--", linewidth=0.8)
+        ax.text(xs[0] if xs else 1, target, f" target {target:g}%", fontsize=7, va="bottom", color="black")
+    ax.set_ylim(0, 105)
+    ax.set_xlabel("day of month")
+    ax.set_ylabel(label)
+    return _svg(fig)

@@ -1,0 +1,235 @@
+"""View model -> HTML (jinja2, autoescaped, StrictUndefined) -> PDF (WeasyPrint).
+
+The PDF loads nothing but ``data:`` URLs and files inside the bundled assets directory:
+:class:`AssetFetcher` refuses ``file:`` paths elsewhere, ``http(s):`` and everything else, so
+a device called ``<img src=file:///etc/passwd>`` prints as text and nothing is fetched.
+The raw figures travel as CSV attachments inside the PDF and as files beside it.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import datetime as dt
+import io
+import logging
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+from zoneinfo import ZoneInfo
+
+import jinja2
+
+from mspwatch.reports import charts, risk
+from mspwatch.reports.model import Brand, CustomerReport, MspSummary
+
+HERE = Path(__file__).resolve().parent
+TEMPLATES = HERE / "templates"
+ASSETS = HERE / "assets"
+log = logging.getLogger(__name__)
+
+
+class RefusedResource(Exception):
+    """The renderer was asked for something outside the bundled assets."""
+
+
+def _weasyprint() -> Any:
+    import weasyprint  # heavy (pango via cffi): only when a PDF is written
+
+    return weasyprint
+
+
+def make_fetcher(assets: Path = ASSETS) -> Any:
+    """A WeasyPrint URL fetcher that serves ``data:`` and files under ``assets`` only."""
+    wp = _weasyprint()
+    root = assets.resolve()
+
+    class AssetFetcher(wp.urls.URLFetcher):  # type: ignore[misc,name-defined]
+        refused: list[str]
+
+        def __init__(self) -> None:
+            super().__init__(timeout=5, allowed_protocols=("data", "file"), allow_redirects=False)
+            self.refused = []
+
+        def fetch(self, url: str, headers: Any = None) -> Any:
+            parts = urlsplit(url)
+            if parts.scheme == "data":
+                return super().fetch(url, headers)
+            if parts.scheme == "file" and parts.netloc in ("", "localhost"):
+                path = Path(unquote(parts.path)).resolve()
+                if path.is_relative_to(root) and path.is_file():
+                    return wp.urls.URLFetcherResponse(url, path.read_bytes(), {"Content-Type": _mime(path)})
+            self.refused.append(url)
+            raise RefusedResource(f"refused to load {url!r}: only bundled report assets are allowed")
+
+    return AssetFetcher()
+
+
+def _mime(path: Path) -> str:
+    return {".svg": "image/svg+xml", ".png": "image/png", ".css": "text/css"}.get(
+        path.suffix, "application/octet-stream"
+    )
+
+
+# --- formatting ---------------------------------------------------------------------------
+def pct(value: float | None, digits: int = 3) -> str:
+    """``pct(0.998119) == '99.812%'``; None prints as a dash."""
+    return "-" if value is None else f"{value * 100:.{digits}f}%"
+
+
+def duration(minutes: float | None) -> str:
+    """``duration(90) == '1 h 30 min'``, ``duration(45) == '45 min'``."""
+    if minutes is None:
+        return "-"
+    m = round(minutes)
+    return f"{m} min" if m < 60 else f"{m // 60} h {m % 60:02d} min"
+
+
+def _when(tz: str) -> Callable[[int], str]:
+    def when(ts: int) -> str:
+        return (
+            "never" if not ts else dt.datetime.fromtimestamp(ts, ZoneInfo(tz)).strftime("%a %d %b %Y %H:%M")
+        )
+
+    return when
+
+
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=True,  # every template: names from the inventory and Prometheus are data
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["pct"] = pct
+    env.filters["duration"] = duration
+    env.filters["svg_data"] = lambda svg: (
+        "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode()
+    )
+    return env
+
+
+# --- charts and CSV -----------------------------------------------------------------------
+def with_charts(r: CustomerReport, brand: Brand) -> dict[str, str]:
+    out = {
+        "devices": charts.availability_bars(
+            [f"{d.site}/{d.name}" for d in r.devices],
+            [d.availability for d in r.devices],
+            r.target,
+            brand.colour,
+        ),
+        "downtime": charts.daily_downtime(
+            [d for d, _ in r.daily_down], [m for _, m in r.daily_down], r.timezone, brand.colour
+        ),
+    }
+    if r.patch.trend:
+        out["patch"] = charts.trend(r.patch.trend, r.timezone, "compliant, %", r.patch.target)
+    if r.m365.secure_trend:
+        out["secure"] = charts.trend(r.m365.secure_trend, r.timezone, "Secure Score, %")
+    return out
+
+
+def _csv(rows: list[dict[str, Any]]) -> str:
+    buf = io.StringIO()
+    if rows:
+        w = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+    return buf.getvalue()
+
+
+def csv_files(r: CustomerReport) -> dict[str, str]:
+    """The raw figures, one CSV per table (minutes and fractions, UTC Unix seconds)."""
+    return {
+        "availability.csv": _csv(
+            [{"level": "customer"} | _avail(r.total)]
+            + [{"level": "site"} | _avail(s) for s in r.sites]
+            + [{"level": "device"} | _avail(d) for d in r.devices]
+        ),
+        "incidents.csv": _csv(
+            [asdict(i) | {"devices": " ".join(i.devices)} for i in r.incidents]
+            or [{"start": "", "end": "", "minutes": "", "contract_minutes": "", "devices": ""}]
+        ),
+        "maintenance.csv": _csv(
+            [asdict(m) for m in r.maintenance]
+            or [{"name": "", "start": "", "end": "", "minutes": "", "sites": ""}]
+        ),
+        "backup_jobs.csv": _csv([asdict(j) for j in r.backup.jobs] or [{"source": "", "job": ""}]),
+        "risk.csv": _csv([asdict(c) for c in r.risk_components]),
+    }
+
+
+def _avail(a: Any) -> dict[str, Any]:
+    d = asdict(a)
+    return {
+        k: d[k]
+        for k in (
+            "name",
+            "site",
+            "role",
+            "counted",
+            "up",
+            "down",
+            "no_data",
+            "maintenance",
+            "blips",
+            "availability",
+        )
+    }
+
+
+# --- HTML and PDF -------------------------------------------------------------------------
+def customer_html(r: CustomerReport, brand: Brand, svgs: dict[str, str]) -> str:
+    tmpl = environment().get_template("customer.html.j2")
+    return tmpl.render(
+        r=r,
+        brand=brand,
+        charts=svgs,
+        when=_when(r.timezone),
+        weights=risk.WEIGHTS,
+        created=_created(r.month),
+        logo=_logo_url(brand),
+    )
+
+
+def summary_html(s: MspSummary, brand: Brand, svgs: dict[str, str]) -> str:
+    tmpl = environment().get_template("summary.html.j2")
+    return tmpl.render(s=s, brand=brand, charts=svgs, created=_created(s.month), logo=_logo_url(brand))
+
+
+def _created(month: str) -> str:
+    """A fixed document date (the first day after the month), so reruns are byte-identical."""
+    y, m = map(int, month.split("-"))
+    return f"{y + m // 12:04d}-{m % 12 + 1:02d}-01T00:00:00Z"
+
+
+def _logo_url(brand: Brand) -> str | None:
+    if not brand.logo:
+        return None
+    return (ASSETS / brand.logo).resolve().as_uri()
+
+
+def write_pdf(
+    html: str, out: Path, attachments: dict[str, str], month: str, fetcher: Any | None = None
+) -> Any:
+    """Render to ``out``; return the fetcher (its ``refused`` list names what was blocked)."""
+    wp = _weasyprint()
+    fetcher = fetcher or make_fetcher()
+    doc = wp.HTML(string=html, base_url=(ASSETS / "index.html").as_uri(), url_fetcher=fetcher)
+    css = wp.CSS(filename=str(ASSETS / "report.css"), url_fetcher=fetcher)
+    stamp = dt.datetime.fromisoformat(_created(month))
+    files = [
+        wp.Attachment(string=text, name=name, description=name, created=stamp, modified=stamp)
+        for name, text in sorted(attachments.items())
+    ]
+    doc.write_pdf(
+        str(out),
+        stylesheets=[css],
+        attachments=files,
+        pdf_identifier=b"mspwatch-report",
+        uncompressed_pdf=False,
+    )
+    return fetcher

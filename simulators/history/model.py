@@ -1,0 +1,111 @@
+"""What a generated history holds: the estate, the events, and the time span.
+
+Times are Unix seconds (UTC). Intervals are half-open ``[start, end)`` and lie on minute
+boundaries, so "a 45-minute outage" is exactly 45 one-minute samples at zero.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+MINUTE = 60
+# Samples sit half-way through each minute (as a scrape would, never exactly on the edge),
+# so a query window ``(t-60, t]`` (VictoriaMetrics) and ``[t-60, t]`` (Prometheus) hold the
+# same single sample and both backends give the same minute-level figures.
+SAMPLE_OFFSET = 30
+# Slow series (backups, Microsoft 365, patching) are sampled every 5 minutes.
+SLOW_STEP = 300
+
+
+@dataclass(frozen=True)
+class Device:
+    customer: str
+    site: str
+    device: str
+    role: str
+    address: str  # "host:port" of the SNMP agent
+
+    @property
+    def host(self) -> str:
+        return self.address.rsplit(":", 1)[0]
+
+
+@dataclass(frozen=True)
+class Outage:
+    """The device answers neither ping nor SNMP (what ``DeviceUnreachable`` means)."""
+
+    customer: str
+    site: str
+    device: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Gap:
+    """No samples at all for a customer (``None``: every customer), e.g. Prometheus was down."""
+
+    customer: str | None
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class AlertEpisode:
+    """One alert that went pending at ``start`` and resolved at ``end``."""
+
+    alertname: str
+    severity: str
+    labels: tuple[tuple[str, str], ...]  # sorted; include customer (and site/device if any)
+    start: int
+    end: int
+    for_seconds: int = 300  # pending before firing
+
+
+@dataclass(frozen=True)
+class BackupJob:
+    customer: str
+    source: str
+    source_kind: str
+    job_name: str
+    hour: int  # daily run at this UTC hour
+    rpo_seconds: int
+    failed_days: tuple[int, ...] = ()  # day numbers (days since the history's start) that failed
+    restore_test_day: int | None = None  # day of the last restore test, if any
+
+
+@dataclass(frozen=True)
+class Tenant:
+    customer: str
+    tenant: str
+    users: int
+    admins: int
+    mfa_start: int  # users registered for MFA on day 0; grows by one every 4 days
+    secure_score_start: float
+    secure_score_max: float
+    licences: int
+    incidents: tuple[tuple[str, int, int], ...] = ()  # (service, start, end) degraded
+
+
+@dataclass(frozen=True)
+class PatchDevice:
+    customer: str
+    source: str
+    device: str
+    missing_critical_days: tuple[int, int] | None = None  # [first, last) days with a critical missing
+    silent_from_day: int | None = None  # stops reporting from this day
+    av_off_days: tuple[int, int] | None = None
+
+
+@dataclass(frozen=True)
+class History:
+    start: int  # first minute (inclusive), a minute boundary
+    end: int  # last minute (exclusive)
+    devices: tuple[Device, ...]
+    outages: tuple[Outage, ...] = ()
+    gaps: tuple[Gap, ...] = ()
+    alerts: tuple[AlertEpisode, ...] = ()
+    backup_jobs: tuple[BackupJob, ...] = ()
+    tenants: tuple[Tenant, ...] = ()
+    patch_devices: tuple[PatchDevice, ...] = field(default=())
+    interfaces: bool = True  # interface counters (off in the report tests: they need none)

@@ -1,0 +1,72 @@
+"""One real Prometheus for all report tests, holding the ground-truth month (backfilled)."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from mspwatch.reports.build import build_customer
+from mspwatch.reports.model import CustomerReport
+from mspwatch.reports.query import Prometheus
+from mspwatch.simulators.history.write import backfill, write_openmetrics
+from tests.conftest import free_port, require_tool, stop_process, wait_for_port
+from tests.reports import groundtruth
+
+
+@pytest.fixture(scope="session")
+def history_files(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    return write_openmetrics(groundtruth.history(), tmp_path_factory.mktemp("history"))
+
+
+@pytest.fixture(scope="session")
+def prometheus_url(tmp_path_factory: pytest.TempPathFactory, history_files: list[Path]) -> Iterator[str]:
+    binary = require_tool("prometheus")
+    promtool = require_tool("promtool")
+    base = tmp_path_factory.mktemp("prometheus")
+    data = base / "data"
+    backfill(history_files, data, promtool)
+    (base / "prometheus.yml").write_text("global: {scrape_interval: 1m}\n", encoding="utf-8")
+    port = free_port()
+    with (base / "prometheus.log").open("wb") as log:
+        proc = subprocess.Popen(
+            [
+                binary,
+                f"--config.file={base / 'prometheus.yml'}",
+                f"--storage.tsdb.path={data}",
+                "--storage.tsdb.retention.time=10y",
+                f"--web.listen-address=127.0.0.1:{port}",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_for_port(port, proc=proc)
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(300):  # ready once the TSDB with the backfilled blocks is open
+            if httpx.get(f"{url}/-/ready", timeout=5).status_code == 200:
+                break
+            time.sleep(0.1)
+        yield url
+    finally:
+        stop_process(proc)
+
+
+@pytest.fixture(scope="session")
+def prom(prometheus_url: str) -> Iterator[Prometheus]:
+    with Prometheus(prometheus_url) as p:
+        yield p
+
+
+@pytest.fixture(scope="session")
+def acme(prom: Prometheus) -> CustomerReport:
+    return build_customer(prom, groundtruth.ACME, groundtruth.MONTH)
+
+
+@pytest.fixture(scope="session")
+def bolt(prom: Prometheus) -> CustomerReport:
+    return build_customer(prom, groundtruth.BOLT, groundtruth.MONTH)
