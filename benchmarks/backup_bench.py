@@ -91,12 +91,12 @@ async def scrape(config: Path, scrapes: int) -> None:
             stats = {
                 line.split()[0]: line.split()[1]
                 for line in text.splitlines()
-                if line.startswith(("backup_source_up ", "backup_scrape_requests "))
+                if line.startswith(("backup_up ", "backup_scrape_requests "))
             }
             print(
                 f"scrape {n}: wall {wall:.3f} s, exporter CPU {cpu:.3f} s, "
                 f"requests {float(stats['backup_scrape_requests']):.0f}, "
-                f"up {stats['backup_source_up']}, lines {text.count(chr(10))}"
+                f"up {stats['backup_up']}, lines {text.count(chr(10))}"
             )
     finally:
         await app.stop()

@@ -29,6 +29,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "targets": ("mspwatch.targets", "write what Prometheus and Alertmanager read from the inventory"),
     "demo": ("mspwatch.demo.main", "run the whole stack on the built-in simulated estate"),
     "report": ("mspwatch.reports.main", "write the monthly SLA and risk PDFs per customer"),
+    "dashboards": ("mspwatch.dashboards.generate", "write the Grafana dashboards' JSON from their builders"),
 }
 
 

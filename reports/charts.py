@@ -38,23 +38,32 @@ def _svg(fig: Figure) -> str:
     return buf.getvalue()
 
 
-def availability_bars(names: Sequence[str], values: Sequence[float], target: float, colour: str) -> str:
-    """Horizontal bars per device/site in percent, the target as a dashed line."""
+def availability_bars(
+    names: Sequence[str], values: Sequence[float], target: float | Sequence[float], colour: str
+) -> str:
+    """Horizontal bars in percent; each bar below its own target is hatched white, and the
+    target is a dashed line (one shared target) or a black tick on each bar (one each)."""
+    targets = [float(target)] * len(names) if isinstance(target, int | float) else [float(t) for t in target]
     fig, ax = plt.subplots(figsize=(6.3, 0.28 * len(names) + 0.8))
     pct = [v * 100 for v in values]
-    lo = min([*pct, target]) - 0.5
+    lo = min([*pct, *targets]) - 0.5
     bars = ax.barh(
         list(names), [p - lo for p in pct], left=lo, color=colour, edgecolor="black", linewidth=0.4
     )
-    for bar, p in zip(bars, pct, strict=True):
-        if p < target:
+    for bar, p, t in zip(bars, pct, targets, strict=True):
+        if p < t:
             bar.set_hatch("////")
             bar.set_facecolor("white")
-    ax.axvline(target, color="black", linestyle="--", linewidth=0.8)
-    ax.text(target, len(names) - 0.4, f" target {target:g}%", fontsize=7, va="bottom")
+    if len(set(targets)) <= 1:
+        ax.axvline(targets[0], color="black", linestyle="--", linewidth=0.8)
+        ax.text(targets[0], len(names) - 0.4, f" target {targets[0]:g}%", fontsize=7, va="bottom")
+    else:
+        for i, t in enumerate(targets):
+            ax.plot([t, t], [i - 0.45, i + 0.45], color="black", linewidth=1.6)
     ax.set_xlim(lo, 100.02)
     ax.invert_yaxis()
-    ax.set_xlabel("availability in contract hours, % (hatched: below target)")
+    key = "hatched: below target" if len(set(targets)) <= 1 else "black tick: each target; hatched: below it"
+    ax.set_xlabel(f"availability in contract hours, % ({key})")
     return _svg(fig)
 
 

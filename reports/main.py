@@ -194,7 +194,7 @@ def write_summary(s: MspSummary, brand: Brand, out: Path) -> Path:
         svgs["customers"] = charts.availability_bars(
             [r.display_name for r in s.rows],
             [r.availability for r in s.rows],
-            min(r.target for r in s.rows),
+            [r.target for r in s.rows],
             brand.colour,
         )
     rows = [

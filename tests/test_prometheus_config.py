@@ -55,6 +55,9 @@ def test_prometheus_scrapes_each_target_through_its_exporter(tmp_path: Path, sta
         "prometheus",
     )
     wait_for_port(ports.prometheus, proc=prom)
+    # The machine is shared: prove it is our Prometheus that answers on the port.
+    flags = httpx.get(f"http://127.0.0.1:{ports.prometheus}/api/v1/status/flags", timeout=5).json()["data"]
+    assert flags["config.file"] == str(path), "another process answers on the port"
     active = _targets(f"http://127.0.0.1:{ports.prometheus}")
     by_job: dict[str, list[dict[str, Any]]] = {}
     for target in active:

@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mspwatch.common.timeparse import parse_time
 from mspwatch.exporters.core.deadline import Deadline
 from mspwatch.inventory import FolderSource
 
-from .records import JobRecord, RequestStats, Result, SourceData, SourceError, parse_result
-from .timeparse import parse_time
+from .records import JobRecord, Reason, RequestStats, Result, SourceData, SourceError, parse_result
 
 log = logging.getLogger("mspwatch.backup.folder")
 
@@ -246,12 +246,12 @@ class FolderClient:
         try:
             files = sorted(p for p in self.folder.iterdir() if p.is_file() and p.name.endswith(SUFFIXES))
         except OSError as exc:
-            raise SourceError("io", f"cannot list {self.folder.name}: {exc.strerror}") from None
+            raise SourceError(Reason.IO, f"cannot list {self.folder.name}: {exc.strerror}") from None
         runs: list[Run] = []
         file_errors: dict[str, int] = {}
         for path in files:
             if deadline.expired():
-                raise SourceError("deadline", "scrape deadline reached while reading files")
+                raise SourceError(Reason.DEADLINE, "scrape deadline reached while reading files")
             try:
                 if path.stat().st_size > _MAX_FILE_BYTES:
                     raise OSError(0, "file larger than 32 MiB")

@@ -14,41 +14,32 @@ import logging
 import ssl
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from prometheus_client import CollectorRegistry
 from prometheus_client.core import Metric
 
 from mspwatch.common.config import ConfigError, load_yaml
-from mspwatch.exporters.core.cli import add_exporter_flags, run_exporter
+from mspwatch.common.timeparse import parse_time
+from mspwatch.exporters.core.cli import register_exporter
 from mspwatch.exporters.core.deadline import Deadline
-from mspwatch.exporters.core.server import BadRequest
+from mspwatch.exporters.core.leases import Leases
+from mspwatch.exporters.core.probe import BadRequest, ProbeApp
 from mspwatch.inventory import FolderSource, ResticSource, VeeamSource, resolve
 
-from .collector import BackupClient, scrape_source
 from .config import ConfiguredSource, LoadedConfig, load_config
 from .folder import FolderClient
-from .records import RequestStats, SourceData, SourceError
+from .records import Reason, RequestStats, SourceError
 from .restic import ResticClient
 from .restorelog import append_removal, append_restore_test, logged_jobs
-from .timeparse import parse_time
+from .scrape import BackupClient, scrape_source
 from .veeam import VeeamClient, tls_verify
 
 DEFAULT_PORT = 9817
 
 log = logging.getLogger("mspwatch.backup")
-
-
-class _Families:
-    """A one-shot collector handing pre-built families to a per-request registry."""
-
-    def __init__(self, families: list[Metric]) -> None:
-        self._families = families
-
-    def collect(self) -> Iterable[Metric]:
-        return self._families
 
 
 def make_client(
@@ -85,9 +76,22 @@ def make_client(
     return FolderClient(src, folder)
 
 
-class BackupApp:
+@dataclass(frozen=True)
+class BackupTarget:
+    """One request's source, with the config and client it was parsed against."""
+
+    name: str
+    configured: ConfiguredSource
+    client: BackupClient
+    restore_log: Path | None
+
+
+class BackupApp(ProbeApp[BackupTarget]):
     namespace = "backup"
     probe_path = "/backup"
+    reasons = Reason
+    subject = "backup source"
+    up_help = "1 if the backup source was read in this scrape, 0 otherwise."
 
     def __init__(
         self,
@@ -96,13 +100,13 @@ class BackupApp:
         clock: Callable[[], float] = time.time,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
+        super().__init__()
         self.config_file = config_file
         self._clock = clock
         self._transport = transport
         self.loaded: LoadedConfig = load_config(config_file)
         self.clients: dict[str, BackupClient] = self._clients(self.loaded, {})
-        self._in_flight: asyncio.Semaphore | None = None
-        self._retired: list[BackupClient] = []
+        self._leases: Leases[BackupClient] = Leases(lambda client: client.aclose())
 
     def _clients(self, loaded: LoadedConfig, old: Mapping[str, BackupClient]) -> dict[str, BackupClient]:
         clients = {}
@@ -114,84 +118,59 @@ class BackupApp:
                 clients[name] = make_client(cs, clock=self._clock, transport=self._transport)
         return clients
 
+    @property
+    def max_in_flight(self) -> int:
+        return self.loaded.config.max_sources_in_flight
+
     def reload(self) -> None:
+        # Everything the new config needs (clients, TLS contexts) is built before the swap,
+        # so a config that cannot work leaves the old one serving.
         loaded = load_config(self.config_file)
         clients = self._clients(loaded, self.clients)
-        self._retired += [c for c in self.clients.values() if c not in clients.values()]
+        retired = [c for c in self.clients.values() if c not in clients.values()]
         self.loaded, self.clients = loaded, clients
-        self._in_flight = None
-
-    async def start(self) -> None:
-        return None
+        # Scrapes that started before the reload finish with the client they hold.
+        self._leases.retire(retired)
 
     async def stop(self) -> None:
-        for client in [*self.clients.values(), *self._retired]:
-            await client.aclose()
-        self._retired = []
+        await self._leases.close_all(self.clients.values())
 
-    async def probe(self, params: Mapping[str, str], deadline: Deadline) -> CollectorRegistry:
-        target = params.get("target", "").strip()
-        if not target:
+    def target(self, params: Mapping[str, str]) -> BackupTarget:
+        name = params.get("target", "").strip()
+        if not name:
             raise BadRequest("'target' parameter must be specified")
-        cs = self.loaded.sources.get(target)
-        client = self.clients.get(target)
+        loaded, clients = self.loaded, self.clients  # one view of the config, reloads or not
+        cs = loaded.sources.get(name)
+        client = clients.get(name)
         if cs is None or client is None:
-            raise BadRequest(f"unknown backup source {target!r}")
-        for old in self._retired:
-            await old.aclose()
-        self._retired = []
-        if self._in_flight is None:
-            self._in_flight = asyncio.Semaphore(self.loaded.config.max_sources_in_flight)
-        in_flight = self._in_flight
-        try:
-            # Waiting for a slot counts against this scrape's deadline.
-            async with asyncio.timeout(deadline.remaining()):
-                await in_flight.acquire()
-        except TimeoutError:
-            families = await scrape_source(target, _Busy(client), cs.source.rpo, None, deadline, self._clock)
-        else:
-            try:
-                families = await scrape_source(
-                    target,
-                    client,
-                    cs.source.rpo,
-                    self.loaded.restore_test_log,
-                    deadline,
-                    self._clock,
-                )
-            finally:
-                in_flight.release()
-        registry = CollectorRegistry(auto_describe=False)
-        registry.register(_Families(families))
-        return registry
+            raise BadRequest(f"unknown backup source {name!r}")
+        return BackupTarget(name, cs, client, loaded.restore_test_log)
 
-
-class _Busy:
-    """Stands in for a client when max_sources_in_flight left no slot before the deadline."""
-
-    def __init__(self, client: BackupClient) -> None:
-        self.kind = client.kind
-        self.api_errors = client.api_errors
-
-    async def fetch(self, deadline: Deadline, stats: RequestStats) -> SourceData:
-        raise SourceError("deadline", "max_sources_in_flight reached")
-
-    async def aclose(self) -> None:
-        return None
+    async def scrape(self, target: BackupTarget, deadline: Deadline) -> list[Metric]:
+        async with self._leases.hold(target.client) as client:
+            return await scrape_source(
+                target.name,
+                client,
+                target.configured.source.rpo,
+                target.restore_log,
+                deadline,
+                self._clock,
+            )
 
 
 # --- the CLI ---------------------------------------------------------------------------------
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser(
+    register_exporter(
+        sub,
         "backup-exporter",
         help="serve backup job metrics (Veeam B&R, restic, drop folder), multi-target",
         description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        default_port=DEFAULT_PORT,
+        default_config="backup.yml",
+        build=BackupApp,
     )
-    add_exporter_flags(p, default_port=DEFAULT_PORT, default_config="backup.yml")
-    p.set_defaults(func=lambda args: run_exporter(args, BackupApp))
 
     group = sub.add_parser("backup", help="backup tools: record a restore test, or take one back")
     tools = group.add_subparsers(dest="backup_command", required=True, metavar="COMMAND")
@@ -272,7 +251,7 @@ async def _fetch_jobs(cs: ConfiguredSource) -> set[str]:
         async with asyncio.timeout(deadline.remaining()):
             data = await client.fetch(deadline, RequestStats())
     except TimeoutError:
-        raise SourceError("deadline", f"no answer within {JOB_LOOKUP_TIMEOUT:.0f}s") from None
+        raise SourceError(Reason.DEADLINE, f"no answer within {JOB_LOOKUP_TIMEOUT:.0f}s") from None
     finally:
         await client.aclose()
     return {j.name for j in data.jobs} | {t.job_name for t in data.restore_tests}
@@ -288,7 +267,8 @@ def known_jobs(config_file: Path, source: str) -> set[str]:
     cs = loaded.sources.get(source)
     if cs is None:
         raise ConfigError(f"unknown backup source {source!r} (not in the inventory)")
-    return asyncio.run(_fetch_jobs(cs))
+    jobs: set[str] = asyncio.run(_fetch_jobs(cs))
+    return jobs
 
 
 def _check_job(config_file: Path, source: str, job: str, log_path: Path) -> str | None:

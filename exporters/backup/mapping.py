@@ -22,24 +22,14 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 
 from mspwatch.inventory import RpoConfig
 
-from .records import (
-    REASONS,
-    RESULTS,
-    JobRecord,
-    Reason,
-    RequestStats,
-    RestoreTest,
-    SourceData,
-)
+from .records import RESULTS, JobRecord, RequestStats, RestoreTest, SourceData
 
 
 @dataclass
 class SourceScrape:
-    """One scrape of one source, as the collector saw it."""
+    """One scrape of one source, as the scrape saw it."""
 
     data: SourceData | None  # None when the source could not be read
-    reason: Reason | None
-    duration: float
     now: float
     rpo: RpoConfig
     stats: RequestStats = field(default_factory=RequestStats)
@@ -72,22 +62,11 @@ def newest_tests(*groups: Sequence[RestoreTest]) -> dict[str, RestoreTest]:
 
 
 def map_source(s: SourceScrape) -> list[Metric]:
-    """Every family of one scrape, in a fixed order; a failed source yields only health."""
+    """Every family of one scrape, in a fixed order; a failed source yields only health.
+
+    (``backup_up``, ``backup_scrape_error`` and the duration are the probe core's.)
+    """
     families: list[Metric] = []
-    up = _g("backup_source_up", "1 if the backup source was read in this scrape, 0 otherwise.")
-    up.add_metric([], 1.0 if s.reason is None else 0.0)
-    families.append(up)
-    err = _g(
-        "backup_source_error",
-        "1 for the reason the source could not be read (backup_source_up 0), 0 for the others.",
-        ["reason"],
-    )
-    for r in REASONS:
-        err.add_metric([r], 1.0 if r == s.reason else 0.0)
-    families.append(err)
-    dur = _g("backup_scrape_duration_seconds", "Time this scrape of the source took.")
-    dur.add_metric([], s.duration)
-    families.append(dur)
     req = _g(
         "backup_scrape_requests",
         "API requests (or commands) this scrape sent to the source, retries included.",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Literal
 
 # One request-statistics type for every exporter: the core HTTP client's (a scrape counts
@@ -12,32 +13,21 @@ from mspwatch.exporters.core.http import RequestStats as RequestStats
 Result = Literal["success", "warning", "failed", "none", "unknown"]
 RESULTS: tuple[Result, ...] = ("success", "warning", "failed", "none", "unknown")
 
-Reason = Literal[
-    "deadline",  # the scrape deadline was reached before the source answered
-    "timeout",  # a request got no answer within request_timeout, a command ran past command_timeout
-    "unreachable",  # connection refused, no route, name does not resolve
-    "tls",  # the TLS handshake or certificate verification failed
-    "auth",  # credentials refused (wrong password, account locked)
-    "throttled",  # HTTP 429 and no time left to wait for Retry-After
-    "server_error",  # HTTP 5xx after the retry
-    "http_error",  # another unexpected HTTP status
-    "malformed",  # the answer was not the documented JSON
-    "command_failed",  # the configured command exited non-zero or could not start
-    "io",  # a configured file or folder is missing or unreadable
-]
-REASONS: tuple[Reason, ...] = (
-    "deadline",
-    "timeout",
-    "unreachable",
-    "tls",
-    "auth",
-    "throttled",
-    "server_error",
-    "http_error",
-    "malformed",
-    "command_failed",
-    "io",
-)
+
+class Reason(StrEnum):
+    """Why a source could not be read: the ``reason`` of ``backup_scrape_error``."""
+
+    DEADLINE = "deadline"  # the scrape deadline was reached before the source answered
+    TIMEOUT = "timeout"  # a request got no answer within request_timeout, a command ran past command_timeout
+    UNREACHABLE = "unreachable"  # connection refused, no route, name does not resolve
+    TLS = "tls"  # the TLS handshake or certificate verification failed
+    AUTH = "auth"  # credentials refused (wrong password, account locked)
+    THROTTLED = "throttled"  # HTTP 429 and no time left to wait for Retry-After
+    SERVER_ERROR = "server_error"  # HTTP 5xx after the retry
+    HTTP_ERROR = "http_error"  # another unexpected HTTP status
+    MALFORMED = "malformed"  # the answer was not the documented JSON
+    COMMAND_FAILED = "command_failed"  # the configured command exited non-zero or could not start
+    IO = "io"  # a configured file or folder is missing or unreadable
 
 
 class SourceError(Exception):

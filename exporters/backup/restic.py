@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from mspwatch.common.secrets import REDACTED, Secret
+from mspwatch.common.timeparse import parse_time
 from mspwatch.exporters.core.deadline import Deadline
 from mspwatch.inventory import ResticSource, resolve
 
-from .records import JobRecord, RequestStats, SourceData, SourceError
-from .timeparse import parse_time
+from .records import JobRecord, Reason, RequestStats, SourceData, SourceError
 
 log = logging.getLogger("mspwatch.backup.restic")
 
@@ -58,9 +58,9 @@ class ResticClient:
         try:
             snapshots = json.loads(raw)
         except json.JSONDecodeError as exc:
-            raise SourceError("malformed", f"{where}: line {exc.lineno}: {exc.msg}") from None
+            raise SourceError(Reason.MALFORMED, f"{where}: line {exc.lineno}: {exc.msg}") from None
         if not isinstance(snapshots, list):
-            raise SourceError("malformed", f"{where}: want a JSON list of snapshots")
+            raise SourceError(Reason.MALFORMED, f"{where}: want a JSON list of snapshots")
         # `restic snapshots --json --group-by ...` nests them: [{group_key, snapshots}, ...]
         snapshots = [
             snap
@@ -146,7 +146,9 @@ class ResticClient:
                 start_new_session=True,
             )
         except OSError as exc:
-            raise SourceError("command_failed", f"cannot start {argv[0]}: {exc.strerror or exc}") from None
+            raise SourceError(
+                Reason.COMMAND_FAILED, f"cannot start {argv[0]}: {exc.strerror or exc}"
+            ) from None
         finished = False
         try:
             async with asyncio.timeout(budget):
@@ -155,16 +157,16 @@ class ResticClient:
         except TimeoutError:
             if own_limit:
                 raise SourceError(
-                    "timeout", f"{argv[0]} did not finish within command_timeout ({budget:.1f}s)"
+                    Reason.TIMEOUT, f"{argv[0]} did not finish within command_timeout ({budget:.1f}s)"
                 ) from None
-            raise SourceError("deadline", f"{argv[0]} did not finish within {budget:.1f}s") from None
+            raise SourceError(Reason.DEADLINE, f"{argv[0]} did not finish within {budget:.1f}s") from None
         finally:
             if not finished:
                 await _kill_group(proc, argv[0])
         if proc.returncode != 0:
             first = err.decode("utf-8", "replace").strip().splitlines()[:1]
             detail = self._redact(first[0][:200] if first else "")
-            raise SourceError("command_failed", f"{argv[0]} exited {proc.returncode}: {detail}")
+            raise SourceError(Reason.COMMAND_FAILED, f"{argv[0]} exited {proc.returncode}: {detail}")
         return out.decode("utf-8", "replace")
 
     def _redact(self, text: str) -> str:
@@ -190,7 +192,7 @@ def _read(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise SourceError("io", f"cannot read {path.name}: {exc.strerror or exc}") from None
+        raise SourceError(Reason.IO, f"cannot read {path.name}: {exc.strerror or exc}") from None
 
 
 def _check_result(path: Path) -> tuple[float, bool]:

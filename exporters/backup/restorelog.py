@@ -18,8 +18,9 @@ import os
 from pathlib import Path
 from typing import Any
 
+from mspwatch.common.timeparse import format_time, parse_time
+
 from .records import RestoreTest, Result, parse_result
-from .timeparse import format_time, parse_time
 
 log = logging.getLogger("mspwatch.backup.restorelog")
 

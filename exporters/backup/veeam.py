@@ -18,11 +18,11 @@ from collections.abc import Callable
 import httpx
 
 from mspwatch.common.secrets import Secret
+from mspwatch.common.timeparse import format_time
 from mspwatch.exporters.core.deadline import Deadline
 from mspwatch.inventory import VeeamSource
 
-from .records import RequestStats, RestoreTest, SourceData, SourceError, parse_result
-from .timeparse import format_time
+from .records import Reason, RequestStats, RestoreTest, SourceData, SourceError, parse_result
 from .veeam_api import API_ERROR_STATUSES, VeeamApi, tls_verify
 from .veeam_parse import (
     RESTORE_POINT_RESULTS,
@@ -145,7 +145,7 @@ class VeeamClient:
                 )
             data = body.get("data") if isinstance(body, dict) else None
             if not isinstance(data, list):
-                raise SourceError("malformed", "/api/v1/sessions: no 'data' list in the answer")
+                raise SourceError(Reason.MALFORMED, "/api/v1/sessions: no 'data' list in the answer")
             found = [s for s in (parse_session(d) for d in data) if s is not None]
             wanted = {parse_result(r) for r in results}
             # A server that ignored the filter must not turn a failure into a restore point.

@@ -34,18 +34,18 @@ TOKEN_PATH = "/api/oauth2/token"  # noqa: S105  (a path, not a password)
 API_ERROR_STATUSES: tuple[str, ...] = ("400", "401", "403", "404", "429", "500", "502", "503", "504")
 _TOKEN_SLACK = 30.0  # renew this long before the server says the access token expires
 _MAX_PAGES = 10_000
-# The core's reasons in the backup exporter's words (backup_source_error{reason}).
+# The core's reasons in the backup exporter's words (backup_scrape_error{reason}).
 _REASONS: dict[Failure, Reason] = {
-    Failure.UNREACHABLE: "unreachable",
-    Failure.TIMEOUT: "timeout",
-    Failure.DEADLINE: "deadline",
-    Failure.TLS: "tls",
-    Failure.THROTTLED: "throttled",
-    Failure.UNAVAILABLE: "server_error",
-    Failure.AUTH: "auth",
-    Failure.FORBIDDEN: "auth",
-    Failure.PROTOCOL: "http_error",
-    Failure.MALFORMED: "malformed",
+    Failure.UNREACHABLE: Reason.UNREACHABLE,
+    Failure.TIMEOUT: Reason.TIMEOUT,
+    Failure.DEADLINE: Reason.DEADLINE,
+    Failure.TLS: Reason.TLS,
+    Failure.THROTTLED: Reason.THROTTLED,
+    Failure.UNAVAILABLE: Reason.SERVER_ERROR,
+    Failure.AUTH: Reason.AUTH,
+    Failure.FORBIDDEN: Reason.AUTH,
+    Failure.PROTOCOL: Reason.HTTP_ERROR,
+    Failure.MALFORMED: Reason.MALFORMED,
 }
 
 
@@ -148,7 +148,7 @@ class VeeamApi:
             body = await self.get(path, deadline, stats, {**(params or {}), "skip": skip, "limit": limit})
             data = body.get("data") if isinstance(body, dict) else None
             if not isinstance(data, list):
-                raise SourceError("malformed", f"{path}: no 'data' list in the answer")
+                raise SourceError(Reason.MALFORMED, f"{path}: no 'data' list in the answer")
             out.extend(item for item in data if isinstance(item, dict))
             skip += len(data)
             pagination = body.get("pagination")
@@ -177,7 +177,7 @@ class VeeamApi:
             async with asyncio.timeout(deadline.remaining()):
                 await self._token_lock.acquire()
         except TimeoutError:
-            raise SourceError("deadline", "deadline reached waiting for a token") from None
+            raise SourceError(Reason.DEADLINE, "deadline reached waiting for a token") from None
         try:
             t = self._tokens
             if t is not None and t.access and time.monotonic() < t.expires_at:
@@ -188,7 +188,7 @@ class VeeamApi:
                         {"grant_type": "refresh_token", "refresh_token": t.refresh}, deadline, stats
                     )
                 except SourceError as exc:
-                    if exc.reason not in ("auth", "http_error"):
+                    if exc.reason not in (Reason.AUTH, Reason.HTTP_ERROR):
                         raise
                     log.info("refresh token refused, logging in again", extra={"source": self.source.name})
             return await self._grant(
@@ -206,15 +206,17 @@ class VeeamApi:
             resp = await self._http.send("POST", TOKEN_PATH, deadline, form=form, stats=stats)
         except HttpError as exc:
             if exc.status in (400, 401, 403):
-                raise SourceError("auth", f"{grant} grant refused: HTTP {exc.status} {exc.code}") from None
+                raise SourceError(
+                    Reason.AUTH, f"{grant} grant refused: HTTP {exc.status} {exc.code}"
+                ) from None
             raise source_error(exc) from None
         try:
             body = resp.json()
         except ValueError:
-            raise SourceError("malformed", f"{TOKEN_PATH}: answer is not JSON") from None
+            raise SourceError(Reason.MALFORMED, f"{TOKEN_PATH}: answer is not JSON") from None
         access = body.get("access_token") if isinstance(body, dict) else None
         if not isinstance(access, str) or not access:
-            raise SourceError("malformed", "token answer without access_token")
+            raise SourceError(Reason.MALFORMED, "token answer without access_token")
         refresh = body.get("refresh_token")
         expires_in = body.get("expires_in")
         lifetime = float(expires_in) if isinstance(expires_in, int | float) else 900.0

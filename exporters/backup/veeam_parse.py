@@ -17,8 +17,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from mspwatch.common.timeparse import parse_time
+
 from .records import JobRecord, RepositoryRecord, Result, parse_result
-from .timeparse import parse_time
 
 GIB = 1024.0**3
 # Session results that leave a restore point: a run that ends in Warning still writes one.

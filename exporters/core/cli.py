@@ -8,12 +8,14 @@ import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from mspwatch.common.config import ConfigError
 from mspwatch.common.version import mspwatch_version
 
 from .logs import setup_logging
-from .server import ExporterMetrics, ExporterServer, ServerOptions, TargetApp, parse_listen_address, serve
+from .probe import ProbeApp
+from .server import ExporterMetrics, ExporterServer, ServerOptions, parse_listen_address, serve
 from .webconfig import load_web_config
 
 log = logging.getLogger("mspwatch")
@@ -74,7 +76,35 @@ def add_log_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log.format", dest="log_format", default="logfmt", choices=["logfmt", "json"])
 
 
-def run_exporter(args: argparse.Namespace, build: Callable[[Path], TargetApp]) -> int:
+def register_exporter(
+    sub: argparse._SubParsersAction,  # type: ignore[type-arg]
+    command: str,
+    *,
+    help: str,
+    description: str | None,
+    default_port: int,
+    default_config: str,
+    build: Callable[[Path], ProbeApp[Any]],
+) -> argparse.ArgumentParser:
+    """Add ``mspwatch <command>`` serving the app ``build(config_file)`` returns.
+
+    >>> parser = argparse.ArgumentParser(prog="mspwatch")
+    >>> sub = parser.add_subparsers()
+    >>> _ = register_exporter(sub, "x-exporter", help="x", description=None, default_port=9999,
+    ...                       default_config="x.yml", build=lambda path: NotImplemented)
+    >>> parser.parse_args(["x-exporter"]).listen_address
+    ':9999'
+    """
+    p = sub.add_parser(
+        command, help=help, description=description, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    add_exporter_flags(p, default_port=default_port, default_config=default_config)
+    p.set_defaults(func=lambda args: run_exporter(args, build))
+    parser: argparse.ArgumentParser = p
+    return parser
+
+
+def run_exporter(args: argparse.Namespace, build: Callable[[Path], ProbeApp[Any]]) -> int:
     """Load config, then either check it and exit or serve until stopped."""
     setup_logging(args.log_level, args.log_format)
     try:

@@ -19,7 +19,7 @@ import signal
 import time
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import parse_qs
 
 import uvicorn
@@ -37,6 +37,7 @@ from mspwatch.common.config import ConfigError
 
 from .deadline import Deadline
 from .exposition import render_text
+from .probe import BadRequest, ProbeApp
 from .webconfig import BasicAuth, WebConfig, ssl_context
 
 log = logging.getLogger("mspwatch.server")
@@ -44,31 +45,6 @@ log = logging.getLogger("mspwatch.server")
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
-
-
-class BadRequest(Exception):
-    """The request itself is wrong (missing target, unknown module): HTTP 400."""
-
-
-class TargetApp(Protocol):
-    """What an exporter plugs into the shared server."""
-
-    namespace: str  # "snmp": prefixes the exporter's own metrics
-    probe_path: str  # "/snmp"
-
-    async def probe(self, params: Mapping[str, str], deadline: Deadline) -> CollectorRegistry:
-        """Scrape one target into a fresh registry; never raise for a failing target."""
-        ...
-
-    def reload(self) -> None:
-        """Re-read the config; raise :class:`ConfigError` and keep the old one on failure."""
-        ...
-
-    async def start(self) -> None:
-        """Start background work (refreshers); called once the loop runs."""
-        ...
-
-    async def stop(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -191,11 +167,11 @@ def exposition(registry: CollectorRegistry, scope: Scope) -> tuple[bytes, list[t
 
 
 class ExporterServer:
-    """An ASGI application binding one :class:`TargetApp` to the standard routes."""
+    """An ASGI application binding one :class:`ProbeApp` to the standard routes."""
 
     def __init__(
         self,
-        app: TargetApp,
+        app: ProbeApp[Any],
         *,
         web: WebConfig,
         metrics: ExporterMetrics,
@@ -212,6 +188,10 @@ class ExporterServer:
             self.app.reload()
         except ConfigError as exc:
             log.error("config reload failed", extra={"err": str(exc)})
+            self.metrics.reloaded(False)
+            return False
+        except Exception as exc:  # a check the config layer missed: still keep the old config
+            log.error("config reload failed", extra={"err": f"{type(exc).__name__}: {exc}"[:300]})
             self.metrics.reloaded(False)
             return False
         log.info("config reloaded")

@@ -11,7 +11,7 @@ Pieces, each usable on its own::
                                     retries and deadlines are the core HTTP client's
     client.RequestStats             per-tenant request counts by status, for metrics
                                     (the core's one type, core.http.RequestStats)
-    errors.GraphError, REASONS      failures with a bounded reason for ``<area>_up`` labels
+    errors.GraphError, Reason       failures with a bounded reason for ``<area>_up`` labels
 
 Typical use, per tenant::
 

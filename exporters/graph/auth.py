@@ -41,7 +41,7 @@ TOKEN_MARGIN = 300.0  # seconds before expiry at which a held token goes back to
 # retrying sooner only reads msal's copy.
 MSAL_THROTTLE_SECONDS = 5.0
 # Failures worth another attempt within the same deadline.
-_RETRYABLE = {"unavailable", "network", "throttled"}
+_RETRYABLE = {Reason.UNAVAILABLE, Reason.NETWORK, Reason.THROTTLED}
 
 
 class TokenProvider(Protocol):
@@ -134,10 +134,10 @@ class MsalTokenProvider:
             result: dict[str, Any] = self._msal.acquire_token_for_client(scopes=self._scopes)
         except requests.Timeout:
             if deadline.expired():
-                raise GraphError("deadline", "token endpoint did not answer in time") from None
-            raise GraphError("network", "token endpoint: request timed out") from None
+                raise GraphError(Reason.DEADLINE, "token endpoint did not answer in time") from None
+            raise GraphError(Reason.NETWORK, "token endpoint: request timed out") from None
         except requests.RequestException as exc:
-            raise GraphError("network", f"token endpoint: {type(exc).__name__}") from None
+            raise GraphError(Reason.NETWORK, f"token endpoint: {type(exc).__name__}") from None
         except msal.exceptions.MsalServiceError:
             # msal raises this for a 5xx answer (token or discovery), without the status.
             raise http.failure() from None
@@ -145,10 +145,10 @@ class MsalTokenProvider:
             # msal: tenant discovery answered 4xx (unknown tenant) or the credential is bad.
             text = str(exc)
             if "OIDC" in text or "authority" in text:
-                raise GraphError("auth", "tenant discovery failed (unknown tenant?)") from None
-            raise GraphError("auth", f"credential rejected by msal: {type(exc).__name__}") from None
+                raise GraphError(Reason.AUTH, "tenant discovery failed (unknown tenant?)") from None
+            raise GraphError(Reason.AUTH, f"credential rejected by msal: {type(exc).__name__}") from None
         except OSError as exc:
-            raise GraphError("auth", f"cannot read credential: {exc.strerror or exc}") from None
+            raise GraphError(Reason.AUTH, f"cannot read credential: {exc.strerror or exc}") from None
         if http.last_status == 429 and "access_token" not in result:
             raise http.failure()
         return result
@@ -186,7 +186,7 @@ class MsalTokenProvider:
                 result = await self._attempt(deadline)
                 return result, self._check(result)
             except GraphError as exc:
-                if exc.reason == "auth":
+                if exc.reason == Reason.AUTH:
                     self._known = (exc, time.monotonic() + self._options.token_failure_backoff)
                     raise
                 delay = exc.retry_after if exc.retry_after is not None else min(0.25 * 2**attempt, 4.0)
@@ -220,7 +220,7 @@ class MsalTokenProvider:
                 async with self._lock:
                     result, token = await self._acquire_retrying(deadline)
         except TimeoutError:
-            raise GraphError("deadline", "token request did not finish in time") from None
+            raise GraphError(Reason.DEADLINE, "token request did not finish in time") from None
         self._known = None
         lifetime = result.get("expires_in")
         if isinstance(lifetime, int | float) and lifetime > 2 * TOKEN_MARGIN:
@@ -246,7 +246,7 @@ class MsalTokenProvider:
         detail = f"token endpoint refused: {error}"
         if codes:
             detail += f" (AADSTS{codes[0]})"
-        reason: Reason = "unavailable" if error in _TRANSIENT else "auth"
+        reason = Reason.UNAVAILABLE if error in _TRANSIENT else Reason.AUTH
         raise GraphError(reason, detail, code=error)
 
 
@@ -309,14 +309,14 @@ class _BoundedHttp:
         """
         status = self.last_status
         if status is None:
-            return GraphError("protocol", "token endpoint: msal refused the answer")
+            return GraphError(Reason.PROTOCOL, "token endpoint: msal refused the answer")
         try:
             wait = float(min(3600, int(self.last_retry_after or "")))
         except ValueError:
             wait = MSAL_THROTTLE_SECONDS
         if status == 429:
-            return GraphError("throttled", "token endpoint: HTTP 429", status=429, retry_after=wait)
+            return GraphError(Reason.THROTTLED, "token endpoint: HTTP 429", status=429, retry_after=wait)
         if status >= 500:
             detail = f"token endpoint: HTTP {status}"
-            return GraphError("unavailable", detail, status=status, retry_after=wait)
-        return GraphError("protocol", f"token endpoint: HTTP {status}", status=status)
+            return GraphError(Reason.UNAVAILABLE, detail, status=status, retry_after=wait)
+        return GraphError(Reason.PROTOCOL, f"token endpoint: HTTP {status}", status=status)

@@ -61,18 +61,18 @@ EXPIRED_PAGE_TOKEN_CODES = frozenset(
 )
 # Status codes the request counter always shows (zero rather than nothing).
 COMMON_STATUSES = ("200", "400", "401", "403", "404", "429", "500", "503", "error")
-# The core's reasons in Graph's words (the m365_refresh_error{reason} values).
+# The core's reasons in Graph's words (the m365_scrape_error{reason} values).
 _REASONS: dict[Failure, Reason] = {
-    Failure.UNREACHABLE: "network",
-    Failure.TIMEOUT: "network",
-    Failure.TLS: "network",
-    Failure.DEADLINE: "deadline",
-    Failure.THROTTLED: "throttled",
-    Failure.UNAVAILABLE: "unavailable",
-    Failure.AUTH: "auth",
-    Failure.FORBIDDEN: "forbidden",
-    Failure.PROTOCOL: "protocol",
-    Failure.MALFORMED: "protocol",
+    Failure.UNREACHABLE: Reason.NETWORK,
+    Failure.TIMEOUT: Reason.NETWORK,
+    Failure.TLS: Reason.NETWORK,
+    Failure.DEADLINE: Reason.DEADLINE,
+    Failure.THROTTLED: Reason.THROTTLED,
+    Failure.UNAVAILABLE: Reason.UNAVAILABLE,
+    Failure.AUTH: Reason.AUTH,
+    Failure.FORBIDDEN: Reason.FORBIDDEN,
+    Failure.PROTOCOL: Reason.PROTOCOL,
+    Failure.MALFORMED: Reason.PROTOCOL,
 }
 
 
@@ -152,7 +152,7 @@ class GraphClient:
                     "page token expired, restarting from the first page",
                     extra={"path": path, "attempt": attempt + 1},
                 )
-        raise GraphError("protocol", f"{path}: page token kept expiring")
+        raise GraphError(Reason.PROTOCOL, f"{path}: page token kept expiring")
 
     async def get(self, path: str, deadline: Deadline, params: Mapping[str, str] | None = None) -> Record:
         body = await self._get(self.url(path, params), deadline, paging=False)
@@ -166,11 +166,11 @@ class GraphClient:
         while url is not None:
             pages += 1
             if pages > self._options.max_pages:
-                raise GraphError("protocol", f"more than {self._options.max_pages} pages")
+                raise GraphError(Reason.PROTOCOL, f"more than {self._options.max_pages} pages")
             body = await self._get(url, deadline, paging=pages > 1)
             value = body.get("value")
             if not isinstance(value, list):
-                raise GraphError("protocol", "collection without a 'value' list")
+                raise GraphError(Reason.PROTOCOL, "collection without a 'value' list")
             records.extend(v for v in value if isinstance(v, dict))
             next_link = body.get("@odata.nextLink")
             if next_link is None:
@@ -179,10 +179,10 @@ class GraphClient:
                 # Follow as given, but never send the token to another host.
                 nxt = urlsplit(next_link)
                 if (nxt.scheme, nxt.netloc) != (origin.scheme, origin.netloc):
-                    raise GraphError("protocol", "nextLink points to another host")
+                    raise GraphError(Reason.PROTOCOL, "nextLink points to another host")
                 url = next_link
             else:
-                raise GraphError("protocol", "nextLink is not a string")
+                raise GraphError(Reason.PROTOCOL, "nextLink is not a string")
         return records
 
     async def _get(self, url: str, deadline: Deadline, *, paging: bool) -> Record:
@@ -200,5 +200,5 @@ class GraphClient:
                 retry_after=exc.retry_after,
             ) from None
         if not isinstance(body, dict):
-            raise GraphError("protocol", "answer is not a JSON object", status=200)
+            raise GraphError(Reason.PROTOCOL, "answer is not a JSON object", status=200)
         return body

@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from enum import StrEnum
 
-Reason = Literal[
-    "auth",  # the token endpoint refused the app (wrong secret, unknown tenant) or Graph said 401
-    "forbidden",  # Graph said 403: the app lacks consent or a permission in this tenant
-    "throttled",  # 429 whose Retry-After lies beyond the deadline, or too many 429s
-    "unavailable",  # 5xx after the retries
-    "network",  # connection refused, TLS failure, reset, DNS
-    "protocol",  # an answer we cannot use: not JSON, unexpected shape, other 4xx
-    "deadline",  # the refresh ran out of time
-]
-REASONS: tuple[Reason, ...] = (
-    "auth",
-    "forbidden",
-    "throttled",
-    "unavailable",
-    "network",
-    "protocol",
-    "deadline",
-)
+
+class Reason(StrEnum):
+    """Why a Graph read failed: the ``reason`` of ``m365_scrape_error``."""
+
+    AUTH = "auth"  # the token endpoint refused the app (wrong secret, unknown tenant) or Graph said 401
+    FORBIDDEN = "forbidden"  # Graph said 403: the app lacks consent or a permission in this tenant
+    THROTTLED = "throttled"  # 429 whose Retry-After lies beyond the deadline, or too many 429s
+    UNAVAILABLE = "unavailable"  # 5xx after the retries
+    NETWORK = "network"  # connection refused, TLS failure, reset, DNS
+    PROTOCOL = "protocol"  # an answer we cannot use: not JSON, unexpected shape, other 4xx
+    DEADLINE = "deadline"  # the refresh ran out of time
 
 
 class GraphError(Exception):

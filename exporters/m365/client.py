@@ -1,4 +1,4 @@
-"""Microsoft 365 source: Graph reads turned into plain records (no Prometheus here).
+"""Microsoft 365 client: Graph reads turned into plain records (no Prometheus here).
 
 Endpoints (application permissions in brackets)::
 
@@ -15,12 +15,12 @@ this module.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
+from mspwatch.common.timeparse import parse_time
 from mspwatch.exporters.core.deadline import Deadline
 from mspwatch.exporters.graph.client import Graph, Record
-from mspwatch.exporters.graph.errors import GraphError
+from mspwatch.exporters.graph.errors import GraphError, Reason
 
 
 @dataclass(frozen=True)
@@ -66,22 +66,12 @@ class MfaCounts:
     admins_registered: int
 
 
-def parse_time(value: Any) -> float | None:
-    """Graph's ISO 8601 timestamps (``2026-11-02T07:12:00Z``) as epoch seconds."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
-
-
 def _str(record: Record, key: str, required: bool = True) -> str:
     value = record.get(key)
     if isinstance(value, str) and value:
         return value
     if required:
-        raise GraphError("protocol", f"record without {key!r}")
+        raise GraphError(Reason.PROTOCOL, f"record without {key!r}")
     return ""
 
 
@@ -92,7 +82,7 @@ def _num(record: Any, key: str) -> float:
     return float(value)
 
 
-class M365Source:
+class M365Client:
     """The reads behind each signal, for one tenant."""
 
     def __init__(self, graph: Graph) -> None:
@@ -147,13 +137,13 @@ class M365Source:
         body = await self.graph.get("security/secureScores", deadline, {"$top": "1"})
         rows = body.get("value")
         if not isinstance(rows, list):
-            raise GraphError("protocol", "secureScores without a 'value' list")
+            raise GraphError(Reason.PROTOCOL, "secureScores without a 'value' list")
         if not rows or not isinstance(rows[0], dict):
             return None
         latest = rows[0]
         for key in ("currentScore", "maxScore"):
             if isinstance(latest.get(key), bool) or not isinstance(latest.get(key), int | float):
-                raise GraphError("protocol", f"secureScores without a numeric {key!r}")
+                raise GraphError(Reason.PROTOCOL, f"secureScores without a numeric {key!r}")
         return SecureScore(
             current=_num(latest, "currentScore"),
             max=_num(latest, "maxScore"),

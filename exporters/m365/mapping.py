@@ -1,8 +1,7 @@
 """Mapping: one tenant's latest records -> metric families. Pure: no I/O, no clock.
 
-Sample (abridged)::
+Sample (abridged; the probe core adds ``m365_up`` and friends)::
 
-    m365_up 1
     m365_signal_data_age_seconds{signal="health"} 42
     m365_service_status{service="Exchange Online",status="serviceDegradation"} 1
     m365_service_status{service="Exchange Online",status="serviceOperational"} 0
@@ -25,7 +24,7 @@ from dataclasses import dataclass
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from mspwatch.exporters.graph.client import COMMON_STATUSES, RequestStats
-from mspwatch.exporters.graph.errors import REASONS, Reason
+from mspwatch.exporters.graph.errors import Reason
 from mspwatch.inventory.m365 import Signal
 
 from .client import Issue, MfaCounts, SecureScore, ServiceHealth, Sku
@@ -125,19 +124,7 @@ def map_tenant(view: TenantView) -> list[Metric]:
 
 
 def _status_families(view: TenantView) -> list[Metric]:
-    up = _g(
-        "m365_up",
-        "Whether the latest background refresh of every signal of this tenant succeeded.",
-    )
-    up.add_metric([], 1.0 if view.signals and all(s.ok for s in view.signals.values()) else 0.0)
-    failing = {s.reason for s in view.signals.values() if s.attempted and not s.ok}
-    error = _g(
-        "m365_refresh_error",
-        "Whether the latest refresh of any signal failed for this reason (one series per reason).",
-        ["reason"],
-    )
-    for reason in REASONS:
-        error.add_metric([reason], 1.0 if reason in failing else 0.0)
+    # m365_up and m365_scrape_error are the probe core's (M365App.scrape says why).
     sig_up = _g(
         "m365_signal_up", "Whether the latest background refresh of this signal succeeded.", ["signal"]
     )
@@ -179,7 +166,7 @@ def _status_families(view: TenantView) -> list[Metric]:
         "Listings restarted from the first page because the page token had expired.",
     )
     restarts.add_metric([], float(stats.restarts))
-    return [up, error, sig_up, age, interval, requests, throttled, retries, restarts]
+    return [sig_up, age, interval, requests, throttled, retries, restarts]
 
 
 def _service_families(health: Sequence[ServiceHealth] | None, issues: Sequence[Issue] | None) -> list[Metric]:

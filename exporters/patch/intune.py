@@ -29,7 +29,7 @@ from datetime import time as dtime
 from typing import Any
 
 # parse_time moves to mspwatch.common with the probe core (issue 7)
-from mspwatch.exporters.backup.timeparse import parse_time
+from mspwatch.common.timeparse import parse_time
 from mspwatch.exporters.core.deadline import Deadline
 from mspwatch.exporters.core.http import RequestStats
 from mspwatch.exporters.graph.client import Graph

@@ -6,21 +6,22 @@ GET /patch?target=<patch source name>
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from prometheus_client import CollectorRegistry
 from prometheus_client.core import Metric
 
-from mspwatch.exporters.core.cli import add_exporter_flags, run_exporter
+from mspwatch.exporters.core.cli import register_exporter
 from mspwatch.exporters.core.deadline import Deadline
 from mspwatch.exporters.core.http import RequestStats
-from mspwatch.exporters.core.server import BadRequest
+from mspwatch.exporters.core.leases import Leases
+from mspwatch.exporters.core.probe import BadRequest, ProbeApp
 from mspwatch.exporters.graph.auth import MsalTokenProvider
 from mspwatch.exporters.graph.client import GraphClient, make_http_client
 from mspwatch.exporters.graph.config import GraphOptions
@@ -29,22 +30,12 @@ from mspwatch.inventory import IntuneSource, NinjaOneSource
 from .config import ConfiguredSource, LoadedConfig, load_config
 from .intune import IntuneClient
 from .ninjaone import NinjaOneClient, NinjaOptions
-from .records import SourceData, SourceError, SourceReason
+from .records import SourceReason
 from .scrape import PatchClient, scrape_source
 
 DEFAULT_PORT = 9819
 
 log = logging.getLogger("mspwatch.patch")
-
-
-class _Families:
-    """A one-shot collector handing pre-built families to a per-request registry."""
-
-    def __init__(self, families: list[Metric]) -> None:
-        self._families = families
-
-    def collect(self) -> Iterable[Metric]:
-        return self._families
 
 
 def make_client(
@@ -107,9 +98,22 @@ class GraphPool:
         self.msal_threads.shutdown(wait=False, cancel_futures=True)
 
 
-class PatchApp:
+@dataclass(frozen=True)
+class PatchTarget:
+    """One request's source, with the config, client and Graph pool it was parsed against."""
+
+    name: str
+    configured: ConfiguredSource
+    client: PatchClient
+    graph: GraphPool | None
+
+
+class PatchApp(ProbeApp[PatchTarget]):
     namespace = "patch"
     probe_path = "/patch"
+    reasons = SourceReason
+    subject = "patch source"
+    up_help = "Whether the patch source answered this scrape (1) or not (0)."
 
     def __init__(
         self,
@@ -118,19 +122,20 @@ class PatchApp:
         clock: Callable[[], float] = time.time,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
+        super().__init__()
         self.config_file = config_file
         self._clock = clock
         self._transport = transport
         self.loaded: LoadedConfig = load_config(config_file)
         self._graph: GraphPool | None = None
-        self._retired: list[PatchClient | GraphPool] = []
+        # Clients and Graph pools a reload replaced close after the last scrape using them.
+        self._leases: Leases[PatchClient | GraphPool] = Leases(lambda r: r.aclose())
         self.clients: dict[str, PatchClient] = self._clients(self.loaded, {})
-        self._in_flight: asyncio.Semaphore | None = None
 
     def _clients(self, loaded: LoadedConfig, old: Mapping[str, PatchClient]) -> dict[str, PatchClient]:
         wants_graph = any(isinstance(cs.source, IntuneSource) for cs in loaded.sources.values())
         if self._graph is not None and (not wants_graph or self._graph.options != loaded.config.graph):
-            self._retired.append(self._graph)
+            self._leases.retire([self._graph])
             self._graph = None
         if wants_graph and self._graph is None:
             self._graph = GraphPool(loaded.config.graph)
@@ -151,69 +156,49 @@ class PatchApp:
                 )
         return clients
 
+    @property
+    def max_in_flight(self) -> int:
+        return self.loaded.config.max_sources_in_flight
+
     def reload(self) -> None:
         loaded = load_config(self.config_file)
         clients = self._clients(loaded, self.clients)
-        self._retired += [c for c in self.clients.values() if c not in clients.values()]
+        retired = [c for c in self.clients.values() if c not in clients.values()]
         self.loaded, self.clients = loaded, clients
-        self._in_flight = None
-
-    async def start(self) -> None:
-        return None
+        # Scrapes that started before the reload finish with the clients they hold.
+        self._leases.retire(retired)
 
     async def stop(self) -> None:
-        for client in [*self.clients.values(), *self._retired, *([self._graph] if self._graph else [])]:
-            await client.aclose()
-        self._retired, self._graph = [], None
+        await self._leases.close_all([*self.clients.values(), *([self._graph] if self._graph else [])])
+        self._graph = None
 
-    async def probe(self, params: Mapping[str, str], deadline: Deadline) -> CollectorRegistry:
-        target = params.get("target", "").strip()
-        if not target:
+    def target(self, params: Mapping[str, str]) -> PatchTarget:
+        name = params.get("target", "").strip()
+        if not name:
             raise BadRequest("'target' parameter must be specified")
-        cs = self.loaded.sources.get(target)
-        client = self.clients.get(target)
+        loaded, clients = self.loaded, self.clients  # one view of the config, reloads or not
+        cs = loaded.sources.get(name)
+        client = clients.get(name)
         if cs is None or client is None:
-            raise BadRequest(f"unknown patch source {target!r}")
-        if self._in_flight is None:
-            self._in_flight = asyncio.Semaphore(self.loaded.config.max_sources_in_flight)
-        in_flight = self._in_flight
-        try:
-            # Waiting for a slot counts against this scrape's deadline.
-            async with asyncio.timeout(deadline.remaining()):
-                await in_flight.acquire()
-        except TimeoutError:
-            busy = _Failing(client.kind, SourceError(SourceReason.DEADLINE, "max_sources_in_flight reached"))
-            families = await scrape_source(target, busy, cs.policy, cs.zone, deadline, self._clock)
-        else:
-            try:
-                families = await scrape_source(target, client, cs.policy, cs.zone, deadline, self._clock)
-            finally:
-                in_flight.release()
-        registry = CollectorRegistry(auto_describe=False)
-        registry.register(_Families(families))
-        return registry
+            raise BadRequest(f"unknown patch source {name!r}")
+        return PatchTarget(name, cs, client, self._graph)
 
-
-class _Failing:
-    """Stands in for a client when max_sources_in_flight left no slot before the deadline."""
-
-    def __init__(self, kind: str, error: SourceError) -> None:
-        self.kind = kind
-        self._error = error
-
-    async def fetch(self, deadline: Deadline, stats: RequestStats) -> SourceData:
-        raise self._error
-
-    async def aclose(self) -> None:
-        return None
+    async def scrape(self, target: PatchTarget, deadline: Deadline) -> list[Metric]:
+        async with AsyncExitStack() as held:
+            await held.enter_async_context(self._leases.hold(target.client))
+            if target.graph is not None:
+                await held.enter_async_context(self._leases.hold(target.graph))
+            cs = target.configured
+            return await scrape_source(target.name, target.client, cs.policy, cs.zone, deadline, self._clock)
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser(
+    register_exporter(
+        sub,
         "patch-exporter",
         help="serve patch compliance and endpoint protection metrics (NinjaOne, Intune), multi-target",
         description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        default_port=DEFAULT_PORT,
+        default_config="patch.yml",
+        build=PatchApp,
     )
-    add_exporter_flags(p, default_port=DEFAULT_PORT, default_config="patch.yml")
-    p.set_defaults(func=lambda args: run_exporter(args, PatchApp))

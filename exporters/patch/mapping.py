@@ -1,9 +1,7 @@
 """Records and policy -> metric families for one scrape of one source (pure, no I/O).
 
-One NinjaOne organisation (abridged)::
+One NinjaOne organisation (abridged; the probe core adds ``patch_up`` and friends)::
 
-    patch_up 1
-    patch_scrape_error{reason="auth"} 0
     patch_device_compliant{device="acme-sql1"} 0
     patch_device_noncompliant{device="acme-sql1",reason="missing_critical"} 1
     patch_device_missing_updates{classification="security",device="acme-sql1"} 1
@@ -26,13 +24,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from mspwatch.exporters.core.http import RequestStats
 
 from .policy import PolicySettings, Reason, Verdict, judge, last_patch_tuesday
-from .records import (
-    Classification,
-    DeviceRecord,
-    Severity,
-    SourceData,
-    SourceReason,
-)
+from .records import Classification, DeviceRecord, Severity, SourceData
 
 DAY = 86400.0
 
@@ -42,8 +34,6 @@ class SourceScrape:
     """Everything one scrape found, plus what it is judged against."""
 
     data: SourceData | None  # None: the source could not be read
-    reason: SourceReason | None
-    duration: float
     now: float
     policy: PolicySettings
     zone: ZoneInfo
@@ -66,17 +56,8 @@ def unique_names(devices: list[DeviceRecord]) -> list[str]:
 
 
 def map_source(s: SourceScrape) -> list[Metric]:
-    up = _g("up", "Whether the patch source answered this scrape (1) or not (0).")
-    up.add_metric([], 0.0 if s.data is None else 1.0)
-    err = _g(
-        "scrape_error",
-        "Why the source could not be read: one series per reason, 1 for the current one.",
-        ["reason"],
-    )
-    for reason in SourceReason:
-        err.add_metric([reason.value], 1.0 if reason is s.reason else 0.0)
-    duration = _g("scrape_duration_seconds", "Time this scrape of the source took.")
-    duration.add_metric([], s.duration)
+    """Every family of one scrape; a source that could not be read yields the counters and
+    the policy only (``patch_up``, ``patch_scrape_error`` and the duration are the core's)."""
     requests = _g("scrape_requests", "HTTP requests this scrape sent to the source (token included).")
     requests.add_metric([], float(s.stats.requests))
     retries = _g("scrape_retries", "Requests this scrape repeated (429, 5xx, timeout, expired token).")
@@ -85,7 +66,7 @@ def map_source(s: SourceScrape) -> list[Metric]:
         "scrape_cursor_restarts", "Report queries restarted from their first page after the cursor expired."
     )
     restarts.add_metric([], float(s.stats.restarts))
-    families: list[Metric] = [up, err, duration, requests, retries, restarts, *_policy(s)]
+    families: list[Metric] = [requests, retries, restarts, *_policy(s)]
     if s.data is not None:
         families += _devices(s, s.data.devices)
     return families

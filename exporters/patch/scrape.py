@@ -1,6 +1,7 @@
 """One scrape of one patch source: read it through its client, judge, map.
 
-A failing source is still an HTTP 200 (within the deadline)::
+A failing source raises :class:`ProbeFailure` with its reason and the request counters, so
+the answer is still an HTTP 200 within the deadline::
 
     patch_up 0
     patch_scrape_error{reason="auth"} 1
@@ -19,6 +20,7 @@ from prometheus_client.core import Metric
 
 from mspwatch.exporters.core.deadline import Deadline
 from mspwatch.exporters.core.http import RequestStats
+from mspwatch.exporters.core.probe import ProbeFailure
 
 from .mapping import SourceScrape, map_source
 from .policy import PolicySettings
@@ -48,34 +50,22 @@ async def scrape_source(
     deadline: Deadline,
     clock: Callable[[], float] = time.time,
 ) -> list[Metric]:
-    """Scrape one source; a failure becomes ``patch_up 0`` and a reason, never a raise."""
-    started = time.monotonic()
+    """Scrape one source; a source that cannot be read raises :class:`ProbeFailure`."""
     stats = RequestStats()  # this scrape's own: concurrent scrapes of a source do not mix
-    data: SourceData | None = None
-    reason: SourceReason | None = None
+    reason: SourceReason
     try:
         async with asyncio.timeout(deadline.remaining()):
             data = await client.fetch(deadline, stats)
     except SourceError as exc:
-        reason = exc.reason
-        log.info("source down", extra={"source": name, "reason": str(reason), "detail": exc.detail})
+        reason, detail = exc.reason, exc.detail
     except TimeoutError:
-        reason = SourceReason.DEADLINE
-        log.info("source down", extra={"source": name, "reason": str(reason)})
+        reason, detail = SourceReason.DEADLINE, "no answer before the scrape deadline"
     except Exception as exc:  # a bug or an answer shape we did not foresee: still a 200
-        reason = SourceReason.MALFORMED
-        log.error(
-            "source answer could not be mapped",
-            extra={"source": name, "err": f"{type(exc).__name__}: {exc}"[:300]},
-        )
-    return map_source(
-        SourceScrape(
-            data=data,
-            reason=reason,
-            duration=time.monotonic() - started,
-            now=clock(),
-            policy=policy,
-            zone=zone,
-            stats=stats,
-        )
-    )
+        reason, detail = SourceReason.MALFORMED, f"{type(exc).__name__}: {exc}"[:300]
+        log.error("source answer could not be mapped", extra={"source": name, "err": detail})
+    else:
+        return map_source(SourceScrape(data=data, now=clock(), policy=policy, zone=zone, stats=stats))
+    if reason is not SourceReason.MALFORMED:
+        log.info("source down", extra={"source": name, "reason": str(reason), "detail": detail})
+    health = map_source(SourceScrape(data=None, now=clock(), policy=policy, zone=zone, stats=stats))
+    raise ProbeFailure(reason, detail=detail, families=health)

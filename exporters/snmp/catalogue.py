@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .collector import SCRAPE_METRICS
+from .main import SnmpApp
 from .profile import Profile, load_profiles, metric_entries
+from .scrape import SCRAPE_METRICS
 
 
 @dataclass
@@ -58,7 +59,7 @@ def render(profiles: dict[str, Profile]) -> str:
         "| metric | type | labels | meaning |",
         "| --- | --- | --- | --- |",
     ]
-    for name, label, meaning in SCRAPE_METRICS:
+    for name, label, meaning in [*SnmpApp.outcome_metrics(), *SCRAPE_METRICS]:
         out.append(f"| `{name}` | gauge | {f'`{label}`' if label else ''} | {meaning} |")
     out += ["", "## Profiles", "", "| profile | applies to | description |", "| --- | --- | --- |"]
     for profile in sorted(profiles.values(), key=lambda p: p.name):

@@ -11,7 +11,8 @@ import logging
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from enum import StrEnum
+from typing import Any, Protocol
 
 from mspwatch.exporters.core.deadline import Deadline
 
@@ -24,24 +25,17 @@ log = logging.getLogger("mspwatch.snmp.client")
 # Opaque, a tuple for OBJECT IDENTIFIER, a dotted str for IpAddress.
 Value = int | bytes | str | Oid
 
-Reason = Literal[
-    "timeout",  # no answer within the request timeout (v1/v2c: also a wrong community)
-    "auth",  # v3 authentication or privacy failed, unknown user, not in time window
-    "unreachable",  # the network refused: no route, ICMP unreachable
-    "resolve",  # the target's host name does not resolve
-    "protocol",  # the agent answered with an error or broken data
-    "not_increasing",  # a walk's OIDs stopped increasing
-    "deadline",  # the scrape deadline was reached
-]
-REASONS: tuple[Reason, ...] = (
-    "timeout",
-    "auth",
-    "unreachable",
-    "resolve",
-    "protocol",
-    "not_increasing",
-    "deadline",
-)
+
+class Reason(StrEnum):
+    """Why a device could not be scraped: the ``reason`` of ``snmp_scrape_error``."""
+
+    TIMEOUT = "timeout"  # no answer within the request timeout (v1/v2c: also a wrong community)
+    AUTH = "auth"  # v3 authentication or privacy failed, unknown user, not in time window
+    UNREACHABLE = "unreachable"  # the network refused: no route, ICMP unreachable
+    RESOLVE = "resolve"  # the target's host name does not resolve
+    PROTOCOL = "protocol"  # the agent answered with an error or broken data
+    NOT_INCREASING = "not_increasing"  # a walk's OIDs stopped increasing
+    DEADLINE = "deadline"  # the scrape deadline was reached
 
 
 class SnmpError(Exception):
@@ -127,7 +121,7 @@ class PysnmpClient:
         try:
             target = await cls.create((host, port), timeout=options.timeout, retries=0)
         except PySnmpError as exc:
-            raise SnmpError("resolve", f"cannot resolve {host}: {type(exc).__name__}") from None
+            raise SnmpError(Reason.RESOLVE, f"cannot resolve {host}: {type(exc).__name__}") from None
         return _PysnmpSession(
             self._engine(auth),
             _auth_data(auth),
@@ -217,7 +211,7 @@ class _PysnmpSession:
         for attempt in range(self._options.retries + 1):
             remaining = deadline.remaining()
             if remaining <= 0.005:
-                raise SnmpError("deadline", "scrape deadline reached")
+                raise SnmpError(Reason.DEADLINE, "scrape deadline reached")
             if attempt:
                 self.stats.retries += 1
             self.stats.pdus_sent += 1
@@ -228,26 +222,26 @@ class _PysnmpSession:
                 last = "request timed out"
                 continue
             except OSError as exc:
-                raise SnmpError("unreachable", exc.strerror or type(exc).__name__) from None
+                raise SnmpError(Reason.UNREACHABLE, exc.strerror or type(exc).__name__) from None
             if err_ind is not None:
                 name = type(err_ind).__name__
                 if name == "RequestTimedOut":
                     last = "request timed out"
                     continue
-                reason: Reason = "auth" if name in _AUTH_ERRORS else "protocol"
+                reason = Reason.AUTH if name in _AUTH_ERRORS else Reason.PROTOCOL
                 raise SnmpError(reason, str(err_ind))
             if err_status and int(err_status) != 0:
                 status = err_status.prettyPrint() if hasattr(err_status, "prettyPrint") else err_status
                 if str(status) == "noSuchName":  # v1 end of view / missing OID
                     return []
                 raise SnmpError(
-                    "auth" if str(status) == "authorizationError" else "protocol",
+                    Reason.AUTH if str(status) == "authorizationError" else Reason.PROTOCOL,
                     f"agent error-status {status} at index {err_index}",
                 )
             return [(tuple(vb[0]), vb[1]) for vb in var_binds]
         if deadline.expired():
-            raise SnmpError("deadline", "scrape deadline reached")
-        raise SnmpError("timeout", last)
+            raise SnmpError(Reason.DEADLINE, "scrape deadline reached")
+        raise SnmpError(Reason.TIMEOUT, last)
 
     async def get(self, oids: Sequence[Oid], deadline: Deadline) -> dict[Oid, Value]:
         from pysnmp.hlapi.v3arch.asyncio import ObjectIdentity, ObjectType, get_cmd
@@ -303,7 +297,7 @@ class _PysnmpSession:
                     return out
                 val = _plain(raw)
                 if oid <= last:
-                    raise SnmpError("not_increasing", f"{oid_str(oid)} after {oid_str(last)}", out)
+                    raise SnmpError(Reason.NOT_INCREASING, f"{oid_str(oid)} after {oid_str(last)}", out)
                 last = oid
                 self.stats.values += 1
                 if val is None:  # a NULL or noSuch* inside the table: skip the cell, go on
@@ -311,4 +305,4 @@ class _PysnmpSession:
                 out.append((oid, val))
                 if len(out) >= self._options.max_rows_per_walk:
                     limit = self._options.max_rows_per_walk
-                    raise SnmpError("protocol", f"more than max_rows_per_walk ({limit}) rows", out)
+                    raise SnmpError(Reason.PROTOCOL, f"more than max_rows_per_walk ({limit}) rows", out)

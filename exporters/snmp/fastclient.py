@@ -46,7 +46,7 @@ from .ber import (
     encode_oid,
     message_head,
 )
-from .client import SessionStats, SnmpError, SnmpSession, Value
+from .client import Reason, SessionStats, SnmpError, SnmpSession, Value
 from .config import Auth, WalkOptions
 from .profile import Oid, oid_str
 from .udp import Answer, Endpoint, PendingRequest, settle
@@ -83,20 +83,20 @@ class FastSession:
         """Send with retries, each try bounded by the request timeout and the deadline."""
         ep = self._ep
         if ep.closed:
-            raise SnmpError("unreachable", "client closed")
+            raise SnmpError(Reason.UNREACHABLE, "client closed")
         loop = ep.loop
         rid = ep.new_id()
         try:
             data = _encode(self._head, pdu_type, rid, oids, 0, max_repetitions)
         except ValueError as exc:  # an OID BER cannot express, e.g. 1.40 or 3.1
-            raise SnmpError("protocol", str(exc)) from None
+            raise SnmpError(Reason.PROTOCOL, str(exc)) from None
         req = PendingRequest(self._addr, loop.create_future(), subtree)
         ep.pending[rid] = req
         try:
             for attempt in range(self._options.retries + 1):
                 remaining = deadline.remaining()
                 if remaining <= 0.005:
-                    raise SnmpError("deadline", "scrape deadline reached")
+                    raise SnmpError(Reason.DEADLINE, "scrape deadline reached")
                 if attempt:
                     self.stats.retries += 1
                     req.future = loop.create_future()
@@ -116,17 +116,17 @@ class FastSession:
         finally:
             ep.pending.pop(rid, None)
         if deadline.expired():
-            raise SnmpError("deadline", "scrape deadline reached")
+            raise SnmpError(Reason.DEADLINE, "scrape deadline reached")
         if req.malformed:
-            raise SnmpError("protocol", "malformed answers only")
-        raise SnmpError("timeout", "request timed out")
+            raise SnmpError(Reason.PROTOCOL, "malformed answers only")
+        raise SnmpError(Reason.TIMEOUT, "request timed out")
 
     @staticmethod
     def _status_error(header: Header) -> SnmpError:
         status = header.error_status
         name = ERROR_STATUS[status] if 0 <= status < len(ERROR_STATUS) else str(status)
         return SnmpError(
-            "auth" if status == AUTHORIZATION_ERROR else "protocol",
+            Reason.AUTH if status == AUTHORIZATION_ERROR else Reason.PROTOCOL,
             f"agent error-status {name} at index {header.error_index}",
         )
 
@@ -186,14 +186,14 @@ class FastSession:
                 if isinstance(value, _End) or oid[:n] != root:  # endOfMibView or past the subtree
                     return out
                 if oid <= last:
-                    raise SnmpError("not_increasing", f"{oid_str(oid)} after {oid_str(last)}", out)
+                    raise SnmpError(Reason.NOT_INCREASING, f"{oid_str(oid)} after {oid_str(last)}", out)
                 last = oid
                 stats.values += 1
                 if value is None:  # a NULL or noSuch* cell inside the table: skip it, go on
                     continue
                 out.append((oid, value))
                 if len(out) >= limit:
-                    raise SnmpError("protocol", f"more than max_rows_per_walk ({limit}) rows", out)
+                    raise SnmpError(Reason.PROTOCOL, f"more than max_rows_per_walk ({limit}) rows", out)
 
 
 def _community_bytes(text: str) -> bytes:
@@ -250,8 +250,8 @@ async def _resolve(host: str, port: int) -> tuple[tuple[str, int], socket.Addres
     try:
         infos = await loop.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
     except OSError as exc:
-        raise SnmpError("resolve", f"cannot resolve {host}: {type(exc).__name__}") from None
+        raise SnmpError(Reason.RESOLVE, f"cannot resolve {host}: {type(exc).__name__}") from None
     if not infos:
-        raise SnmpError("resolve", f"cannot resolve {host}")
+        raise SnmpError(Reason.RESOLVE, f"cannot resolve {host}")
     family, _type, _proto, _name, sockaddr = infos[0]
     return (str(sockaddr[0]), int(sockaddr[1])), socket.AddressFamily(family)

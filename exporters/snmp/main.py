@@ -10,40 +10,47 @@ import asyncio
 import ipaddress
 import socket
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
-from prometheus_client import CollectorRegistry
 from prometheus_client.core import Metric
 
 from mspwatch.common.net import split_host_port
-from mspwatch.exporters.core.cli import add_exporter_flags, run_exporter
+from mspwatch.exporters.core.cli import register_exporter
 from mspwatch.exporters.core.deadline import Deadline
-from mspwatch.exporters.core.server import BadRequest
+from mspwatch.exporters.core.probe import BadRequest, ProbeApp, ProbeFailure
 
-from .client import SessionStats, SnmpClient, SnmpError, SnmpSession, Value
-from .collector import LabelCache, scrape_device
-from .config import SnmpConfig, load_config
+from .client import Reason, SessionStats, SnmpClient, SnmpError
+from .config import Auth, SnmpConfig, load_config
 from .dispatch import DispatchingClient
-from .profile import Oid, Profile, load_profiles
+from .profile import Profile, load_profiles
+from .scrape import LabelCache, scrape_device, session_families
 
 DEFAULT_PORT = 9816
 DEFAULT_AUTH = "public_v2"  # snmp_exporter's default, so its scrape configs keep working
 
 
-class _Families:
-    """A one-shot collector handing pre-built families to a per-request registry."""
+@dataclass(frozen=True)
+class SnmpTarget:
+    """One request's device, with the config it was parsed against (reloads or not)."""
 
-    def __init__(self, families: list[Metric]) -> None:
-        self._families = families
+    host: str
+    port: int
+    auth_name: str
+    auth: Auth
+    modules: list[str] | None
+    config: SnmpConfig
+    profiles: dict[str, Profile]
+    cache: LabelCache
 
-    def collect(self) -> Iterable[Metric]:
-        return self._families
 
-
-class SnmpApp:
+class SnmpApp(ProbeApp[SnmpTarget]):
     namespace = "snmp"
     probe_path = "/snmp"
+    reasons = Reason
+    subject = "device"
+    up_help = "1 if the device answered SNMP (a GET of sysObjectID and sysUpTime), 0 otherwise."
 
     def __init__(
         self,
@@ -51,11 +58,11 @@ class SnmpApp:
         client_factory: Callable[[], SnmpClient] = DispatchingClient,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        super().__init__()
         self.config_file = config_file
         self.config, self.profiles = self._load()
         self._client_factory = client_factory
         self._client: SnmpClient | None = None
-        self._in_flight = asyncio.Semaphore(self.config.max_devices_in_flight)
         self.cache = LabelCache(self.config.lookup_cache_max_age)
         self._clock = clock
 
@@ -63,12 +70,14 @@ class SnmpApp:
         config = load_config(self.config_file)
         return config, load_profiles(config.profile_dirs)
 
+    @property
+    def max_in_flight(self) -> int:
+        return self.config.max_devices_in_flight
+
     def reload(self) -> None:
         config, profiles = self._load()
-        if config.max_devices_in_flight != self.config.max_devices_in_flight:
-            self._in_flight = asyncio.Semaphore(config.max_devices_in_flight)
-        self.config, self.profiles = config, profiles
-        self.cache = LabelCache(config.lookup_cache_max_age)
+        cache = LabelCache(config.lookup_cache_max_age)
+        self.config, self.profiles, self.cache = config, profiles, cache
 
     async def start(self) -> None:
         self._client = self._client_factory()
@@ -79,7 +88,7 @@ class SnmpApp:
         if close is not None:
             close()
 
-    async def probe(self, params: Mapping[str, str], deadline: Deadline) -> CollectorRegistry:
+    def target(self, params: Mapping[str, str]) -> SnmpTarget:
         cfg, profiles = self.config, self.profiles  # one view of the config, reloads or not
         target = params.get("target", "").strip()
         if not target:
@@ -90,43 +99,33 @@ class SnmpApp:
             raise BadRequest(f"unknown auth {auth_name!r}")
         modules = expand_modules(params.get("module", ""), profiles)
         host, port = _split_target(target)
+        return SnmpTarget(host, port, auth_name, auth, modules, cfg, profiles, self.cache)
+
+    async def scrape(self, target: SnmpTarget, deadline: Deadline) -> list[Metric]:
+        cfg = target.config
         if self._client is None:
             self._client = self._client_factory()
-        in_flight = self._in_flight
-        acquired = False
-        session: SnmpSession
         try:
-            try:
-                # The name is resolved once, inside the deadline; the address checked against
-                # the allowlist is the one the credentials are sent to.
-                address = await _resolve(host, deadline)
-                if cfg.allowed_targets is not None and not _allowed(address, cfg.allowed_targets):
-                    raise BadRequest(f"target {host!r} is not in allowed_targets")
-                # Waiting for a slot counts against this scrape's deadline.
-                async with asyncio.timeout(deadline.remaining()):
-                    await in_flight.acquire()
-                acquired = True
-                session = await self._client.session(address, port, auth, cfg.walk)
-            except TimeoutError:
-                session = _DeadSession(SnmpError("deadline", "max_devices_in_flight reached"))
-            except SnmpError as exc:
-                session = _DeadSession(exc)
-            result = await scrape_device(
-                session,
-                profiles,
-                modules,
-                cfg.walk,
-                deadline,
-                self.cache,
-                (host, port, auth_name),
-                clock=self._clock,
-            )
-        finally:
-            if acquired:
-                in_flight.release()
-        registry = CollectorRegistry(auto_describe=False)
-        registry.register(_Families(result.families))
-        return registry
+            # The name is resolved once, inside the deadline; the address checked against
+            # the allowlist is the one the credentials are sent to.
+            address = await _address_of(target.host, deadline)
+            if cfg.allowed_targets is not None and not _allowed(address, cfg.allowed_targets):
+                raise BadRequest(f"target {target.host!r} is not in allowed_targets")
+            session = await self._client.session(address, target.port, target.auth, cfg.walk)
+        except SnmpError as exc:
+            raise ProbeFailure(
+                exc.reason, detail=exc.detail, families=session_families(SessionStats())
+            ) from None
+        return await scrape_device(
+            session,
+            target.profiles,
+            target.modules,
+            cfg.walk,
+            deadline,
+            target.cache,
+            (target.host, target.port, target.auth_name),
+            clock=self._clock,
+        )
 
 
 # snmp_exporter's module names (from its generator's default config), so scrape configs
@@ -169,20 +168,6 @@ def expand_modules(param: str, profiles: Mapping[str, Profile]) -> list[str] | N
     return list(dict.fromkeys(out))
 
 
-class _DeadSession:
-    """Stands in for a session that could not be opened (name does not resolve)."""
-
-    def __init__(self, error: SnmpError) -> None:
-        self._error = error
-        self.stats = SessionStats()
-
-    async def get(self, oids: Sequence[Oid], deadline: Deadline) -> dict[Oid, Value]:
-        raise self._error
-
-    async def walk(self, root: Oid, deadline: Deadline) -> list[tuple[Oid, Value]]:
-        raise self._error
-
-
 def _split_target(target: str) -> tuple[str, int]:
     # snmp_exporter accepts transport prefixes; UDP is what both speak.
     scheme, sep, rest = target.partition("://")
@@ -203,7 +188,7 @@ def _split_target(target: str) -> tuple[str, int]:
     return host, port or 161
 
 
-async def _resolve(host: str, deadline: Deadline) -> str:
+async def _address_of(host: str, deadline: Deadline) -> str:
     """An IP literal for ``host``; a name that does not resolve in time is data, not a 4xx."""
     try:
         return str(ipaddress.ip_address(host))
@@ -214,11 +199,11 @@ async def _resolve(host: str, deadline: Deadline) -> str:
         async with asyncio.timeout(deadline.remaining()):
             infos = await loop.getaddrinfo(host, None, type=socket.SOCK_DGRAM)
     except TimeoutError:
-        raise SnmpError("deadline", f"resolving {host} took too long") from None
+        raise SnmpError(Reason.DEADLINE, f"resolving {host} took too long") from None
     except OSError as exc:
-        raise SnmpError("resolve", f"cannot resolve {host}: {exc.strerror or exc}") from None
+        raise SnmpError(Reason.RESOLVE, f"cannot resolve {host}: {exc.strerror or exc}") from None
     if not infos:
-        raise SnmpError("resolve", f"{host} has no address")
+        raise SnmpError(Reason.RESOLVE, f"{host} has no address")
     return str(infos[0][4][0])
 
 
@@ -228,11 +213,12 @@ def _allowed(address: str, allowed: list[ipaddress.IPv4Network | ipaddress.IPv6N
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser(
+    register_exporter(
+        sub,
         "snmp-exporter",
         help="serve SNMP device metrics (multi-target, snmp_exporter-compatible URL)",
         description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        default_port=DEFAULT_PORT,
+        default_config="snmp.yml",
+        build=SnmpApp,
     )
-    add_exporter_flags(p, default_port=DEFAULT_PORT, default_config="snmp.yml")
-    p.set_defaults(func=lambda args: run_exporter(args, SnmpApp))

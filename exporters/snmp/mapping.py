@@ -10,7 +10,7 @@ A table metric turns each row into a sample, e.g. for the interfaces profile::
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -280,10 +280,3 @@ def map_profile(profile: Profile, data: DeviceData, out: Families) -> None:
     map_scalars(profile, data, out)
     for table in profile.tables:
         map_table(table, data, out, profile.name)
-
-
-def map_profiles(profiles: Iterable[Profile], data: DeviceData) -> Families:
-    out = Families()
-    for profile in profiles:
-        map_profile(profile, data, out)
-    return out

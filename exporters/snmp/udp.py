@@ -24,7 +24,7 @@ from .ber import (
     decode_header,
     decode_varbinds,
 )
-from .client import SnmpError
+from .client import Reason, SnmpError
 from .profile import Oid
 
 log = logging.getLogger("mspwatch.snmp.fastclient")
@@ -100,7 +100,7 @@ class Endpoint:
             self.loop.remove_reader(self.sock.fileno())
         self.sock.close()
         for req in self.pending.values():
-            settle(req.future, SnmpError("unreachable", "client closed"))
+            settle(req.future, SnmpError(Reason.UNREACHABLE, "client closed"))
         self.pending.clear()
 
     def new_id(self) -> int:
@@ -116,7 +116,7 @@ class Endpoint:
         except (BlockingIOError, InterruptedError):
             pass  # the send buffer is full: as good as a lost datagram, a retry follows
         except OSError as exc:
-            raise SnmpError("unreachable", exc.strerror or type(exc).__name__) from None
+            raise SnmpError(Reason.UNREACHABLE, exc.strerror or type(exc).__name__) from None
 
     def _readable(self) -> None:
         received = 0
@@ -149,12 +149,12 @@ class Endpoint:
         if req is None or req.addr[:2] != addr[:2]:
             return  # late (already timed out for good) or not from the agent we asked
         if header.pdu_type != RESPONSE:
-            settle(req.future, SnmpError("protocol", f"unexpected PDU type 0x{header.pdu_type:02x}"))
+            settle(req.future, SnmpError(Reason.PROTOCOL, f"unexpected PDU type 0x{header.pdu_type:02x}"))
             return
         try:
             varbinds = decode_varbinds(data, header.varbinds_start, header.varbinds_end, req.subtree)
         except (DecodeError, IndexError, ValueError) as exc:
-            settle(req.future, SnmpError("protocol", f"malformed answer: {exc}"))
+            settle(req.future, SnmpError(Reason.PROTOCOL, f"malformed answer: {exc}"))
             return
         settle(req.future, (header, varbinds))
 
@@ -178,4 +178,4 @@ class Endpoint:
                 continue
             failed = self.pending.get(rid)
             if failed is not None and (not dest or failed.addr[:2] == tuple(dest)[:2]):
-                settle(failed.future, SnmpError("unreachable", os.strerror(code)))
+                settle(failed.future, SnmpError(Reason.UNREACHABLE, os.strerror(code)))

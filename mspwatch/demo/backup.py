@@ -126,9 +126,7 @@ class BackupArea(DemoArea):
     def check(self, demo: Demo) -> bool:
         expected: dict[str, int] = {c.name: len(c.backup_sources) for c in demo.inventory.customers}
         prometheus = demo.prometheus_url
-        up = wait_all_up(
-            prometheus, demo.procs, 'backup_source_up{job="backup"}', sum(expected.values()), 120
-        )
+        up = wait_all_up(prometheus, demo.procs, 'backup_up{job="backup"}', sum(expected.values()), 120)
         ok = len(up) >= sum(expected.values()) and all(s["value"][1] == "1" for s in up)
         for line in summary_lines(prometheus, expected, up):
             print(line)

@@ -24,6 +24,7 @@ from .localtime import Clock, Weekday, minutes, weekly_spans
 
 class BusinessHours(StrictModel):
     days: list[Weekday] = Field(min_length=1)
+    """Weekdays the contract measures (`mon` .. `sun`)."""
     start: Clock = Field(description='"HH:MM", local time')
     end: Clock = Field(description='"HH:MM", after start')
 
@@ -44,6 +45,7 @@ class BusinessHours(StrictModel):
 class Contract(StrictModel):
     availability_target: float = Field(default=99.9, gt=0, lt=100, description="percent")
     hours: Literal["24x7", "business"] = "24x7"
+    """Measure availability around the clock (`24x7`) or in `business_hours` only."""
     business_hours: BusinessHours | None = Field(default=None, description="required iff hours: business")
     blip_threshold: Duration = Field(default=120.0, description="the report ignores shorter outages")
 

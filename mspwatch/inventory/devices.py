@@ -46,13 +46,16 @@ class Device(StrictModel):
     """One device: pinged unless ``ping: false``, polled over SNMP when it has ``snmp_auth``."""
 
     name: Slug
+    """Short name: the `device` label (unique within the site)."""
     address: str = Field(description="host or IP, optionally :port (IPv6 in brackets)")
     role: Role = "other"
+    """What it does; a core, router, uplink or firewall device is its site's gateway for availability."""
     snmp_auth: str | None = Field(default=None, description="auth name in the SNMP exporter config")
     profiles: list[str] | None = Field(
         default=None, description="SNMP profiles to walk; default: chosen by sysObjectID"
     )
     ping: bool = True
+    """Also probe the device by ICMP (blackbox_exporter); ping is the parent of SNMP alerts."""
 
     @field_validator("address")
     @classmethod
@@ -63,8 +66,11 @@ class Device(StrictModel):
 
 class Site(StrictModel):
     name: Slug
+    """Short name: the `site` label (unique within the customer)."""
     display_name: str | None = None
+    """Name printed on dashboards and reports; default: `name`."""
     devices: list[Device] = []
+    """The devices polled by SNMP and ping at this site."""
 
     @field_validator("devices")
     @classmethod

@@ -47,8 +47,12 @@ class M365Tenant(StrictModel):
     """One customer tenant, scraped as ``/m365?target=<name>``."""
 
     name: SourceName
+    """Short name: the exporter's `target` and the `tenant` label (unique across customers)."""
     tenant_id: Annotated[str, AfterValidator(check_tenant_id)]
+    """The tenant's directory (tenant) ID, a GUID."""
     app: str = "msp"
+    """Name of the Graph app in the m365 exporter's `apps` that is consented in this tenant."""
     # Replaces the exporter's list for this tenant, e.g. without ``mfa`` where the tenant has
     # no Entra ID P1/P2 (the registration report then answers 403).
     signals: list[Signal] | None = None
+    """Signals read for this tenant; default: the exporter's `signals` (MFA needs Entra ID P1/P2)."""

@@ -45,6 +45,7 @@ class WeeklyTimes(StrictModel):
     """Every listed weekday from ``start`` to ``end`` (an ``end`` at or before ``start`` is the next day)."""
 
     days: list[Weekday] = Field(min_length=1)
+    """Weekdays the window opens on (`mon` .. `sun`), in the customer's zone."""
     start: Clock = Field(description='"HH:MM", local time')
     end: Clock = Field(description='"HH:MM"; at or before start: the next day; "24:00": midnight')
 
@@ -80,6 +81,7 @@ class MaintenanceWindow(StrictModel):
     name: Slug = Field(description="unique per customer; the time interval is <customer>/<name>")
     weekly: WeeklyTimes | None = Field(default=None, description="exactly one of weekly and once")
     once: OnceTimes | None = None
+    """A one-off window; exactly one of weekly and once."""
     sites: list[Slug] | None = Field(default=None, min_length=1, description="default: every site")
 
     @model_validator(mode="after")

@@ -50,22 +50,33 @@ class Alerting(StrictModel):
         default=[], description="receivers of compose/alertmanager.base.yml that also get these alerts"
     )
     severities: list[Literal["critical", "warning"]] = Field(default=["critical"], min_length=1)
+    """Severities that reach the customer's escalation receivers (besides the MSP's own routing)."""
 
 
 class Customer(StrictModel):
     name: Slug
+    """Short name: the `customer` label on every series, in file names and URLs (a-z, 0-9, `-`, `_`)."""
     display_name: str | None = None
+    """Name printed on dashboards and reports; default: `name`."""
     timezone: TimeZone = Field(
         default="UTC", description="IANA zone (Europe/London): maintenance and business hours are in it"
     )
     contract: Contract = Contract()
+    """The SLA the monthly report and the burn-rate alerts measure."""
     alerting: Alerting = Alerting()
+    """Which extra receivers of the Alertmanager base config this customer's alerts reach."""
     sites: list[Site] = []
+    """The customer's sites, each with its devices."""
     maintenance: list[MaintenanceWindow] = []
+    """Maintenance windows: alerts muted, time left out of the SLA."""
     backup_sources: list[BackupSource] = []
+    """Backup servers and repositories the backup exporter reads."""
     m365_tenants: list[M365Tenant] = []
+    """Microsoft 365 tenants the m365 exporter reads."""
     patch_sources: list[PatchSource] = []
+    """RMM and Intune sources the patch exporter reads."""
     patch_policy: PatchPolicy = PatchPolicy()
+    """How patch compliance is judged for this customer's devices."""
 
     @field_validator("sites")
     @classmethod
@@ -114,6 +125,7 @@ class Customer(StrictModel):
 
 class Inventory(StrictModel):
     customers: list[Customer]
+    """Every customer of the MSP."""
 
     @field_validator("customers")
     @classmethod

@@ -39,7 +39,9 @@ class NinjaOneSource(StrictModel):
     """One organisation in a NinjaOne (NinjaRMM) instance, read through its public API v2."""
 
     name: SourceName
+    """Short name: the exporter's `target` and the `source` label (unique across customers)."""
     kind: Literal["ninjaone"]
+    """`ninjaone`: NinjaOne's public API v2."""
     url: str = Field(description="the region's host, e.g. https://eu.ninjarmm.com")
     organization: str = Field(min_length=1, description="the organisation's name in NinjaOne")
     credentials: str = Field(min_length=1, description="entry in the patch exporter's credentials")
@@ -54,7 +56,9 @@ class IntuneSource(StrictModel):
     """The customer's Intune-managed devices, read through Microsoft Graph with the tenant's app."""
 
     name: SourceName
+    """Short name: the exporter's `target` and the `source` label (unique across customers)."""
     kind: Literal["intune"]
+    """`intune`: Microsoft Intune through Microsoft Graph."""
     tenant: str = Field(min_length=1, description="a name in this customer's m365_tenants")
 
 
@@ -63,10 +67,17 @@ PatchSource = Annotated[NinjaOneSource | IntuneSource, Field(discriminator="kind
 
 class PatchPolicy(StrictModel):
     security_days: int = Field(default=14, ge=0, le=365)
+    """Days after the anchor within which security and critical updates must be installed."""
     other_days: int = Field(default=30, ge=0, le=365)
+    """Days after the anchor for every other classification."""
     anchor: Literal["patch_tuesday", "release"] = "patch_tuesday"
+    """Count from Patch Tuesday (2nd Tuesday of the month, customer's zone) or from each release."""
     max_days_since_contact: int = Field(default=7, ge=1, le=365)
+    """A device not seen by its source for longer is not reporting."""
     max_days_since_scan: int = Field(default=7, ge=1, le=365)
+    """A device whose last update scan is older is not reporting."""
     max_reboot_pending_days: int = Field(default=7, ge=1, le=365)
+    """Longest a reboot may stay pending after an install."""
     max_av_signature_age_days: int = Field(default=3, ge=1, le=365)
+    """Oldest antivirus signatures a compliant device may have."""
     target_compliance: float = Field(default=95.0, gt=0, le=100, description="percent of the fleet")

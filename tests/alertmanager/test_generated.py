@@ -20,7 +20,8 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 
-from mspwatch.inventory import is_in_maintenance, load_inventory
+from mspwatch.common.config import ConfigError
+from mspwatch.inventory import Inventory, is_in_maintenance, load_inventory
 from mspwatch.targets.alertmanager import render
 from tests.conftest import require_tool
 
@@ -195,3 +196,23 @@ def test_time_intervals_are_open_exactly_in_the_inventorys_windows(
         ts += timedelta(minutes=15)
     # Sanity: the windows do open (52 Sundays x 2 h, 52 Saturday nights x 5 h, one 3 h swap).
     assert opened > 52 * 8
+
+
+def test_a_receiver_the_base_does_not_define_fails_naming_the_field() -> None:
+    inv = Inventory.model_validate(
+        {"customers": [{"name": "acme"}, {"name": "bolt", "alerting": {"receivers": ["bolt-pager"]}}]}
+    )
+    with pytest.raises(ConfigError) as err:
+        render(yaml.safe_load(BASE.read_text()), inv, "base.yml", "inventory.yml")
+    assert str(err.value) == (
+        "inventory.yml: customers.1.alerting.receivers.0: unknown receiver 'bolt-pager' "
+        "(receivers in base.yml: acme-dental-escalation, msp-paging, msp-ticketing, null, platform-team)"
+    )
+
+
+def test_the_base_needs_exactly_one_placeholder() -> None:
+    base = yaml.safe_load(BASE.read_text())
+    base["route"]["routes"] = [r for r in base["route"]["routes"] if r != {"mspwatch": "customer-routes"}]
+    with pytest.raises(ConfigError) as err:
+        render(base, Inventory(customers=[]), "base.yml", "inventory.yml")
+    assert str(err.value) == "base.yml: route.routes: want exactly one `- mspwatch: customer-routes` entry"

@@ -49,7 +49,7 @@ def test_every_veeam_source_has_a_running_clock_scenario(estate: Path) -> None:
 async def test_file_sources_read_as_a_scheduler_wrote_them(estate: Path, exporters: Any) -> None:
     exp = exporters(estate, clock=lambda: NOW)
     restic = await exp.scrape("acme-offsite")
-    assert value(restic, "backup_source_up") == 1
+    assert value(restic, "backup_up") == 1
     assert value(restic, "backup_jobs") == 1
     job = '{job_name="pms-server:/srv/pms-export"}'
     # The newest nightly snapshot is from 01:00 today; the check ran after it.
@@ -58,7 +58,7 @@ async def test_file_sources_read_as_a_scheduler_wrote_them(estate: Path, exporte
     assert value(restic, 'backup_repository_check_success{repository="b2:acme-dental-offsite"}') == 1
     assert value(restic, f"backup_restore_test_last_timestamp_seconds{job}") == NOW - 40 * 86400
     cloud = await exp.scrape("bolt-cloud")
-    assert value(cloud, "backup_source_up") == 1
+    assert value(cloud, "backup_up") == 1
     assert value(cloud, "backup_jobs") == 2
     assert value(cloud, 'backup_job_within_rpo{job_name="Mailboxes"}') == 1
     assert value(cloud, 'backup_drop_file_malformed_records{file="cloud-backup.jsonl"}') == 0

@@ -14,7 +14,7 @@ from .conftest import Sim, series_of, value, veeam_source, write_config
 
 def reason_of(text: str) -> str | None:
     """The one reason whose error series is 1, or None."""
-    hot = [ln for ln in series_of(text, "backup_source_error") if ln.endswith(" 1.0")]
+    hot = [ln for ln in series_of(text, "backup_scrape_error") if ln.endswith(" 1.0")]
     assert len(hot) <= 1, hot
     return hot[0].split('"')[1] if hot else None
 
@@ -26,7 +26,7 @@ async def test_source_down_is_data_not_an_error(tmp_path: Path, exporters: Any) 
         port = s.getsockname()[1]  # bound but not listening: connections are refused
         config = write_config(tmp_path, [veeam_source(f"http://127.0.0.1:{port}")])
         text = await exporters(config).scrape("acme-vbr", scrape_timeout=5)
-    assert value(text, "backup_source_up") == 0
+    assert value(text, "backup_up") == 0
     assert reason_of(text) == "unreachable"
     assert series_of(text, "backup_job_last_result") == []
 
@@ -39,7 +39,7 @@ async def test_hanging_source_answers_within_the_deadline(acme: Sim, tmp_path: P
     exp = exporters(config)
     resp = await exp.get("/backup", {"target": "acme-vbr"}, scrape_timeout=1.5)
     assert resp.status_code == 200
-    assert value(resp.text, "backup_source_up") == 0
+    assert value(resp.text, "backup_up") == 0
     assert reason_of(resp.text) == "deadline"
     assert 'backup_exporter_probes_total{outcome="deadline"} 0.0' in (await exp.get("/metrics", {})).text
 
@@ -47,7 +47,7 @@ async def test_hanging_source_answers_within_the_deadline(acme: Sim, tmp_path: P
 async def test_wrong_password(acme: Sim, tmp_path: Path, exporters: Any) -> None:
     config = write_config(tmp_path, [veeam_source(acme.url)], password="not-the-password")
     text = await exporters(config).scrape("acme-vbr")
-    assert value(text, "backup_source_up") == 0
+    assert value(text, "backup_up") == 0
     assert reason_of(text) == "auth"
     assert value(text, 'backup_api_errors_total{status="401"}') == 1
 
@@ -56,10 +56,10 @@ async def test_expired_token_is_refreshed(acme: Sim, tmp_path: Path, exporters: 
     """The access token expires on the server's clock: 401, then the refresh grant."""
     config = write_config(tmp_path, [veeam_source(acme.url)])
     exp = exporters(config)
-    assert value(await exp.scrape("acme-vbr"), "backup_source_up") == 1
+    assert value(await exp.scrape("acme-vbr"), "backup_up") == 1
     acme.advance("16m")
     text = await exp.scrape("acme-vbr")
-    assert value(text, "backup_source_up") == 1
+    assert value(text, "backup_up") == 1
     assert value(text, 'backup_api_errors_total{status="401"}') == 1
     assert acme.grants() == ["password", "refresh_token"]
 
@@ -70,7 +70,7 @@ async def test_each_refresh_token_is_used_once(acme: Sim, tmp_path: Path, export
     config = write_config(tmp_path, [veeam_source(acme.url)])
     exp = exporters(config)
     for _ in range(3):
-        assert value(await exp.scrape("acme-vbr"), "backup_source_up") == 1
+        assert value(await exp.scrape("acme-vbr"), "backup_up") == 1
         acme.advance("16m")
     assert acme.grants() == ["password", "refresh_token", "refresh_token"]
 
@@ -96,10 +96,10 @@ async def test_refused_refresh_token_falls_back_to_password(
     logs in with the password again and the scrape still succeeds."""
     config = write_config(tmp_path, [veeam_source(acme.url)])
     exp = exporters(config)
-    assert value(await exp.scrape("acme-vbr"), "backup_source_up") == 1
+    assert value(await exp.scrape("acme-vbr"), "backup_up") == 1
     acme.post("/admin/revoke", {})
     text = await exp.scrape("acme-vbr")
-    assert value(text, "backup_source_up") == 1
+    assert value(text, "backup_up") == 1
     assert value(text, 'backup_api_errors_total{status="400"}') == 1
     assert acme.grants() == ["password", "refresh_token", "password"]
 
@@ -123,7 +123,7 @@ async def test_throttling_and_server_errors_are_retried(acme: Sim, tmp_path: Pat
     """The scenario's one 429 (Retry-After: 1) and one 500 are retried: up 1, both counted."""
     config = write_config(tmp_path, [veeam_source(acme.url)])
     text = await exporters(config).scrape("acme-vbr")
-    assert value(text, "backup_source_up") == 1
+    assert value(text, "backup_up") == 1
     assert value(text, 'backup_api_errors_total{status="429"}') == 1
     assert value(text, 'backup_api_errors_total{status="500"}') == 1
     assert value(text, "backup_scrape_retries") == 2
@@ -133,7 +133,7 @@ async def test_persistent_throttling_is_a_reason(acme: Sim, tmp_path: Path, expo
     acme.fault(path="/api/v1/backupInfrastructure/repositories/states", status=429, count=10, retry_after=0)
     config = write_config(tmp_path, [veeam_source(acme.url)])
     text = await exporters(config).scrape("acme-vbr")
-    assert value(text, "backup_source_up") == 0
+    assert value(text, "backup_up") == 0
     assert reason_of(text) == "throttled"
 
 
@@ -141,7 +141,7 @@ async def test_malformed_json(acme: Sim, tmp_path: Path, exporters: Any) -> None
     acme.fault(path="/api/v1/jobs/states", status=200, body='{"data": [', count=5)
     config = write_config(tmp_path, [veeam_source(acme.url)])
     text = await exporters(config).scrape("acme-vbr")
-    assert value(text, "backup_source_up") == 0
+    assert value(text, "backup_up") == 0
     assert reason_of(text) == "malformed"
 
 
@@ -171,7 +171,7 @@ async def test_deleted_job_disappears(acme: Sim, tmp_path: Path, exporters: Any)
     assert 'job_name="SQL nightly"' in await exp.scrape("acme-vbr")
     acme.post("/admin/jobs/delete", {"name": "SQL nightly"})
     text = await exp.scrape("acme-vbr")
-    assert value(text, "backup_source_up") == 1
+    assert value(text, "backup_up") == 1
     assert 'job_name="SQL nightly"' not in text
     assert value(text, "backup_jobs") == 9
 
@@ -199,7 +199,7 @@ async def test_concurrent_scrapes_share_one_login(acme: Sim, tmp_path: Path, exp
     config = write_config(tmp_path, [veeam_source(acme.url)])
     exp = exporters(config)
     texts = await asyncio.gather(*(exp.scrape("acme-vbr") for _ in range(3)))
-    assert all(value(t, "backup_source_up") == 1 for t in texts)
+    assert all(value(t, "backup_up") == 1 for t in texts)
     assert acme.grants() == ["password"]
 
 
@@ -232,13 +232,13 @@ async def test_slow_request_is_a_timeout(acme: Sim, tmp_path: Path, exporters: A
     acme.fault(path="/api/v1/jobs/states", status=200, delay="10s", count=10)
     config = write_config(tmp_path, [veeam_source(acme.url, request_timeout="500ms")])
     text = await exporters(config).scrape("acme-vbr", scrape_timeout=8)
-    assert value(text, "backup_source_up") == 0
+    assert value(text, "backup_up") == 0
     assert reason_of(text) == "timeout"
 
 
 async def test_transferred_bytes_can_be_turned_off(acme: Sim, tmp_path: Path, exporters: Any) -> None:
     config = write_config(tmp_path, [veeam_source(acme.url, transferred_bytes=False)])
     text = await exporters(config).scrape("acme-vbr")
-    assert value(text, "backup_source_up") == 1
+    assert value(text, "backup_up") == 1
     assert series_of(text, "backup_job_last_transferred_bytes") == []
     assert not [r for r in acme.requests() if r["path"].endswith("/taskSessions")]

@@ -72,7 +72,7 @@ async def test_hanging_command_is_killed_at_the_scrape_deadline(tmp_path: Path, 
     before = _children()
     for _ in range(3):
         text = await exp.scrape("acme-restic", scrape_timeout=4)  # time to start, even on a busy CI
-        assert value(text, "backup_source_up") == 0
+        assert value(text, "backup_up") == 0
         assert reason_of(text) == "deadline"
     started = _started(pid_file)
     assert len(started) == 6  # three commands, each with a grandchild
@@ -87,9 +87,9 @@ async def test_command_past_its_timeout_is_a_timeout_not_the_deadline(tmp_path: 
     exp = exporters(config)
     before = _children()
     text = await exp.scrape("acme-restic", scrape_timeout=30)
-    assert value(text, "backup_source_up") == 0
+    assert value(text, "backup_up") == 0
     assert reason_of(text) == "timeout"
-    assert value(text, 'backup_source_error{reason="deadline"}') == 0
+    assert value(text, 'backup_scrape_error{reason="deadline"}') == 0
     started = _started(pid_file)
     assert len(started) == 2
     assert _still_running(started) == []

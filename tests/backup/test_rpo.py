@@ -62,7 +62,7 @@ def _assert_rpo(text: str) -> None:
     def job(metric: str, name: str) -> float | None:
         return value(text, f'{metric}{{job_name="{name}"}}')
 
-    assert value(text, "backup_source_up") == 1
+    assert value(text, "backup_up") == 1
     assert job("backup_job_rpo_seconds", "Warned") == 26 * H
     assert job("backup_job_last_restore_point_timestamp_seconds", "Warned") == SCENARIO_CLOCK - 1 * H
     assert job("backup_job_last_success_timestamp_seconds", "Warned") == SCENARIO_CLOCK - 40 * H
@@ -158,7 +158,7 @@ def test_mapping_judges_rpo_from_the_restore_point() -> None:
         JobRecord("Success only", "t", last_result="success", last_success=now - 2 * H),
         JobRecord("Never", "t", last_result="failed", last_run=now - H),
     ]  # fmt: skip
-    scrape = SourceScrape(data=SourceData(jobs=jobs), reason=None, duration=0.1, now=now, rpo=RpoConfig())
+    scrape = SourceScrape(data=SourceData(jobs=jobs), now=now, rpo=RpoConfig())
     within = {
         s.labels["job_name"]: s.value
         for family in map_source(scrape)

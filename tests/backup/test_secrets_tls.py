@@ -66,7 +66,7 @@ def test_credentials_never_leak(acme: Sim, tmp_path: Path, start_process: Any) -
     seen = []
     with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30, trust_env=False) as c:
         good = c.get("/backup", params={"target": "acme-vbr"})
-        assert value(good.text, "backup_source_up") == 1
+        assert value(good.text, "backup_up") == 1
         bad = c.get("/backup", params={"target": "acme-wrong"})
         assert reason_of(bad.text) == "auth"
         restic = c.get("/backup", params={"target": "acme-restic"})
@@ -115,4 +115,4 @@ async def test_tls_verification_with_custom_ca(tmp_path: Path, start_process: An
         config = write_config(tmp_path / name, [veeam_source(url, **extra)])
         text = await exporters(config).scrape("acme-vbr")
         assert reason_of(text) == reason, name
-        assert value(text, "backup_source_up") == (0 if reason else 1), name
+        assert value(text, "backup_up") == (0 if reason else 1), name

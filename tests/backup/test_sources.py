@@ -11,13 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import generate_latest
 
 from mspwatch.cli import main as mspwatch_main
-from mspwatch.exporters.backup.collector import scrape_source
 from mspwatch.exporters.backup.folder import read_records
-from mspwatch.exporters.backup.records import JobRecord, SourceData, SourceError, parse_result
+from mspwatch.exporters.backup.records import JobRecord, Reason, SourceData, SourceError, parse_result
+from mspwatch.exporters.backup.scrape import scrape_source
 from mspwatch.exporters.core.deadline import Deadline
+from mspwatch.exporters.core.probe import ProbeFailure, registry_of
 from mspwatch.inventory import RpoConfig, load_inventory, write_targets
 
 from .conftest import Sim, value, veeam_source, write_config
@@ -43,7 +44,7 @@ async def test_restic_command(tmp_path: Path, exporters: Any) -> None:
         extra_credentials={"restic": {"password": "pw-123"}},
     )
     text = await exporters(config).scrape("acme-restic")
-    assert value(text, "backup_source_up") == 1
+    assert value(text, "backup_up") == 1
     assert value(text, "backup_jobs") == 2
     assert value(text, "backup_scrape_requests") == 1
 
@@ -63,7 +64,7 @@ async def test_restic_command_failures(
 ) -> None:
     config = write_config(tmp_path, [restic_source(command)])
     text = await exporters(config).scrape("acme-restic", scrape_timeout=1.5)
-    assert value(text, "backup_source_up") == 0
+    assert value(text, "backup_up") == 0
     assert reason_of(text) == reason
 
 
@@ -183,10 +184,10 @@ async def test_reload_keeps_unchanged_sources(acme: Sim, tmp_path: Path, exporte
     source = veeam_source(acme.url)
     config = write_config(tmp_path, [source, {"name": "acme-drop", "kind": "folder", "path": "d"}])
     exp = exporters(config)
-    assert value(await exp.scrape("acme-vbr"), "backup_source_up") == 1
+    assert value(await exp.scrape("acme-vbr"), "backup_up") == 1
     write_config(tmp_path, [source])
     exp.app.reload()
-    assert value(await exp.scrape("acme-vbr"), "backup_source_up") == 1
+    assert value(await exp.scrape("acme-vbr"), "backup_up") == 1
     assert acme.grants() == ["password"]
     gone = await exp.get("/backup", {"target": "acme-drop"})
     assert gone.status_code == 400
@@ -271,28 +272,25 @@ class _RecordingClient:
 
 
 @pytest.mark.parametrize(
-    ("answer", "up", "reason"),
+    ("answer", "reason"),
     [
-        (SourceData(jobs=[JobRecord(name="j", type="t", last_result="success", last_success=1)]), 1, None),
-        (SourceError("auth", "refused"), 0, "auth"),
-        (KeyError("surprise"), 0, "malformed"),  # a shape nobody foresaw: still an answer
+        (SourceData(jobs=[JobRecord(name="j", type="t", last_result="success", last_success=1)]), None),
+        (SourceError(Reason.AUTH, "refused"), "auth"),
+        (KeyError("surprise"), "malformed"),  # a shape nobody foresaw: still an answer
     ],
 )
-async def test_collector_turns_every_outcome_into_metrics(answer: Any, up: int, reason: str | None) -> None:
+async def test_scrape_turns_every_outcome_into_families_or_a_reason(answer: Any, reason: str | None) -> None:
     client = _RecordingClient(answer)
-    families = await scrape_source("fake", client, RpoConfig(), None, Deadline.after(5), lambda: 100.0)
-    registry = CollectorRegistry(auto_describe=False)
-
-    class _One:
-        def collect(self) -> Any:
-            return families
-
-    registry.register(_One())  # type: ignore[arg-type]
-    text = generate_latest(registry).decode()
+    reasons: set[str] = set()
+    try:
+        families = await scrape_source("fake", client, RpoConfig(), None, Deadline.after(5), lambda: 100.0)
+    except ProbeFailure as failure:
+        families, reasons = failure.families, set(failure.reasons)
+    text = generate_latest(registry_of(families)).decode()
     assert client.calls == 1
-    assert value(text, "backup_source_up") == up
-    assert reason_of(text) == reason
-    assert value(text, "backup_scrape_requests") == 1
+    assert reasons == ({reason} if reason else set())
+    assert value(text, "backup_scrape_requests") == 1  # the request counters, either way
+    assert ("backup_jobs 1.0" in text) == (reason is None)
 
 
 class _Holding(_RecordingClient):
@@ -324,7 +322,7 @@ async def test_max_sources_in_flight(tmp_path: Path, exporters: Any) -> None:
     waiting = await exp.scrape("drop", scrape_timeout=1.5)
     assert reason_of(waiting) == "deadline"
     holder.release.set()
-    assert value(await held, "backup_source_up") == 1
+    assert value(await held, "backup_up") == 1
 
 
 async def test_restic_grouped_output(tmp_path: Path, exporters: Any) -> None:

@@ -18,7 +18,7 @@ REPOS = "/api/v1/backupInfrastructure/repositories/states"
 
 
 def reason_of(text: str) -> str | None:
-    hot = [ln for ln in text.splitlines() if ln.startswith("backup_source_error{") and ln.endswith(" 1.0")]
+    hot = [ln for ln in text.splitlines() if ln.startswith("backup_scrape_error{") and ln.endswith(" 1.0")]
     assert len(hot) <= 1, hot
     return hot[0].split('"')[1] if hot else None
 
@@ -34,7 +34,7 @@ async def test_token_endpoint_429_is_waited_out(acme: Sim, tmp_path: Path, expor
     acme.fault(path="/api/oauth2/token", status=429, retry_after=1)
     config = write_config(tmp_path, [veeam_source(acme.url)])
     text = await exporters(config).scrape("acme-vbr", scrape_timeout=20)
-    assert value(text, "backup_source_up") == 1
+    assert value(text, "backup_up") == 1
     (s1, t1), (s2, t2) = arrivals(acme, "/api/oauth2/token")
     assert (s1, s2) == (429, 200)
     assert t2 - t1 >= 0.95
@@ -48,7 +48,7 @@ async def test_503_retry_after_is_honoured(acme: Sim, tmp_path: Path, exporters:
     acme.fault(path=REPOS, status=503, retry_after=1)
     config = write_config(tmp_path, [veeam_source(acme.url)])
     text = await exporters(config).scrape("acme-vbr", scrape_timeout=20)
-    assert value(text, "backup_source_up") == 1
+    assert value(text, "backup_up") == 1
     (s1, t1), (s2, t2) = arrivals(acme, REPOS)
     assert (s1, s2) == (503, 200)
     assert t2 - t1 >= 0.95
@@ -63,7 +63,7 @@ async def test_retry_after_past_the_deadline_fails_at_once(
     acme.fault(path=REPOS, status=status, retry_after=30, count=5)
     config = write_config(tmp_path, [veeam_source(acme.url)])
     text = await exporters(config).scrape("acme-vbr", scrape_timeout=5)
-    assert value(text, "backup_source_up") == 0
+    assert value(text, "backup_up") == 0
     assert reason_of(text) == reason
     assert [s for s, _ in arrivals(acme, REPOS)] == [status]
 
@@ -79,7 +79,7 @@ async def test_server_that_never_answers(tmp_path: Path, exporters: Any, request
         exp = exporters(config)
         threads = set(threading.enumerate())
         text = await exp.scrape("acme-vbr", scrape_timeout=3)
-        assert value(text, "backup_source_up") == 0
+        assert value(text, "backup_up") == 0
         assert reason_of(text) == ("deadline" if request_timeout == "60s" else "timeout")
         await exp.close()
         # threads started meanwhile and still alive (others' threads may end: not ours)

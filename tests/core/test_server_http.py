@@ -44,7 +44,12 @@ def test_bad_negotiation_header_gets_default_format(
         assert resp.status == 200, (path, resp.body[:300])
         assert resp.headers["content-type"] == TEXT_0_0_4
         families = {f.name for f in text_string_to_metric_families(resp.body.decode())}
-        assert f"{exp.namespace}_up" in families or path == "/metrics" or exp.namespace == "backup"
+        # The whole answer, in the default format: the exporter's own metrics or the target's
+        # up (snmp_up, backup_source_up, m365_up).
+        if path == "/metrics":
+            assert f"{exp.namespace}_exporter_build_info" in families
+        else:
+            assert families & {"snmp_up", "backup_source_up", "backup_up", "m365_up"}, sorted(families)
         after = probe_outcomes(exp)
         # The probe counter tells the truth: one ok per probe answered 200, nothing for /metrics.
         expected_ok = before["ok"] + (1 if path != "/metrics" else 0)

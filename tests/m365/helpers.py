@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ import yaml
 
 from mspwatch.exporters.core.server import ExporterMetrics, ExporterServer, ServerOptions
 from mspwatch.exporters.core.webconfig import WebConfig
-from mspwatch.exporters.m365.main import M365App, graph_source
+from mspwatch.exporters.m365.main import M365App, graph_client
 
 from .conftest import MSP_CLIENT_ID, MSP_SECRET, Sim
 
@@ -67,7 +68,7 @@ def write_config(
 def make_app(config: Path, clock: Clock, sleeps: Sleeps | None = None) -> M365App:
     return M365App(
         config,
-        source_factory=graph_source(sleeps or Sleeps()),
+        client_factory=graph_client(sleeps or Sleeps()),
         clock=clock,
         background=False,
     )
@@ -87,3 +88,8 @@ async def scrape(
             params={"target": target} if target else None,
             headers={"X-Prometheus-Scrape-Timeout-Seconds": scrape_timeout},
         )
+
+
+def normalise(text: str) -> str:
+    """Golden-file form: the one wall-clock-dependent value, how long the scrape took, zeroed."""
+    return re.sub(r"^(m365_scrape_duration_seconds) \S+$", r"\1 0.0", text, flags=re.M)

@@ -61,11 +61,11 @@ async def test_429_longer_than_the_refresh_budget_backs_off(faults_sim: Sim, tmp
     app = make_app(cfg, clock, sleeps)
     await app.start()
     try:
-        collector = app.collectors["throttled"]
+        collector = app.refreshers["throttled"]
         await collector.refresh("issues")
         text = (await scrape(app, "throttled")).text
         assert sleeps.calls == []
-        assert 'm365_refresh_error{reason="throttled"} 1.0' in text
+        assert 'm365_scrape_error{reason="throttled"} 1.0' in text
         assert 'm365_signal_up{signal="issues"} 0.0' in text
         # Retry-After (1 s) wins over the configured 100 ms retry.
         assert collector._signals["issues"].next_due == clock.now + 1.0
@@ -80,7 +80,7 @@ async def test_503_is_retried_and_a_persistent_one_reported(faults_sim: Sim, tmp
     assert _sequence(faults_sim, "flaky", "subscribedSkus") == [503, 503, 503, 503]
     assert 'm365_signal_up{signal="health"} 1.0' in text
     assert 'm365_signal_up{signal="licences"} 0.0' in text
-    assert 'm365_refresh_error{reason="unavailable"} 1.0' in text
+    assert 'm365_scrape_error{reason="unavailable"} 1.0' in text
     assert "m365_up 0.0" in text
     assert "m365_license_prepaid_units" not in text  # never fetched: nothing, not a fake zero
 
@@ -96,14 +96,14 @@ async def test_expired_skip_token_restarts_from_the_first_page(faults_sim: Sim, 
 async def test_tenant_refusing_the_app(faults_sim: Sim, tmp_path: Path) -> None:
     text = await _refresh_one(faults_sim, tmp_path, "unauthorized", Sleeps())
     assert _sequence(faults_sim, "unauthorized", "token") == [401]  # msal asked once, then remembered
-    assert 'm365_refresh_error{reason="auth"} 1.0' in text
+    assert 'm365_scrape_error{reason="auth"} 1.0' in text
     assert "m365_up 0.0" in text
 
 
 async def test_tenant_without_permissions(faults_sim: Sim, tmp_path: Path) -> None:
     text = await _refresh_one(faults_sim, tmp_path, "forbidden", Sleeps())
     assert set(_sequence(faults_sim, "forbidden", "healthOverviews")) == {403}
-    assert 'm365_refresh_error{reason="forbidden"} 1.0' in text
+    assert 'm365_scrape_error{reason="forbidden"} 1.0' in text
     assert 'm365_graph_requests_total{code="403"} 5.0' in text
 
 
@@ -111,14 +111,14 @@ async def test_wrong_secret_is_auth(faults_sim: Sim, tmp_path: Path) -> None:
     text = await _refresh_one_with_app(
         faults_sim, tmp_path, {"client_id": MSP_CLIENT_ID, "client_secret": "not-the-secret"}
     )
-    assert 'm365_refresh_error{reason="auth"} 1.0' in text
+    assert 'm365_scrape_error{reason="auth"} 1.0' in text
 
 
 async def test_app_not_consented_in_tenant_is_auth(faults_sim: Sim, tmp_path: Path) -> None:
     text = await _refresh_one_with_app(
         faults_sim, tmp_path, {"client_id": "99999999-0000-4000-8000-000000000009", "client_secret": "x"}
     )
-    assert 'm365_refresh_error{reason="auth"} 1.0' in text
+    assert 'm365_scrape_error{reason="auth"} 1.0' in text
 
 
 async def test_unknown_tenant_is_auth(faults_sim: Sim, tmp_path: Path) -> None:
@@ -132,7 +132,7 @@ async def test_unknown_tenant_is_auth(faults_sim: Sim, tmp_path: Path) -> None:
         text = (await scrape(app, "ghost")).text
     finally:
         await app.stop()
-    assert 'm365_refresh_error{reason="auth"} 1.0' in text
+    assert 'm365_scrape_error{reason="auth"} 1.0' in text
 
 
 async def _refresh_one_with_app(sim: Sim, tmp_path: Path, app_cfg: dict[str, Any]) -> str:
@@ -160,9 +160,9 @@ async def test_one_hanging_tenant_never_delays_the_others(faults_sim: Sim, tmp_p
     app = make_app(cfg, Clock())
     await app.start()
     try:
-        slow = asyncio.ensure_future(app.collectors["slow"].refresh_due(force=True))
+        slow = asyncio.ensure_future(app.refreshers["slow"].refresh_due(force=True))
         await asyncio.sleep(0)
-        others = [c.refresh_due(force=True) for n, c in app.collectors.items() if n != "slow"]
+        others = [c.refresh_due(force=True) for n, c in app.refreshers.items() if n != "slow"]
         await asyncio.gather(*others)
         assert not slow.done()  # still hanging in Graph ...
         healthy = (await scrape(app, "expiring")).text
@@ -190,7 +190,7 @@ async def test_first_scrape_waits_for_first_data_but_not_past_the_deadline(
     app = make_app(cfg, Clock())
     await app.start()
     try:
-        first = [asyncio.ensure_future(c.refresh_due(force=True)) for c in app.collectors.values()]
+        first = [asyncio.ensure_future(c.refresh_due(force=True)) for c in app.refreshers.values()]
         await asyncio.sleep(0)  # the refreshes are in flight, nothing fetched yet
         fast = await scrape(app, "expiring", scrape_timeout="10")
         assert "m365_up 1.0" in fast.text  # the first scrape got the first data
@@ -205,7 +205,7 @@ async def test_first_scrape_waits_for_first_data_but_not_past_the_deadline(
 
 async def test_refresh_budget_turns_a_hang_into_deadline(faults_sim: Sim, tmp_path: Path) -> None:
     text = await _refresh_one(faults_sim, tmp_path, "slow", Sleeps(), timeout="300ms")
-    assert 'm365_refresh_error{reason="deadline"} 1.0' in text
+    assert 'm365_scrape_error{reason="deadline"} 1.0' in text
     assert 'm365_signal_up{signal="mfa"} 1.0' in text  # the other signals are unaffected
 
 
@@ -219,7 +219,7 @@ async def test_untrusted_certificate_is_auth(faults_sim: Sim, tmp_path: Path) ->
             "certificate": {"certificate_file": str(cert), "private_key": {"file": str(key)}},
         },
     )
-    assert 'm365_refresh_error{reason="auth"} 1.0' in text
+    assert 'm365_scrape_error{reason="auth"} 1.0' in text
 
 
 async def test_revoked_token_is_replaced(faults_sim: Sim, tmp_path: Path) -> None:
@@ -232,7 +232,7 @@ async def test_revoked_token_is_replaced(faults_sim: Sim, tmp_path: Path) -> Non
     try:
         await app.refresh_all()
         faults_sim.control("revoke")
-        await app.collectors["expiring"].refresh("health")
+        await app.refreshers["expiring"].refresh("health")
         text = (await scrape(app, "expiring")).text
     finally:
         await app.stop()

@@ -1,20 +1,21 @@
-"""Mapping and collector against a recording fake Graph: no network, frozen clock."""
+"""Mapping and refresher against a recording fake Graph: no network, frozen clock."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
 
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import generate_latest
 
 from mspwatch.exporters.core.deadline import Deadline
+from mspwatch.exporters.core.probe import ProbeApp
 from mspwatch.exporters.graph.client import Record, RequestStats
-from mspwatch.exporters.graph.errors import GraphError
-from mspwatch.exporters.m365.client import M365Source
-from mspwatch.exporters.m365.collector import TenantCollector
+from mspwatch.exporters.graph.errors import GraphError, Reason
+from mspwatch.exporters.m365.client import M365Client
 from mspwatch.exporters.m365.config import SIGNALS, Refresh
-from mspwatch.exporters.m365.main import _Families
-from mspwatch.exporters.m365.mapping import canonical_status, map_tenant
+from mspwatch.exporters.m365.main import M365App
+from mspwatch.exporters.m365.mapping import canonical_status
+from mspwatch.exporters.m365.refresher import TenantRefresher
 from mspwatch.inventory import M365Tenant
 
 from .helpers import Clock
@@ -78,14 +79,24 @@ DATA: dict[str, list[Record]] = {
 }
 
 
-def _collector(graph: FakeGraph, clock: Clock) -> TenantCollector:
+def _collector(graph: FakeGraph, clock: Clock) -> TenantRefresher:
     tenant = M365Tenant(name="acme", tenant_id="acme.onmicrosoft.com")
-    return TenantCollector(tenant, M365Source(graph), RequestStats(), Refresh(), SIGNALS, clock=clock)
+    return TenantRefresher(tenant, M365Client(graph), RequestStats(), Refresh(), SIGNALS, clock=clock)
 
 
-def _text(collector: TenantCollector) -> str:
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Families(map_tenant(collector.view())))
+class _OneTenant(M365App):
+    """The exporter's scrape and the probe core over one refresher, without a config file."""
+
+    def __init__(self, refresher: TenantRefresher) -> None:
+        ProbeApp.__init__(self)
+        self._refresher = refresher
+
+    def target(self, params: Mapping[str, str]) -> TenantRefresher:
+        return self._refresher
+
+
+async def _text(collector: TenantRefresher) -> str:
+    registry = await _OneTenant(collector).probe({}, Deadline.after(5))
     return generate_latest(registry).decode()
 
 
@@ -100,7 +111,7 @@ async def test_one_series_per_state_counts_and_no_free_text() -> None:
     graph = FakeGraph(DATA)
     collector = _collector(graph, Clock())
     await collector.refresh_due(force=True)
-    text = _text(collector)
+    text = await _text(collector)
     assert 'm365_service_status{service="Exchange Online",status="serviceDegradation"} 1.0' in text
     assert 'm365_service_status{service="Exchange Online",status="serviceOperational"} 0.0' in text
     assert 'm365_service_status{service="Microsoft Teams",status="unknown"} 1.0' in text
@@ -134,13 +145,13 @@ async def test_a_failed_refresh_keeps_the_last_data_and_its_age() -> None:
     collector = _collector(graph, clock)
     await collector.refresh_due(force=True)
     clock.advance(3600)
-    graph.fail["subscribedSkus"] = GraphError("unavailable", "HTTP 503", status=503)
+    graph.fail["subscribedSkus"] = GraphError(Reason.UNAVAILABLE, "HTTP 503", status=503)
     await collector.refresh("licences")
-    text = _text(collector)
+    text = await _text(collector)
     assert 'm365_signal_up{signal="licences"} 0.0' in text
     assert 'm365_signal_data_age_seconds{signal="licences"} 3600.0' in text
     assert 'm365_license_prepaid_units{sku="SPE_E3",state="enabled"} 20.0' in text  # last good data
-    assert 'm365_refresh_error{reason="unavailable"} 1.0' in text
+    assert 'm365_scrape_error{reason="unavailable"} 1.0' in text
     assert "m365_up 0.0" in text
     # retried after refresh.retry (1m), not after the licences interval (1h)
     assert collector._signals["licences"].next_due == clock.now + 60.0
@@ -161,9 +172,9 @@ async def test_each_signal_on_its_own_interval() -> None:
     assert sorted(p for p, _ in graph.asked) == [HEALTH, ISSUES]
 
 
-def test_before_the_first_refresh() -> None:
+async def test_before_the_first_refresh() -> None:
     collector = _collector(FakeGraph(DATA), Clock())
-    text = _text(collector)
+    text = await _text(collector)
     assert "m365_up 0.0" in text
     assert 'm365_signal_data_age_seconds{signal="health"} +Inf' in text
     assert "m365_service_status" not in text  # no data yet is not "all zero"
@@ -219,9 +230,9 @@ async def test_one_tenant_holds_at_most_its_share_of_slots() -> None:
     graph = AllHang(DATA)
     shared = asyncio.Semaphore(10)
     tenant = M365Tenant(name="acme", tenant_id="acme.onmicrosoft.com")
-    collector = TenantCollector(
+    collector = TenantRefresher(
         tenant,
-        M365Source(graph),
+        M365Client(graph),
         RequestStats(),
         Refresh(),
         SIGNALS,

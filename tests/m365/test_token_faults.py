@@ -76,8 +76,8 @@ async def test_token_endpoint_503_that_persists_is_unavailable(
     finally:
         await app.stop()
     assert _tokens(token_sim, "tokendown") == [503, 503]
-    assert 'm365_refresh_error{reason="unavailable"} 1.0' in text
-    assert 'm365_refresh_error{reason="protocol"} 0.0' in text
+    assert 'm365_scrape_error{reason="unavailable"} 1.0' in text
+    assert 'm365_scrape_error{reason="protocol"} 0.0' in text
     assert "m365_up 0.0" in text
     assert _complaints(caplog) == []
     failed = [r for r in caplog.records if r.getMessage() == "refresh failed"]
@@ -99,14 +99,14 @@ async def test_token_5xx_without_retry_after_backs_off_for_msal_throttle(
     app = make_app(cfg, clock)
     await app.start()
     try:
-        collector = app.collectors["tokengateway"]
+        collector = app.refreshers["tokengateway"]
         await collector.refresh("health")
         text = (await scrape(app, "tokengateway")).text
         assert collector._signals["health"].next_due == clock.now + 5.0
     finally:
         await app.stop()
     assert _tokens(token_sim, "tokengateway") == [502]
-    assert 'm365_refresh_error{reason="unavailable"} 1.0' in text
+    assert 'm365_scrape_error{reason="unavailable"} 1.0' in text
 
 
 async def test_hanging_token_endpoints_leak_no_threads_and_starve_no_one(
@@ -129,7 +129,7 @@ async def test_hanging_token_endpoints_leak_no_threads_and_starve_no_one(
     try:
         counts = []
         for _ in range(5):  # 8 tenants x 5 rounds = 40 stuck requests if nothing ends them (pool: 32)
-            await asyncio.gather(*(app.collectors[n].refresh_due(force=True) for n in HANGING))
+            await asyncio.gather(*(app.refreshers[n].refresh_due(force=True) for n in HANGING))
             counts.append(threading.active_count() - before)
         await app.refresh_all()
         for name in HEALTHY:
@@ -137,7 +137,7 @@ async def test_hanging_token_endpoints_leak_no_threads_and_starve_no_one(
             assert "m365_up 1.0" in text, name
         for name in HANGING:
             text = (await scrape(app, name)).text
-            assert 'm365_refresh_error{reason="deadline"} 1.0' in text, name
+            assert 'm365_scrape_error{reason="deadline"} 1.0' in text, name
     finally:
         await app.stop()
     # One token thread per hanging tenant, reused round after round. (The pool counts a
@@ -171,5 +171,5 @@ async def test_request_timeout_bounds_a_token_request_inside_a_long_budget(
         text = (await scrape(app, "tokenhang1")).text
     finally:
         await app.stop()
-    assert 'm365_refresh_error{reason="network"} 1.0' in text
-    assert 'm365_refresh_error{reason="deadline"} 0.0' in text
+    assert 'm365_scrape_error{reason="network"} 1.0' in text
+    assert 'm365_scrape_error{reason="deadline"} 0.0' in text

@@ -14,3 +14,8 @@ def test_every_page_lists_every_model_field() -> None:
         text = (refdocs.DOCS / f"{page.name}.md").read_text(encoding="utf-8")
         for path, *_ in refdocs.field_rows(refdocs._load(page.model)):
             assert f"| `{path}` |" in text, (page.name, path)
+
+
+def test_every_field_is_described() -> None:
+    missing = {page.name: refdocs.undocumented(page) for page in refdocs.PAGES}
+    assert {name: fields for name, fields in missing.items() if fields} == {}

@@ -6,18 +6,20 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import generate_latest
 from prometheus_client.core import Metric
 
 from mspwatch.common.secrets import Secret
 from mspwatch.exporters.core.deadline import Deadline
+from mspwatch.exporters.core.probe import ProbeApp, registry_of
+from mspwatch.exporters.patch.main import PatchApp
 from mspwatch.exporters.patch.ninjaone import NinjaOneClient, NinjaOptions
 from mspwatch.exporters.patch.scrape import scrape_source
 from tests.conftest import ROOT, free_port, stop_process, wait_for_port
@@ -125,18 +127,32 @@ def rollover(_sims: dict[str, Sim]) -> Sim:
     return _sims["rollover"]
 
 
-class _Families:
-    def __init__(self, families: list[Metric]) -> None:
-        self._families = families
+class OneScrape(PatchApp):
+    """The probe core over one scrape function, without a config file: what /patch answers."""
 
-    def collect(self) -> Iterable[Metric]:
-        return self._families
+    def __init__(self, run: Callable[[Deadline], Awaitable[list[Metric]]]) -> None:
+        ProbeApp.__init__(self)
+        self._run = run
+
+    @property
+    def max_in_flight(self) -> None:
+        return None
+
+    def target(self, params: Mapping[str, str]) -> Any:
+        return None
+
+    async def scrape(self, target: Any, deadline: Deadline) -> list[Metric]:
+        return await self._run(deadline)
+
+
+async def probe(run: Callable[[Deadline], Awaitable[list[Metric]]], budget: float) -> str:
+    """The exporter's answer (outcome families included) for one scrape, normalised."""
+    registry = await OneScrape(run).probe({}, Deadline.after(budget))
+    return normalise(generate_latest(registry).decode())
 
 
 def render(families: list[Metric]) -> str:
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Families(families))
-    return generate_latest(registry).decode()
+    return generate_latest(registry_of(families)).decode()
 
 
 _DURATION = re.compile(r"^(patch_scrape_duration_seconds) \S+$", re.M)
@@ -168,13 +184,15 @@ async def scrape(
     own = client is None
     client = client or ninja_client(sim)
     try:
-        families = await scrape_source(
-            "acme-ninja", client, policy or Policy(), LONDON, Deadline.after(budget), sim.now
+        return await probe(
+            lambda deadline: scrape_source(
+                "acme-ninja", client, policy or Policy(), LONDON, deadline, sim.now
+            ),
+            budget,
         )
     finally:
         if own:
             await client.aclose()
-    return normalise(render(families))
 
 
 def value(text: str, series: str) -> float | None:

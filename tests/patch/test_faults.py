@@ -183,3 +183,11 @@ async def test_endpoint_that_accepts_and_never_answers() -> None:
     assert value(text, "patch_up") == 0.0
     assert reason_of(text) == "deadline"  # not "timeout": the request timeout is 10 s
     assert threading.active_count() == threads
+
+
+async def test_throttled_token_endpoint_within_deadline(fleet: Sim) -> None:
+    """A 429 from the token endpoint is waited out like a data call's."""
+    fleet.fault(path="/ws/oauth/token", status=429, retry_after=1)
+    text = await scrape(fleet, budget=10)
+    assert value(text, "patch_up") == 1.0
+    assert [r["status"] for r in fleet.requests() if r["path"] == "/ws/oauth/token"] == [429, 200]

@@ -3,6 +3,7 @@ the OS-revision check; faults of the Graph path."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
@@ -11,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from mspwatch.common.secrets import Secret
-from mspwatch.exporters.core.deadline import Deadline
 from mspwatch.exporters.graph.auth import MsalTokenProvider
 from mspwatch.exporters.graph.client import GraphClient, RequestStats, make_http_client
 from mspwatch.exporters.graph.config import GraphApp, GraphOptions
@@ -23,7 +23,7 @@ from tests.m365.conftest import MSP_CLIENT_ID, MSP_SECRET
 from tests.m365.conftest import Sim as GraphSim
 from tests.m365.conftest import _start as start_graph
 
-from .conftest import LONDON, lines_of, normalise, render, value
+from .conftest import LONDON, lines_of, probe, value
 from .test_policy import Policy
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -57,10 +57,12 @@ class Intune:
         self.client = IntuneClient("acme-intune", graph, self.stats, UPDATES)
 
     async def scrape(self, budget: float = 30.0) -> str:
-        families = await scrape_source(
-            "acme-intune", self.client, Policy(), LONDON, Deadline.after(budget), lambda: NOW
+        return await probe(
+            lambda deadline: scrape_source(
+                "acme-intune", self.client, Policy(), LONDON, deadline, lambda: NOW
+            ),
+            budget,
         )
-        return normalise(render(families))
 
     async def close(self) -> None:
         await self.http.aclose()
@@ -105,15 +107,16 @@ async def test_protection_state_is_cached(intune: Intune, intune_sim: GraphSim) 
     assert value(text, 'patch_device_av_enabled{device="ACME-LT-01"}') == 1.0
 
 
-async def test_bad_secret(intune_sim: GraphSim) -> None:
+async def test_bad_secret(intune_sim: GraphSim, caplog: pytest.LogCaptureFixture) -> None:
     client = Intune(intune_sim, secret="wrong-intune-secret")
     try:
-        text = await client.scrape(budget=10)
+        with caplog.at_level(logging.DEBUG):
+            text = await client.scrape(budget=10)
     finally:
         await client.close()
     assert value(text, "patch_up") == 0.0
     assert value(text, 'patch_scrape_error{reason="auth"}') == 1.0
-    assert "wrong-intune-secret" not in text
+    assert "wrong-intune-secret" not in text + caplog.text
 
 
 async def test_permission_missing(intune_sim: GraphSim) -> None:

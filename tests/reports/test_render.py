@@ -147,3 +147,13 @@ def test_fetcher_refuses_outside_resources(listener: tuple[int, list[int]], tmp_
     assert any(u.endswith("/etc/hostname") for u in fetcher.refused)
     # The bundled stylesheet is the one thing it did load.
     assert not any(u.endswith("report.css") for u in fetcher.refused)
+
+
+def test_summary_chart_hatches_each_customer_against_its_own_target() -> None:
+    from mspwatch.reports.charts import availability_bars
+
+    # 99.748 % misses a 99.9 % target although it beats the other customer's 99.5 %.
+    both = availability_bars(["a", "b"], [0.99405, 0.99748], [99.5, 99.9], "#1f4e79")
+    one = availability_bars(["a", "b"], [0.99405, 0.99748], [99.5, 99.7], "#1f4e79")
+    assert both.count("fill: url(#h") == 2  # matplotlib's hatch pattern fill
+    assert one.count("fill: url(#h") == 1

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mspwatch.exporters.snmp.collector import LabelCache
+from mspwatch.exporters.snmp.scrape import LabelCache
 
 KEY = ("10.0.0.1", 161, "public_v2")
 IF_LAST_CHANGE = (1, 3, 6, 1, 2, 1, 31, 1, 5, 0)

@@ -13,7 +13,7 @@ import yaml
 from prometheus_client import generate_latest
 
 from mspwatch.exporters.core.deadline import Deadline
-from mspwatch.exporters.core.server import BadRequest
+from mspwatch.exporters.core.probe import BadRequest
 from mspwatch.exporters.snmp.client import PysnmpClient
 from mspwatch.exporters.snmp.main import SnmpApp
 from tests.conftest import free_port

@@ -1,4 +1,5 @@
-"""Timestamps as the sources write them: ISO 8601 with up to 9 fractional digits, or epoch."""
+"""Timestamps as sources write them (Veeam, restic, Graph, drop files): ISO 8601 with up to 9
+fractional digits and any offset, or Unix seconds. The one time parser of every exporter."""
 
 from __future__ import annotations
 

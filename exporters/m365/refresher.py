@@ -19,11 +19,11 @@ from typing import Any
 
 from mspwatch.exporters.core.deadline import Deadline
 from mspwatch.exporters.graph.client import RequestStats
-from mspwatch.exporters.graph.errors import GraphError
+from mspwatch.exporters.graph.errors import GraphError, Reason
 from mspwatch.inventory import M365Tenant
 from mspwatch.inventory.m365 import Signal
 
-from .client import M365Source
+from .client import M365Client
 from .config import Refresh
 from .mapping import SignalState, TenantView
 
@@ -40,13 +40,13 @@ class _Slot:
     running: asyncio.Task[None] | None = None
 
 
-class TenantCollector:
+class TenantRefresher:
     """One tenant: its signals' latest data and the refreshes that keep it current."""
 
     def __init__(
         self,
         tenant: M365Tenant,
-        source: M365Source,
+        client: M365Client,
         stats: RequestStats,
         refresh: Refresh,
         signals: Sequence[Signal],
@@ -56,7 +56,7 @@ class TenantCollector:
         per_tenant: int = 2,
     ) -> None:
         self.tenant = tenant
-        self.source = source
+        self.client = client  # replaced on reload when Graph's transport changes
         self.stats = stats
         self.refresh_cfg = refresh
         self.clock = clock
@@ -70,9 +70,17 @@ class TenantCollector:
             s: _Slot(SignalState(interval=refresh.interval(s))) for s in signals
         }
 
-    def reconfigure(self, refresh: Refresh, signals: Sequence[Signal], per_tenant: int) -> None:
-        """Apply new intervals and signals on reload, keeping the data already fetched."""
+    def reconfigure(
+        self,
+        refresh: Refresh,
+        signals: Sequence[Signal],
+        per_tenant: int,
+        slots: asyncio.Semaphore | None = None,
+    ) -> None:
+        """Apply new intervals, signals and limits on reload, keeping the data already fetched."""
         self.refresh_cfg = refresh
+        if slots is not None:
+            self._slots = slots
         if per_tenant != self._per_tenant:
             self._own_slots = asyncio.Semaphore(per_tenant)
             self._per_tenant = per_tenant
@@ -92,7 +100,7 @@ class TenantCollector:
     # --- refreshing ---------------------------------------------------------------------
 
     async def _fetch(self, signal: Signal, deadline: Deadline) -> Any:
-        src = self.source
+        src = self.client
         if signal == "health":
             return await src.health(deadline)
         if signal == "issues":
@@ -119,10 +127,10 @@ class TenantCollector:
             self._failed(signal, exc)
             retry_after = exc.retry_after
         except TimeoutError:
-            self._failed(signal, GraphError("deadline", "refresh overran its budget"))
+            self._failed(signal, GraphError(Reason.DEADLINE, "refresh overran its budget"))
         except Exception as exc:  # a bug must not kill the tenant's loop
             log.exception("refresh crashed", extra={"tenant": self.tenant.name, "signal": signal})
-            self._failed(signal, GraphError("protocol", type(exc).__name__))
+            self._failed(signal, GraphError(Reason.PROTOCOL, type(exc).__name__))
         else:
             now = self.clock()
             if slot.state.attempted and not slot.state.ok:

@@ -1,16 +1,17 @@
-"""The collector with a recording fake session: what it asks for and what it exports."""
+"""The scrape with a recording fake session: what it asks for and what it exports."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import generate_latest
 
 from mspwatch.exporters.core.deadline import Deadline
-from mspwatch.exporters.snmp.client import SessionStats, SnmpError, Value
-from mspwatch.exporters.snmp.collector import LabelCache, scrape_device
+from mspwatch.exporters.core.probe import registry_of
+from mspwatch.exporters.snmp.client import Reason, SessionStats, SnmpError, Value
 from mspwatch.exporters.snmp.config import WalkOptions
 from mspwatch.exporters.snmp.profile import Oid, load_profiles
+from mspwatch.exporters.snmp.scrape import LabelCache, scrape_device
 
 from .helpers import value
 
@@ -47,12 +48,12 @@ class FakeSession:
     async def walk(self, root: Oid, deadline: Deadline) -> list[tuple[Oid, Value]]:
         self.walked.append(root)
         if root in self.failing:
-            raise SnmpError("timeout", "told to fail")
+            raise SnmpError(Reason.TIMEOUT, "told to fail")
         return [((*root, i), v) for i, v in sorted(self.columns.get(root, {}).items())]
 
 
 async def scrape(session: FakeSession, cache: LabelCache) -> str:
-    result = await scrape_device(
+    families = await scrape_device(
         session,
         PROFILES,
         ["interfaces"],
@@ -62,9 +63,7 @@ async def scrape(session: FakeSession, cache: LabelCache) -> str:
         ("10.0.0.1", 161, "x"),
         clock=lambda: 0.0,
     )
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(type("C", (), {"collect": lambda self: result.families})())
-    return generate_latest(registry).decode()
+    return generate_latest(registry_of(families)).decode()
 
 
 RX = 'snmp_interface_receive_bytes_total{if_index="%d",interface="%s"}'

@@ -1,15 +1,15 @@
-"""Collector: read one source once and map it, for one scrape.
+"""Scrape: read one source once and map it, for one scrape.
 
-A reachable Veeam server (abridged)::
+A reachable Veeam server (abridged; the core adds ``backup_up`` and friends)::
 
-    backup_source_up 1
-    backup_source_error{reason="auth"} 0
+    backup_scrape_requests 7
     backup_job_last_result{job_name="SQL nightly",result="success"} 1
 
-and one that is not (still HTTP 200, within the deadline)::
+one that is not raises :class:`ProbeFailure` with its reason and the request counters, so
+the answer is still HTTP 200 within the deadline::
 
-    backup_source_up 0
-    backup_source_error{reason="unreachable"} 1
+    backup_up 0
+    backup_scrape_error{reason="unreachable"} 1
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from typing import Protocol
 from prometheus_client.core import Metric
 
 from mspwatch.exporters.core.deadline import Deadline
+from mspwatch.exporters.core.probe import ProbeFailure
 from mspwatch.inventory import RpoConfig
 
 from .mapping import SourceScrape, map_source
@@ -59,36 +60,34 @@ async def scrape_source(
     deadline: Deadline,
     clock: Callable[[], float] = time.time,
 ) -> list[Metric]:
-    """Scrape one source; a failure becomes ``backup_source_up 0`` and a reason, never a raise."""
-    started = time.monotonic()
-    data: SourceData | None = None
+    """Scrape one source; a source that cannot be read raises :class:`ProbeFailure`."""
     stats = RequestStats()  # this scrape's own: concurrent scrapes of a source do not mix
-    reason: Reason | None = None
+    reason: Reason
     try:
         async with asyncio.timeout(deadline.remaining()):
             data = await client.fetch(deadline, stats)
     except SourceError as exc:
-        reason = exc.reason
-        log.info("source down", extra={"source": name, "reason": reason, "detail": exc.detail})
+        reason, detail = exc.reason, exc.detail
     except TimeoutError:
-        reason = "deadline"
-        log.info("source down", extra={"source": name, "reason": reason})
+        reason, detail = Reason.DEADLINE, "no answer before the scrape deadline"
     except Exception as exc:  # a bug or an answer shape we did not foresee: still a 200
-        reason = "malformed"
-        log.error(
-            "source answer could not be mapped",
-            extra={"source": name, "err": f"{type(exc).__name__}: {exc}"[:300]},
+        reason, detail = Reason.MALFORMED, f"{type(exc).__name__}: {exc}"[:300]
+        log.error("source answer could not be mapped", extra={"source": name, "err": detail})
+    else:
+        logged = read_restore_tests(restore_log, name)
+        return map_source(
+            SourceScrape(
+                data=data,
+                now=clock(),
+                rpo=rpo,
+                stats=stats,
+                api_errors=client.api_errors,
+                logged_tests=logged,
+            )
         )
-    logged = read_restore_tests(restore_log, name) if data is not None else []
-    return map_source(
-        SourceScrape(
-            data=data,
-            reason=reason,
-            duration=time.monotonic() - started,
-            now=clock(),
-            rpo=rpo,
-            stats=stats,
-            api_errors=client.api_errors,
-            logged_tests=logged,
-        )
+    if reason is not Reason.MALFORMED:
+        log.info("source down", extra={"source": name, "reason": reason, "detail": detail})
+    health = map_source(
+        SourceScrape(data=None, now=clock(), rpo=rpo, stats=stats, api_errors=client.api_errors)
     )
+    raise ProbeFailure(reason, detail=detail, families=health)

@@ -1,17 +1,13 @@
-"""Collector: scrape one device with its profiles into metric families.
+"""Scrape: one device's session bound to its profiles and the mapping, for one scrape.
 
-Output for a device that answers (abridged)::
+Output for a device that answers (abridged; the core adds ``snmp_up`` and friends)::
 
-    snmp_up 1
-    snmp_scrape_error{reason="timeout"} 0
+    snmp_device_uptime_seconds 1.2345e+06
     snmp_profile_success{profile="interfaces"} 1
     snmp_scrape_pdus_sent 14
-    snmp_device_uptime_seconds 1.2345e+06
 
-and for one that does not::
-
-    snmp_up 0
-    snmp_scrape_error{reason="timeout"} 1
+A device that does not answer raises :class:`ProbeFailure` with its reason and the request
+counters, so the core answers ``snmp_up 0`` and ``snmp_scrape_error{reason="timeout"} 1``.
 """
 
 from __future__ import annotations
@@ -26,8 +22,9 @@ from dataclasses import dataclass, field
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from mspwatch.exporters.core.deadline import Deadline
+from mspwatch.exporters.core.probe import ProbeFailure
 
-from .client import REASONS, SnmpError, SnmpSession, Value
+from .client import SessionStats, SnmpError, SnmpSession, Value
 from .config import WalkOptions
 from .mapping import DeviceData, Families, map_profile
 from .profile import Oid, Profile, TableSpec
@@ -78,12 +75,6 @@ class LabelCache:
         return entry
 
 
-@dataclass
-class ScrapeResult:
-    families: list[Metric]
-    up: bool
-
-
 def _gauge(name: str, value: float) -> GaugeMetricFamily:
     return GaugeMetricFamily(name, _HELP[name], value=value)
 
@@ -94,22 +85,15 @@ def choose_profiles(profiles: dict[str, Profile], sys_object_id: Oid | None) -> 
     return vendor + [p for p in profiles.values() if not p.match]
 
 
-# The scrape's own metrics: (name, labels, help). The catalogue documents them from here.
+# The scrape's own metrics: (name, labels, help). The catalogue documents them from here
+# (after the core's snmp_up, snmp_scrape_error and snmp_scrape_duration_seconds).
 SCRAPE_METRICS: list[tuple[str, str, str]] = [
-    ("snmp_up", "", "1 if the device answered SNMP (a GET of sysObjectID and sysUpTime), 0 otherwise."),
-    (
-        "snmp_scrape_error",
-        "reason",
-        "1 for the reason the device could not be scraped (snmp_up 0), 0 for the others: "
-        "timeout, auth, unreachable, resolve, protocol, not_increasing, deadline.",
-    ),
     (
         "snmp_profile_success",
         "profile",
         "1 when every OID of the profile was read; 0 on timeout, agent error or broken walk "
         "(what was read before the failure is still exported).",
     ),
-    ("snmp_scrape_duration_seconds", "", "Time this scrape took."),
     ("snmp_scrape_pdus_sent", "", "SNMP requests sent in this scrape, retries included."),
     ("snmp_scrape_retries", "", "SNMP requests re-sent after a timeout in this scrape."),
     ("snmp_scrape_values_returned", "", "Variable bindings received in this scrape."),
@@ -239,6 +223,15 @@ def _profile_failed(target: str, profile: str, exc: BaseException) -> None:
         log.error("profile crashed", exc_info=exc, extra={"target": target, "profile": profile})
 
 
+def session_families(stats: SessionStats) -> list[Metric]:
+    """The request counters of one scrape, also exported when the device did not answer."""
+    return [
+        _gauge("snmp_scrape_pdus_sent", stats.pdus_sent),
+        _gauge("snmp_scrape_retries", stats.retries),
+        _gauge("snmp_scrape_values_returned", stats.values),
+    ]
+
+
 async def scrape_device(
     session: SnmpSession,
     profiles: dict[str, Profile],
@@ -248,69 +241,54 @@ async def scrape_device(
     cache: LabelCache,
     cache_key: tuple[str, int, str],
     clock: Callable[[], float] = time.time,
-) -> ScrapeResult:
-    """Scrape one device; failures become ``snmp_up 0`` with a reason, never an exception."""
-    started = time.monotonic()
+) -> list[Metric]:
+    """Scrape one device; a device that does not answer raises :class:`ProbeFailure`."""
     target = cache_key[0]
-    families: list[Metric] = []
-    reason = None
-    scalars: dict[Oid, Value] = {}
     try:
         # Liveness asks for two OIDs every agent has, so no agent fails it for an OID it lacks.
         scalars = await session.get([SYS_OBJECT_ID, SYS_UPTIME], deadline)
     except SnmpError as exc:
-        reason = exc.reason
         log.info("device down", extra={"target": target, "reason": exc.reason, "detail": exc.detail})
-    if reason is None:
-        sys_oid = scalars.get(SYS_OBJECT_ID)
-        chosen = (
-            [profiles[m] for m in modules]
-            if modules
-            else choose_profiles(profiles, sys_oid if isinstance(sys_oid, tuple) else None)
-        )
-        change_oids = sorted({o for p in chosen for t in p.tables for o in t.change_oids})
-        change: dict[Oid, Value | None] = {}
-        if change_oids:
-            try:
-                got = await session.get(change_oids, deadline)
-            except SnmpError:
-                got = {}  # the cache then relies on reboots, new rows and its maximum age
-            change = {o: got.get(o) for o in change_oids}
-        uptime = scalars.get(SYS_UPTIME)
-        cached = cache.get(cache_key, uptime if isinstance(uptime, int) else None, change, clock())
-        scrape = DeviceScrape(session, options, deadline)
+        raise ProbeFailure(exc.reason, detail=exc.detail, families=session_families(session.stats)) from None
+    sys_oid = scalars.get(SYS_OBJECT_ID)
+    chosen = (
+        [profiles[m] for m in modules]
+        if modules
+        else choose_profiles(profiles, sys_oid if isinstance(sys_oid, tuple) else None)
+    )
+    change_oids = sorted({o for p in chosen for t in p.tables for o in t.change_oids})
+    change: dict[Oid, Value | None] = {}
+    if change_oids:
         try:
-            results = await asyncio.gather(
-                *(scrape.profile(p, cached, scalars) for p in chosen), return_exceptions=True
-            )
-        finally:
-            scrape.cancel()
-        success = GaugeMetricFamily("snmp_profile_success", _HELP["snmp_profile_success"], labels=["profile"])
-        mapped = Families()
-        data = DeviceData(scalars, scrape.columns, clock(), frozenset(scrape.incomplete))
-        for profile, result in zip(chosen, results, strict=True):
-            # Failed profiles still contribute what was read before the failure.
-            try:
-                map_profile(profile, data, mapped)
-            except Exception as exc:
-                result = exc
-            if isinstance(result, BaseException):
-                _profile_failed(target, profile.name, result)
-            success.add_metric([profile.name], 0.0 if isinstance(result, BaseException) else 1.0)
-        families += mapped.metrics()
-        families.append(success)
-        families.append(_gauge("snmp_scrape_lookup_cache_hits", scrape.cache_hits))
-        families.append(_gauge("snmp_scrape_invalid_values", mapped.invalid_values))
-    families.append(_gauge("snmp_up", 1 if reason is None else 0))
-    errors = GaugeMetricFamily("snmp_scrape_error", _HELP["snmp_scrape_error"], labels=["reason"])
-    for r in REASONS:
-        errors.add_metric([r], 1.0 if r == reason else 0.0)
-    families.append(errors)
-    stats = session.stats
-    families += [
-        _gauge("snmp_scrape_pdus_sent", stats.pdus_sent),
-        _gauge("snmp_scrape_retries", stats.retries),
-        _gauge("snmp_scrape_values_returned", stats.values),
-        _gauge("snmp_scrape_duration_seconds", time.monotonic() - started),
+            got = await session.get(change_oids, deadline)
+        except SnmpError:
+            got = {}  # the cache then relies on reboots, new rows and its maximum age
+        change = {o: got.get(o) for o in change_oids}
+    uptime = scalars.get(SYS_UPTIME)
+    cached = cache.get(cache_key, uptime if isinstance(uptime, int) else None, change, clock())
+    scrape = DeviceScrape(session, options, deadline)
+    try:
+        results = await asyncio.gather(
+            *(scrape.profile(p, cached, scalars) for p in chosen), return_exceptions=True
+        )
+    finally:
+        scrape.cancel()
+    success = GaugeMetricFamily("snmp_profile_success", _HELP["snmp_profile_success"], labels=["profile"])
+    mapped = Families()
+    data = DeviceData(scalars, scrape.columns, clock(), frozenset(scrape.incomplete))
+    for profile, result in zip(chosen, results, strict=True):
+        # Failed profiles still contribute what was read before the failure.
+        try:
+            map_profile(profile, data, mapped)
+        except Exception as exc:
+            result = exc
+        if isinstance(result, BaseException):
+            _profile_failed(target, profile.name, result)
+        success.add_metric([profile.name], 0.0 if isinstance(result, BaseException) else 1.0)
+    return [
+        *mapped.metrics(),
+        success,
+        _gauge("snmp_scrape_lookup_cache_hits", scrape.cache_hits),
+        _gauge("snmp_scrape_invalid_values", mapped.invalid_values),
+        *session_families(session.stats),
     ]
-    return ScrapeResult(families=families, up=reason is None)

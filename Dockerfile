@@ -1,0 +1,35 @@
+# One image for every mspwatch process: the exporters, `mspwatch targets`, `mspwatch report`
+# and (target `demo`) the simulators. compose/compose.yaml builds it; run as a non-root user
+# with configs and secrets mounted read-only.
+#
+#   docker build -t mspwatch .                 # exporters, targets, report
+#   docker build --target demo -t mspwatch:demo .   # plus snmpsim for the demo profile
+FROM python:3.11-slim-bookworm AS runtime
+
+# WeasyPrint (the monthly PDFs) needs Pango and HarfBuzz; DejaVu is the report's font.
+RUN apt-get update -q \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+      libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core \
+ && rm -rf /var/lib/apt/lists/*
+
+WORKDIR /opt/mspwatch
+COPY pyproject.toml README.md ./
+COPY mspwatch ./mspwatch
+COPY exporters ./exporters
+COPY simulators ./simulators
+COPY reports ./reports
+RUN pip install --no-cache-dir . && rm -rf build
+
+# A fixed uid/gid so mounted secret files can be made readable by this user only.
+RUN groupadd --system --gid 10001 mspwatch \
+ && useradd --system --uid 10001 --gid mspwatch --home-dir /var/lib/mspwatch --create-home mspwatch
+USER 10001:10001
+WORKDIR /var/lib/mspwatch
+ENTRYPOINT ["mspwatch"]
+CMD ["--help"]
+
+FROM runtime AS demo
+USER root
+RUN pip install --no-cache-dir '/opt/mspwatch[demo]' \
+ && python -c "from pathlib import Path; from mspwatch.simulators.snmp import prepare_data_dir; prepare_data_dir(Path('/opt/snmpsim-data'))"
+USER 10001:10001
