@@ -48,7 +48,6 @@ def alert_count(area: str) -> int:
     return sum(1 for g in groups for r in g["rules"] if "alert" in r)
 
 
-
 def _pids(output: str) -> dict[str, int]:
     """{name: pid} of every process the demo said it started."""
     return {m.group(1): int(m.group(2)) for m in re.finditer(r"^started (\S+) \(pid (\d+)\)", output, re.M)}
