@@ -162,3 +162,19 @@ def test_provisioning_points_at_the_json_folders() -> None:
     assert {Path(p).parent.name for p in DASHBOARDS} == {
         "noc", "network", "backup", "patch", "m365", "sla", "platform",
     }  # fmt: skip
+
+
+def _alert_rules() -> list[dict[str, object]]:
+    rules = []
+    for path in sorted((ROOT / "alertrules").glob("*.yml")):
+        for group in yaml.safe_load(path.read_text())["groups"]:
+            rules += [r for r in group["rules"] if "alert" in r]
+    return rules
+
+
+@pytest.mark.parametrize("rule", _alert_rules(), ids=lambda r: str(r["alert"]))
+def test_every_alert_links_the_dashboard_that_explains_it(rule: dict[str, object]) -> None:
+    uids = {str(d["uid"]) for d in DASHBOARDS.values()}
+    url = rule["annotations"]["dashboard_url"]  # type: ignore[index]
+    match = re.fullmatch(r"/d/([a-z0-9-]+)", str(url))
+    assert match and match.group(1) in uids, f"{rule['alert']}: {url}"
