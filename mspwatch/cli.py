@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
 from collections.abc import Sequence
 
@@ -37,6 +38,27 @@ def _chosen(argv: Sequence[str]) -> str | None:
     return next((a for a in argv if not a.startswith("-")), None)
 
 
+def plain(text: str | None) -> str | None:
+    """Help text without reStructuredText markup, as a terminal shows it.
+
+    >>> plain("``mspwatch demo``: see :class:`~mspwatch.demo.kit.Ports`")
+    'mspwatch demo: see mspwatch.demo.kit.Ports'
+    """
+    if text is None:
+        return None
+    return re.sub(r":[a-z]+:`~?([^`]+)`", r"\1", text).replace("``", "")
+
+
+def _plain_help(parser: argparse.ArgumentParser) -> None:
+    parser.description = plain(parser.description)
+    parser.epilog = plain(parser.epilog)
+    for action in parser._actions:
+        action.help = plain(action.help)
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                _plain_help(child)
+
+
 def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     """The parser with the chosen subcommand's flags; the others are listed by name only."""
     parser = argparse.ArgumentParser(
@@ -50,6 +72,7 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     for name, (_, help_text) in SUBCOMMANDS.items():
         if name not in sub.choices:
             sub.add_parser(name, help=help_text)
+    _plain_help(parser)  # module docstrings double as descriptions
     return parser
 
 

@@ -4,28 +4,42 @@ labels; Alertmanager is ready to route what fires."""
 
 from __future__ import annotations
 
+import io
 import json
-import random
+import os
 import re
+import shlex
+import signal
 import socket
 import subprocess
 import sys
 import threading
+import time
+from collections.abc import Callable, Iterator
 from http.server import ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import httpx
+import pytest
 import yaml
 
 from mspwatch.demo.alerting import alertmanager_config, count_notifications, webhook_receivers
+from mspwatch.demo.kit import free_offset, own_metrics, own_pid, wait_http, write_estate_inventory
 from mspwatch.demo.m365 import exporter_config
 from mspwatch.demo.main import Ports, areas, prometheus_config
 from mspwatch.demo.receiver import make_handler
-from mspwatch.inventory import load_inventory
+from mspwatch.demo.runner import DemoError, Runner
+from mspwatch.inventory import load_inventory, write_targets
 from mspwatch.simulators.graph.scenario import SCENARIOS_DIR, load_scenario
 from tests.conftest import require_tool
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+DEMO = [sys.executable, "-m", "mspwatch.cli", "demo"]
+STALE = '{"receiver": "stale-from-an-old-run", "status": "firing", "alerts": []}\n'
+ESTATE_INVENTORY = ROOT / "simulators" / "estate" / "inventory.yml"
 
 
 def alert_count(area: str) -> int:
@@ -34,39 +48,113 @@ def alert_count(area: str) -> int:
     return sum(1 for g in groups for r in g["rules"] if "alert" in r)
 
 
-def _free_offset() -> int:
-    """An offset that makes every demo port free on 127.0.0.1 (random start: two runs on one
-    machine, e.g. a developer's and CI's, should not pick the same range)."""
-    start = random.randrange(21000, 40000)
-    for offset in [*range(start, 40000, 137), *range(21000, start, 137)]:
-        ports = Ports().shifted(offset)
-        try:
-            for port in ports.all():
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        return offset
-    raise RuntimeError("no free port range")
+def _pids(output: str) -> dict[str, int]:
+    """{name: pid} of every process the demo said it started."""
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^started (\S+) \(pid (\d+)\)", output, re.M)}
 
 
-def test_demo_check(tmp_path: Path) -> None:
+def _gone(pid: int) -> bool:
+    try:
+        return "zombie" in Path(f"/proc/{pid}/status").read_text().lower()
+    except FileNotFoundError:
+        return True
+
+
+def _wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    end = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > end:
+            raise AssertionError(f"{what} not within {timeout:.0f}s")
+        time.sleep(0.2)
+
+
+class Background:
+    """``mspwatch demo ... &`` from a non-interactive shell, as a user starts it in the
+    background (SIGINT ignored, stdin /dev/null); the shell waits for it and reaps it."""
+
+    def __init__(self, cwd: Path, *args: str) -> None:
+        self.out = cwd / "demo.out"
+        cmd = shlex.join([*DEMO, *args])
+        self.shell = subprocess.Popen(
+            ["sh", "-c", f"{cmd} >{shlex.quote(str(self.out))} 2>&1 & echo $!; wait $!"],
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.shell.stdout is not None
+        self.pid = int(self.shell.stdout.readline())
+
+    def output(self) -> str:
+        return self.out.read_text(errors="replace") if self.out.exists() else ""
+
+    def wait_output(self, text: str, timeout: float) -> None:
+        _wait_for(lambda: text in self.output() or self.shell.poll() is not None, timeout, repr(text))
+        assert text in self.output(), self.output()[-3000:]
+
+    def stop(self, sig: signal.Signals) -> int:
+        """Send ``sig`` to the demo (not the shell); return the demo's exit code."""
+        os.kill(self.pid, sig)
+        return self.shell.wait(timeout=60)
+
+    def kill(self) -> None:
+        if self.shell.poll() is None:
+            os.kill(self.pid, signal.SIGTERM)
+            self.shell.wait(timeout=60)
+
+
+@pytest.fixture(scope="module")
+def running_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Background, Path, int]]:
+    """A plain ``mspwatch demo`` (./demo-data, ports moved) with a notification of an old run
+    in its data dir, running in the background until the SIGTERM test stops it."""
+    cwd = tmp_path_factory.mktemp("demo")
+    (cwd / "demo-data").mkdir()
+    (cwd / "demo-data" / "notifications.jsonl").write_text(STALE)
+    offset = free_offset(load_inventory(ESTATE_INVENTORY))
+    demo = Background(cwd, f"--port-offset={offset}")
+    try:
+        demo.wait_output("Ctrl-C stops everything.", 1200)
+        yield demo, cwd, offset
+    finally:
+        demo.kill()
+
+
+def test_the_demo_inventory_carries_the_moved_ports(running_demo: tuple[Background, Path, int]) -> None:
+    demo, cwd, offset = running_demo
+    inventory = load_inventory(cwd / "demo-data" / "estate" / "inventory.yml")
+    devices = [d for c in inventory.customers for s in c.sites for d in s.devices]
+    assert {d.address.rsplit(":", 1)[1] for d in devices} == {str(1161 + offset)}
+    snmp_targets = json.loads((cwd / "demo-data" / "targets" / "snmp.json").read_text())
+    assert {t.rsplit(":", 1)[1] for g in snmp_targets for t in g["targets"]} == {str(1161 + offset)}
+    assert f"/snmp?target=127.0.10.1:{1161 + offset}&auth=acme-core-v3" in demo.output()
+    # snmpsim logs (errors only) to a file in the data dir, like every other process.
+    assert (cwd / "demo-data" / "logs" / "snmpsim.log").exists()
+
+
+def test_a_second_demo_on_the_same_data_dir_is_refused(running_demo: tuple[Background, Path, int]) -> None:
+    demo, cwd, _ = running_demo
+    proc = subprocess.run([*DEMO], cwd=cwd, capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 1
+    assert proc.stdout == (
+        f"error: {cwd / 'demo-data'} is in use by a running demo (pid {demo.pid}); "
+        "stop it, or pass another --data.dir\n"
+    )
+    assert proc.stderr == ""
+
+
+def test_demo_check(running_demo: tuple[Background, Path, int]) -> None:
+    """``--check`` beside a running demo, in its directory and with no options: its own data
+    dir and free ports, and it reports only what its own run produced."""
+    demo, cwd, _ = running_demo
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mspwatch.cli",
-            "demo",
-            "--check",
-            f"--data.dir={tmp_path}",
-            f"--port-offset={_free_offset()}",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
+        [*DEMO, "--check"], cwd=cwd, capture_output=True, text=True, timeout=1500, check=False
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "Traceback" not in proc.stdout + proc.stderr
+    work = re.search(r"^data and logs: (\S+) \(ports moved by \d+\)$", proc.stdout, re.M)
+    assert work, proc.stdout[:2000]
+    assert Path(work.group(1)) != cwd / "demo-data"
+    assert not Path(work.group(1)).exists()  # a passed check removes its own data dir
+    assert "stale-from-an-old-run" not in proc.stdout
     assert "15 of 15 devices up" in proc.stdout
     assert "snmp_up{customer=acme-dental, site=hq, device=core-sw1} = 1" in proc.stdout
     # One summary line per customer once every backup source has been scraped up; the
@@ -112,20 +200,161 @@ def test_demo_check(tmp_path: Path) -> None:
         proc.stdout,
         re.M,
     ), proc.stdout[-3000:]
-    assert (tmp_path / "alertmanager.yml").exists()
-    # Every process the demo started is gone again.
-    for line in proc.stdout.splitlines():
-        if line.startswith("started ") and "(pid " in line:
-            pid = int(line.split("(pid ")[1].split(")")[0])
-            assert (
-                not Path(f"/proc/{pid}").exists()
-                or "zombie" in Path(f"/proc/{pid}/status").read_text().lower()
-            )
+    # Every process the check started is gone again; the running demo's are not.
+    pids = _pids(proc.stdout)
+    assert len(pids) == 13, pids
+    assert all(_gone(pid) for pid in pids.values())
+    assert not any(_gone(pid) for pid in _pids(demo.output()).values())
 
 
-def test_port_offset_moves_every_port() -> None:
+def _query(prometheus: str, promql: str) -> list[dict[str, Any]]:
+    answer = httpx.get(f"{prometheus}/api/v1/query", params={"query": promql}, timeout=10).json()
+    result: list[dict[str, Any]] = answer["data"]["result"]
+    return result
+
+
+def _snmpget(endpoint: str, community: str, *oids: str) -> list[int]:
+    out = subprocess.run(
+        [require_tool("snmpget"), "-v2c", "-c", community, "-t", "30", "-r", "1", "-Oqvt", endpoint, *oids],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    return [int(v) for v in out.split()]
+
+
+def test_the_estate_lives(running_demo: tuple[Background, Path, int]) -> None:
+    """Interfaces that are up count traffic, each at its own rate; uptimes count on; no
+    device reboots when the demo starts; the APC UPS is on mains."""
+    _, cwd, offset = running_demo
+    recording = (cwd / "demo-data" / "snmpsim" / "data" / "switch-hpe-procurve.snmprec").read_text()
+    moving = re.findall(r"^(1\.3\.6\.1\.2\.1\.31\.1\.1\.1\.6\.\d+)\|70:numeric\|", recording, re.M)
+    assert len(moving) >= 2
+    oids = [*moving[:2], "1.3.6.1.2.1.1.3.0"]
+    sw1 = f"127.0.10.7:{1161 + offset}"  # acme-dental, branch-york, sw1
+    first = _snmpget(sw1, "switch-hpe-procurve", *oids)
+    time.sleep(2)  # let the wall clock move; no timing is asserted
+    second = _snmpget(sw1, "switch-hpe-procurve", *oids)
+    assert all(b > a for a, b in zip(first, second, strict=True)), (first, second)
+    assert second[0] - first[0] != second[1] - first[1]  # two interfaces, two rates
+    prometheus = f"http://127.0.0.1:{Ports().shifted(offset).prometheus}"
+    apc = 'snmp_ups_on_battery{customer="acme-dental", device="ups1"}'
+    _wait_for(lambda: bool(_query(prometheus, apc)), 600, "the APC UPS scraped")
+    assert [s["value"][1] for s in _query(prometheus, apc)] == ["0"]
+    assert _query(prometheus, 'resets(snmp_device_uptime_seconds{job="snmp"}[15m]) > 0') == []
+
+
+def test_sigterm_stops_every_process_of_a_background_demo(running_demo: tuple[Background, Path, int]) -> None:
+    demo, _, _ = running_demo
+    pids = _pids(demo.output())
+    assert len(pids) == 13, pids
+    assert demo.stop(signal.SIGTERM) == 0
+    out = demo.output()
+    assert "SIGTERM received: stopping every process the demo started" in out
+    assert "stopped 13 processes after SIGTERM" in out
+    assert {name for name in pids if f"stopped {name} (pid {pids[name]})" in out} == set(pids)
+    assert [name for name, pid in pids.items() if not _gone(pid)] == []
+    assert "Traceback" not in out
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_while_starting_stops_everything(tmp_path: Path, sig: signal.Signals) -> None:
+    """Before anything is ready (snmpsim still opening its recordings) a signal stops every
+    process; SIGINT too, although a background job starts with SIGINT ignored."""
+    offset = free_offset(load_inventory(ESTATE_INVENTORY))
+    demo = Background(tmp_path, f"--port-offset={offset}", f"--data.dir={tmp_path / 'data'}")
+    try:
+        _wait_for(lambda: len(_pids(demo.output())) == 13, 120, "13 processes started")
+        pids = _pids(demo.output())
+        assert demo.stop(sig) == 0
+    finally:
+        demo.kill()
+    assert len(pids) == 13, pids
+    assert [name for name, pid in pids.items() if not _gone(pid)] == []
+    assert f"stopped 13 processes after {sig.name}" in demo.output()
+
+
+def test_a_process_that_cannot_bind_fails_the_start_with_its_log(tmp_path: Path) -> None:
+    offset = free_offset(load_inventory(ESTATE_INVENTORY))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", Ports().shifted(offset).prometheus))
+        taken.listen()
+        proc = subprocess.run(
+            [*DEMO, "--check", f"--data.dir={tmp_path}", f"--port-offset={offset}"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stdout + proc.stderr
+    log = tmp_path / "logs" / "prometheus.log"
+    head, _, tail = proc.stdout.partition(f"error: prometheus exited with code 1; the last lines of {log}:\n")
+    assert "bind: address already in use" in tail, proc.stdout[-3000:]
+    assert [name for name, pid in _pids(head).items() if not _gone(pid)] == []
+
+
+def test_port_offset_moves_every_port(tmp_path: Path) -> None:
     assert Ports().shifted(100).all() == [p + 100 for p in Ports().all()]
     assert Ports().backup_exporter == 9817
+    assert Ports().shifted(100).snmp_agent == 1261
+    inventory = write_estate_inventory(tmp_path / "inventory.yml", Ports().shifted(7))
+    devices = [d for c in inventory.customers for s in c.sites for d in s.devices]
+    assert len(devices) == 15 and {d.address.rsplit(":", 1)[1] for d in devices} == {"1168"}
+    assert {s.url for c in inventory.customers for s in c.backup_sources if s.kind == "veeam"} == {
+        "http://127.0.10.50:9426",
+        "http://127.0.20.50:9426",
+    }
+    write_targets(inventory, tmp_path / "targets")
+    groups = json.loads((tmp_path / "targets" / "snmp.json").read_text())
+    assert len(groups) == 15 and all(g["targets"][0].endswith(":1168") for g in groups)
+
+
+def test_readiness_refuses_a_process_that_is_not_ours(tmp_path: Path) -> None:
+    """Something else answering on the port does not count as our process being ready."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(tmp_path / "n.jsonl"))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/-/identity"
+        runner = Runner(tmp_path)
+        with pytest.raises(DemoError, match=rf"answered by pid {os.getpid()}, not ours \(1\)"):
+            wait_http(url, runner, 1, expect=own_pid(1))
+        assert wait_http(url, runner, 1, expect=own_pid(os.getpid())) == f'{{"pid": {os.getpid()}}}'.encode()
+    finally:
+        server.shutdown()
+        server.server_close()
+    old = b"prometheus_build_info 1\nprocess_start_time_seconds 900\n"
+    assert own_metrics("prometheus_build_info", 1000)(old) == "a process that started 100s before the demo"
+    assert own_metrics("alertmanager_build_info", 800)(old) == "no alertmanager_build_info"
+
+
+def test_runner_stops_every_process_when_one_exits(tmp_path: Path) -> None:
+    out = io.StringIO()
+    runner = Runner(tmp_path, out)
+    runner.add("sleeper", ["sleep", "60"])
+    runner.add("failing", ["sh", "-c", "echo one; echo 'two: port taken'; exit 3"])
+    assert runner.run(lambda: runner.sleep(60) or 0) == 1
+    assert runner.exited.keys() == {"sleeper", "failing"} and runner.exited["failing"] == 3
+    assert (tmp_path / "failing.log").read_text() == "one\ntwo: port taken\n"
+    lines = out.getvalue().splitlines()
+    assert lines[-3:] == [
+        f"error: failing exited with code 3; the last lines of {tmp_path / 'failing.log'}:",
+        "  one",
+        "  two: port taken",
+    ]
+    assert f"stopped sleeper (pid {runner.pids['sleeper']})" in lines
+    assert all(_gone(pid) for pid in runner.pids.values())
+
+
+def test_runner_stops_every_process_when_the_steps_end(tmp_path: Path) -> None:
+    runner = Runner(tmp_path, io.StringIO())
+    runner.add("a", ["sleep", "60"])
+    runner.add("b", ["sleep", "60"])
+    assert runner.run(lambda: 7) == 7
+    assert set(runner.exited) == {"a", "b"} and runner.failed is None
+    assert all(_gone(pid) for pid in runner.pids.values())
 
 
 def test_backup_scrape_job_follows_the_multi_target_pattern(tmp_path: Path) -> None:

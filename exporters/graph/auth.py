@@ -304,7 +304,7 @@ class _BoundedHttp:
 
         >>> http = _BoundedHttp(None, True, 10.0)
         >>> http.last_status, http.last_retry_after = 503, "2"
-        >>> http.failure().reason, http.failure().retry_after
+        >>> str(http.failure().reason), http.failure().retry_after
         ('unavailable', 2.0)
         """
         status = self.last_status

@@ -18,7 +18,8 @@ from typing import Any
 
 import yaml
 
-from .kit import COMPOSE, Demo, DemoArea, Ports, get_json, tool, wait_http
+from .kit import COMPOSE, Demo, DemoArea, Ports, get_json, own_metrics, own_pid, tool, wait_http
+from .runner import DemoError
 
 DEMO_WEBHOOK_TOKEN = "demo-webhook-token"  # noqa: S105 - sent to the demo's own receiver only
 
@@ -75,7 +76,7 @@ class AlertingArea(DemoArea):
         self._config = alertmanager_config(demo.ports, token)
         config_file = demo.work / "alertmanager.yml"
         config_file.write_text(yaml.safe_dump(self._config, sort_keys=False), encoding="utf-8")
-        demo.procs.start(
+        demo.procs.add(
             "demo-receiver",
             [
                 sys.executable,
@@ -85,7 +86,7 @@ class AlertingArea(DemoArea):
                 f"--output={self.notifications(demo)}",
             ],
         )
-        demo.procs.start(
+        demo.procs.add(
             "alertmanager",
             [
                 tool("prometheus-alertmanager"),
@@ -101,8 +102,19 @@ class AlertingArea(DemoArea):
         return [f"127.0.0.1:{ports.alertmanager}"]
 
     def wait_ready(self, demo: Demo) -> None:
-        wait_http(f"http://127.0.0.1:{demo.ports.alert_receiver}/-/healthy", demo.procs, 30)
+        wait_http(
+            f"http://127.0.0.1:{demo.ports.alert_receiver}/-/identity",
+            demo.procs,
+            30,
+            expect=own_pid(demo.procs.pids.get("demo-receiver")),
+        )
         wait_http(f"{self.url(demo)}/-/ready", demo.procs, 60)
+        wait_http(
+            f"{self.url(demo)}/metrics",
+            demo.procs,
+            60,
+            expect=own_metrics("alertmanager_build_info", demo.started),
+        )
 
     def banner(self, demo: Demo) -> list[str]:
         return [
@@ -120,13 +132,13 @@ class AlertingArea(DemoArea):
                 return True
             if time.monotonic() > end:
                 return False
-            time.sleep(1)
+            demo.procs.sleep(1)
 
     def check(self, demo: Demo) -> bool:
         try:
             wait_http(f"{self.url(demo)}/-/ready", demo.procs, 30)
             alerts = get_json(f"{self.url(demo)}/api/v2/alerts")
-        except (OSError, RuntimeError) as exc:
+        except (OSError, DemoError) as exc:
             print(f"Alertmanager not ready: {exc}")
             return False
         states = Counter(a.get("status", {}).get("state", "?") for a in alerts)

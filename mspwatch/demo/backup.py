@@ -2,9 +2,10 @@
 customer's own loopback address, clock running with real time), restic and drop-folder files
 written on a schedule, and the backup exporter reading them all.
 
-The demo copies ``simulators/estate/backup.yml`` and the estate inventory into
-``<data dir>/estate/`` (with the Veeam ports moved by ``--port-offset``) and writes the
-file-based sources next to them, so the relative paths in the inventory resolve there.
+The demo copies ``simulators/estate/backup.yml`` next to its own copy of the estate inventory
+in ``<data dir>/estate/`` (written once by ``main.py``, with the Veeam ports moved by
+``--port-offset``) and writes the file-based sources there, so the inventory's relative paths
+resolve.
 """
 
 from __future__ import annotations
@@ -16,8 +17,6 @@ import urllib.parse
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from mspwatch.inventory import VeeamSource
 from mspwatch.simulators.estate.backup_data import write_backup_files
@@ -31,9 +30,11 @@ from .kit import (
     Ports,
     demo_jobs,
     get_json,
+    own_pid,
     query,
     start_exporter,
     wait_all_up,
+    wait_exporter,
     wait_http,
 )
 
@@ -47,31 +48,9 @@ def scenario_for(source: str) -> Path:
     return SCENARIOS / f"estate-{source}.yaml"
 
 
-def _with_port(url: str, port: int) -> str:
-    parts = urllib.parse.urlsplit(url)
-    return parts._replace(netloc=f"{parts.hostname}:{port}").geturl()
-
-
-def estate_inventory(raw: dict[str, Any], ports: Ports) -> dict[str, Any]:
-    """The estate inventory with every Veeam and NinjaOne source's URL on the demo's
-    simulator ports."""
-    for customer in raw.get("customers", []):
-        for source in customer.get("backup_sources", []):
-            if source.get("kind") == "veeam":
-                source["url"] = _with_port(source["url"], ports.veeam_simulator)
-        for source in customer.get("patch_sources", []):
-            if source.get("kind") == "ninjaone":
-                source["url"] = _with_port(source["url"], ports.ninjaone_simulator)
-    return raw
-
-
-def materialise_estate(estate: Path, ports: Ports, now: float) -> Path:
-    """Write the exporter's config, the inventory and the file-based sources; return backup.yml."""
+def materialise_estate(estate: Path, now: float) -> Path:
+    """Write the exporter's config and the file-based sources beside the inventory; return backup.yml."""
     estate.mkdir(parents=True, exist_ok=True)
-    raw = yaml.safe_load((ESTATE / "inventory.yml").read_text(encoding="utf-8"))
-    (estate / "inventory.yml").write_text(
-        yaml.safe_dump(estate_inventory(raw, ports), sort_keys=False), encoding="utf-8"
-    )
     shutil.copyfile(ESTATE / "backup.yml", estate / "backup.yml")
     write_backup_files(estate, now)
     return estate / "backup.yml"
@@ -92,11 +71,11 @@ class BackupArea(DemoArea):
 
     def start(self, demo: Demo) -> None:
         estate = self._estate(demo)
-        materialise_estate(estate, demo.ports, time.time())
+        materialise_estate(estate, time.time())
         self._refreshed = time.monotonic()
         for source in self._veeam_sources(demo):
             host = urllib.parse.urlsplit(source.url).hostname
-            demo.procs.start(
+            demo.procs.add(
                 f"veeam-{source.name}",
                 [
                     sys.executable,
@@ -122,8 +101,13 @@ class BackupArea(DemoArea):
     def wait_ready(self, demo: Demo) -> None:
         for source in self._veeam_sources(demo):
             host = urllib.parse.urlsplit(source.url).hostname
-            wait_http(f"http://{host}:{demo.ports.veeam_simulator}/admin/clock", demo.procs, 60)
-        wait_http(f"http://127.0.0.1:{demo.ports.backup_exporter}/-/healthy", demo.procs, 60)
+            wait_http(
+                f"http://{host}:{demo.ports.veeam_simulator}/admin/identity",
+                demo.procs,
+                60,
+                expect=own_pid(demo.procs.pids.get(f"veeam-{source.name}")),
+            )
+        wait_exporter(demo, "backup", demo.ports.backup_exporter)
 
     def banner(self, demo: Demo) -> list[str]:
         sources = [s for c in demo.inventory.customers for s in c.backup_sources]

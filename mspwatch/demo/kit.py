@@ -9,15 +9,16 @@ the areas and runs them in order.
 from __future__ import annotations
 
 import json
+import random
+import re
 import shutil
-import signal
 import socket
 import ssl
-import subprocess
 import sys
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -25,12 +26,17 @@ from typing import Any
 import yaml
 
 from mspwatch.common.net import split_host_port
-from mspwatch.inventory import Inventory
+from mspwatch.inventory import Device, Inventory, VeeamSource, load_inventory
+
+from .runner import DemoError, Runner
 
 ROOT = Path(__file__).resolve().parents[2]
 ESTATE = ROOT / "simulators" / "estate"
 COMPOSE = ROOT / "compose"
 ALERTRULES = ROOT / "alertrules"
+
+
+SNMP_AGENT_PORT = 1161  # the estate inventory's devices' UDP port
 
 
 @dataclass
@@ -51,6 +57,8 @@ class Ports:
     alertmanager: int = 9093
     # The demo's stand-in for the paging, PSA and chat webhooks Alertmanager notifies.
     alert_receiver: int = 9097
+    # Each simulated device has its own loopback address, all on this UDP port.
+    snmp_agent: int = SNMP_AGENT_PORT
 
     def shifted(self, offset: int) -> Ports:
         return Ports(**{f.name: getattr(self, f.name) + offset for f in fields(self)})
@@ -58,36 +66,83 @@ class Ports:
     def all(self) -> list[int]:
         return [getattr(self, f.name) for f in fields(self)]
 
+    @property
+    def offset(self) -> int:
+        return self.snmp_agent - SNMP_AGENT_PORT
 
-@dataclass
-class Processes:
-    """Processes the demo started; stopped by PID in reverse order."""
 
-    log_dir: Path
-    procs: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
+def estate_inventory(raw: dict[str, Any], ports: Ports) -> dict[str, Any]:
+    """The estate inventory (parsed YAML) with every port moved to the demo's ports: the
+    devices', the Veeam and the NinjaOne simulators'.
 
-    def start(self, name: str, args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-        log = (self.log_dir / f"{name}.log").open("wb")
-        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env)
-        self.procs.append((name, proc))
-        print(f"started {name} (pid {proc.pid}), log: {self.log_dir / (name + '.log')}")
-        return proc
+    >>> raw = {"customers": [{"sites": [{"devices": [{"address": "127.0.10.1:1161"}]}],
+    ...        "backup_sources": [{"kind": "veeam", "url": "http://127.0.10.50:9419"}]}]}
+    >>> moved = estate_inventory(raw, Ports().shifted(100))["customers"][0]
+    >>> moved["sites"][0]["devices"][0]["address"], moved["backup_sources"][0]["url"]
+    ('127.0.10.1:1261', 'http://127.0.10.50:9519')
+    """
+    for customer in raw.get("customers", []):
+        for site in customer.get("sites", []):
+            for device in site.get("devices", []):
+                host, port = split_host_port(device["address"])
+                device["address"] = f"{host}:{(port or 161) + ports.offset}"
+        for source in customer.get("backup_sources", []):
+            if source.get("kind") == "veeam":
+                source["url"] = _with_port(source["url"], ports.veeam_simulator)
+        for source in customer.get("patch_sources", []):
+            if source.get("kind") == "ninjaone":
+                source["url"] = _with_port(source["url"], ports.ninjaone_simulator)
+    return raw
 
-    def check_alive(self) -> None:
-        for name, proc in self.procs:
-            if proc.poll() is not None:
-                raise RuntimeError(f"{name} exited with code {proc.returncode}; see its log")
 
-    def stop_all(self) -> None:
-        for _name, proc in reversed(self.procs):
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for _name, proc in reversed(self.procs):
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
+def _with_port(url: str, port: int) -> str:
+    parts = urllib.parse.urlsplit(url)
+    return parts._replace(netloc=f"{parts.hostname}:{port}").geturl()
+
+
+def write_estate_inventory(path: Path, ports: Ports) -> Inventory:
+    """Write the demo's own copy of the estate inventory (ports moved); return it, loaded."""
+    raw = yaml.safe_load((ESTATE / "inventory.yml").read_text(encoding="utf-8"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(estate_inventory(raw, ports), sort_keys=False), encoding="utf-8")
+    return load_inventory(path)
+
+
+def free_offset(inventory: Inventory, start: int | None = None) -> int:
+    """A ``--port-offset`` that leaves every demo port free, the devices' UDP ports included.
+
+    The search starts at a random offset: two runs on one machine (a developer's demo and a
+    ``--check``) should not pick the same range.
+    """
+    first: int = random.randrange(21000, 40000) if start is None else start  # noqa: S311 - not crypto
+    offsets: list[int] = [*range(first, 40000, 137), *range(21000, first, 137)]
+    for offset in offsets:
+        ports = Ports().shifted(offset)
+        tcp = [("127.0.0.1", p) for p in ports.all() if p not in (ports.snmp_agent, ports.veeam_simulator)]
+        tcp += [
+            (urllib.parse.urlsplit(s.url).hostname or "", ports.veeam_simulator) for s in _veeam(inventory)
+        ]
+        udp = [(split_host_port(d.address)[0], ports.snmp_agent) for d in _all_devices(inventory)]
+        if all(_free(socket.SOCK_STREAM, a) for a in tcp) and all(_free(socket.SOCK_DGRAM, a) for a in udp):
+            return offset
+    raise DemoError("no free range of ports found for the demo on 127.0.0.0/8")
+
+
+def _free(kind: int, address: tuple[str, int]) -> bool:
+    with socket.socket(socket.AF_INET, kind) as sock:
+        try:
+            sock.bind(address)
+        except OSError:
+            return False
+    return True
+
+
+def _all_devices(inventory: Inventory) -> list[Device]:
+    return [d for c in inventory.customers for s in c.sites for d in s.devices]
+
+
+def _veeam(inventory: Inventory) -> list[VeeamSource]:
+    return [s for c in inventory.customers for s in c.backup_sources if isinstance(s, VeeamSource)]
 
 
 @dataclass
@@ -98,8 +153,9 @@ class Demo:
     ports: Ports
     inventory: Inventory
     targets_dir: Path
-    procs: Processes
+    procs: Runner
     env: dict[str, str]
+    started: float = field(default_factory=time.time)  # a process started before is not ours
 
     @property
     def prometheus_url(self) -> str:
@@ -112,7 +168,10 @@ class DemoArea:
     name = "area"
 
     def start(self, demo: Demo) -> None:
-        """Start the area's simulators and exporters (before Prometheus)."""
+        """Write the area's files and add its simulators and exporters to ``demo.procs``.
+
+        Nothing runs yet: every process starts at once when the runner runs.
+        """
 
     def scrape_configs(self, ports: Ports, targets_dir: Path) -> list[dict[str, Any]]:
         """The area's jobs of compose/prometheus.yml (:func:`demo_jobs`), its exporters' own included."""
@@ -127,7 +186,7 @@ class DemoArea:
         return []
 
     def wait_ready(self, demo: Demo) -> None:
-        """Return once the area's exporters answer (after Prometheus has started)."""
+        """Return once the area's processes answer as themselves (not just something on the port)."""
 
     def banner(self, demo: Demo) -> list[str]:
         """Lines that tell the user where to look."""
@@ -144,7 +203,7 @@ class DemoArea:
 def tool(name: str) -> str:
     path = shutil.which(name)
     if path is None:
-        raise SystemExit(f"error: {name} not found; run `make deps` first")
+        raise DemoError(f"{name} not found; run `make deps` first")
     return path
 
 
@@ -153,32 +212,71 @@ def get_json(url: str, context: ssl.SSLContext | None = None) -> Any:
         return json.load(resp)
 
 
-def wait_udp(endpoint: str, procs: Processes, timeout: float) -> None:
-    """Wait until something has bound the UDP endpoint (snmpsim indexes recordings first)."""
-    host, port = split_host_port(endpoint)
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        procs.check_alive()
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-            try:
-                sock.bind((host, port or 161))
-            except OSError:
-                return
-        time.sleep(0.25)
-    raise RuntimeError(f"nothing listens on {endpoint} after {timeout:.0f}s")
+def wait_http(
+    url: str,
+    procs: Runner,
+    timeout: float,
+    context: ssl.SSLContext | None = None,
+    expect: Callable[[bytes], str | None] | None = None,
+) -> bytes:
+    """Wait until ``url`` answers 200 and ``expect(body)`` finds nothing wrong; return the body.
 
-
-def wait_http(url: str, procs: Processes, timeout: float, context: ssl.SSLContext | None = None) -> None:
-    """Wait until ``url`` answers (``context``: the CA an https:// URL is checked against)."""
+    ``context``: the CA an https:// URL is checked against. ``expect`` returns None when the
+    body shows our process answered, else what is wrong (the last such is in the error).
+    """
     end = time.monotonic() + timeout
-    while time.monotonic() < end:
+    wrong = "no answer"
+    while True:
         procs.check_alive()
         try:
-            with urllib.request.urlopen(url, timeout=2, context=context):  # noqa: S310
-                return
-        except OSError:
-            time.sleep(0.25)
-    raise RuntimeError(f"{url} did not answer within {timeout:.0f}s")
+            with urllib.request.urlopen(url, timeout=2, context=context) as resp:  # noqa: S310
+                body: bytes = resp.read()
+            problem = expect(body) if expect is not None else None
+            if problem is None:
+                return body
+            wrong = problem
+        except OSError as exc:
+            wrong = str(exc)
+        if time.monotonic() > end:
+            raise DemoError(f"{url} did not answer as the demo's own process within {timeout:.0f}s: {wrong}")
+        procs.sleep(0.25)
+
+
+def own_pid(pid: int | None) -> Callable[[bytes], str | None]:
+    """An ``expect`` for identity endpoints answering ``{"pid": N, ...}``: N must be ours."""
+
+    def check(body: bytes) -> str | None:
+        try:
+            answered = json.loads(body).get("pid")
+        except (ValueError, AttributeError):
+            return "not an identity answer"
+        return None if answered == pid else f"answered by pid {answered}, not ours ({pid})"
+
+    return check
+
+
+def own_metrics(build_info: str, started: float) -> Callable[[bytes], str | None]:
+    """An ``expect`` for /metrics: ``build_info`` is there and the process started after us.
+
+    >>> check = own_metrics("prometheus_build_info", 1000.0)
+    >>> check(b'prometheus_build_info{version="2.42.0"} 1\\nprocess_start_time_seconds 1000.5\\n')
+    >>> check(b'prometheus_build_info 1\\nprocess_start_time_seconds 900\\n')
+    'a process that started 100s before the demo'
+    """
+
+    def check(body: bytes) -> str | None:
+        text = body.decode("utf-8", "replace")
+        if not re.search(rf"^{re.escape(build_info)}[{{ ]", text, re.M):
+            return f"no {build_info}"
+        m = re.search(r"^process_start_time_seconds ([0-9.e+]+)$", text, re.M)
+        if m is None:
+            return "no process_start_time_seconds"
+        # Go reports its start time to the second (boot time + clock ticks): allow that.
+        if float(m.group(1)) < started - 2:
+            return f"a process that started {started - float(m.group(1)):.0f}s before the demo"
+        return None
+
+    return check
 
 
 def query(prometheus: str, promql: str) -> list[dict[str, Any]]:
@@ -188,7 +286,7 @@ def query(prometheus: str, promql: str) -> list[dict[str, Any]]:
 
 
 def wait_all_up(
-    prometheus: str, procs: Processes, promql: str, expected: int, timeout: float
+    prometheus: str, procs: Runner, promql: str, expected: int, timeout: float
 ) -> list[dict[str, Any]]:
     """Wait until ``promql`` returns at least ``expected`` series, all of value 1; return them."""
     end = time.monotonic() + timeout
@@ -201,13 +299,13 @@ def wait_all_up(
             result = []
         if len(result) >= expected and all(s["value"][1] == "1" for s in result):
             return result
-        time.sleep(1)
+        procs.sleep(1)
     return result  # the caller reports what is still down
 
 
 def start_exporter(demo: Demo, command: str, config: Path, port: int) -> None:
-    """Start one of our exporters (``snmp-exporter``, ...) on 127.0.0.1:port."""
-    demo.procs.start(
+    """Add one of our exporters (``snmp-exporter``, ...) on 127.0.0.1:port."""
+    demo.procs.add(
         command,
         [
             sys.executable,
@@ -218,6 +316,16 @@ def start_exporter(demo: Demo, command: str, config: Path, port: int) -> None:
             f"--web.listen-address=127.0.0.1:{port}",
         ],
         env=demo.env,
+    )
+
+
+def wait_exporter(demo: Demo, namespace: str, port: int) -> None:
+    """Wait until our exporter answers on 127.0.0.1:port (its build_info, started by us)."""
+    wait_http(
+        f"http://127.0.0.1:{port}/metrics",
+        demo.procs,
+        60,
+        expect=own_metrics(f"{namespace}_exporter_build_info", demo.started),
     )
 
 

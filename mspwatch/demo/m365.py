@@ -3,8 +3,9 @@ HTTPS on loopback (its clock running with real time, so its timelines play out),
 Microsoft 365 exporter reading the tenants of ``simulators/estate/inventory.yml``.
 
 The demo writes ``<data dir>/estate/m365.yml`` from ``simulators/estate/m365.yml`` (both Graph
-URLs on the simulator's port, moved by ``--port-offset``) next to its copy of the inventory,
-and a fresh test CA for the simulator into ``<data dir>/estate/graph-tls/``.
+URLs on the simulator's port, moved by ``--port-offset``; failed refreshes retried after 10 s,
+since the simulator and the exporter start together) next to its copy of the inventory, and a
+fresh test CA for the simulator into ``<data dir>/estate/graph-tls/``.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from mspwatch.inventory import M365Tenant
 from mspwatch.simulators.graph.scenario import SCENARIOS_DIR, Scenario, load_scenario
 from mspwatch.simulators.graph.tls import make_test_ca
 
-from .backup import estate_inventory
 from .kit import (
     ALERTRULES,
     ESTATE,
@@ -30,9 +30,11 @@ from .kit import (
     Ports,
     demo_jobs,
     get_json,
+    own_pid,
     query,
     start_exporter,
     wait_all_up,
+    wait_exporter,
     wait_http,
 )
 
@@ -50,6 +52,9 @@ def exporter_config(ports: Ports) -> dict[str, Any]:
     config: dict[str, Any] = yaml.safe_load((ESTATE / "m365.yml").read_text(encoding="utf-8"))
     url = f"https://127.0.0.1:{ports.graph_simulator}"
     config["graph"].update(url=url, authority_host=url)
+    # The simulator and the exporter start together: a first refresh that finds the simulator
+    # not yet listening is retried soon, not after the default minute.
+    config.setdefault("refresh", {}).setdefault("retry", "10s")
     return config
 
 
@@ -71,19 +76,13 @@ class M365Area(DemoArea):
         return ssl.create_default_context(cafile=str(self._tls(demo) / "ca.pem"))
 
     def start(self, demo: Demo) -> None:
-        estate = self._estate(demo)
+        estate = self._estate(demo)  # the exporter reads the tenants from the inventory here
         estate.mkdir(parents=True, exist_ok=True)
-        # The exporter reads the tenants from the demo's copy of the inventory (the same file
-        # the backup area writes; written here too so this area does not depend on it).
-        raw = yaml.safe_load((ESTATE / "inventory.yml").read_text(encoding="utf-8"))
-        (estate / "inventory.yml").write_text(
-            yaml.safe_dump(estate_inventory(raw, demo.ports), sort_keys=False), encoding="utf-8"
-        )
         (estate / "m365.yml").write_text(
             yaml.safe_dump(exporter_config(demo.ports), sort_keys=False), encoding="utf-8"
         )
         make_test_ca(self._tls(demo))  # fresh on every start; the simulator serves it
-        demo.procs.start(
+        demo.procs.add(
             "graph-simulator",
             [
                 sys.executable,
@@ -94,13 +93,6 @@ class M365Area(DemoArea):
                 f"--tls-dir={self._tls(demo)}",
                 "--clock-speed=1",
             ],
-        )
-        # The exporter's first refreshes must find the simulator, or they wait for the retry.
-        wait_http(
-            f"https://127.0.0.1:{demo.ports.graph_simulator}/_sim/clock",
-            demo.procs,
-            60,
-            self._context(demo),
         )
         demo.env[SECRET_ENV] = demo_secret(load_scenario(SCENARIO))
         start_exporter(demo, "m365-exporter", estate / "m365.yml", demo.ports.m365_exporter)
@@ -115,7 +107,14 @@ class M365Area(DemoArea):
         return [ALERTRULES / "m365.yml"]
 
     def wait_ready(self, demo: Demo) -> None:
-        wait_http(f"http://127.0.0.1:{demo.ports.m365_exporter}/-/healthy", demo.procs, 60)
+        wait_http(
+            f"https://127.0.0.1:{demo.ports.graph_simulator}/_sim/identity",
+            demo.procs,
+            60,
+            self._context(demo),
+            expect=own_pid(demo.procs.pids.get("graph-simulator")),
+        )
+        wait_exporter(demo, "m365", demo.ports.m365_exporter)
 
     def banner(self, demo: Demo) -> list[str]:
         first = tenants(demo)[0][1].name if tenants(demo) else "acme"

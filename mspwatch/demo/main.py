@@ -8,16 +8,22 @@ HTTPS, clock running with real time) and the Microsoft 365 exporter; Alertmanage
 committed routing, its webhooks sent to a receiver that writes notifications.jsonl; then
 Prometheus scraping them all through file_sd targets written from
 ``simulators/estate/inventory.yml``, with the SNMP, backup and Microsoft 365 alert rules loaded
-and its alerts sent to that Alertmanager. Everything is stopped by PID on Ctrl-C.
-``--check`` waits until every target has been scraped, prints a summary per area and exits.
+and its alerts sent to that Alertmanager. The processes run under honcho (``runner.py``):
+Ctrl-C or SIGTERM stops every one of them, as does one of them exiting.
+``--check`` runs a demo of its own (a fresh data directory and free ports unless given), waits
+until every target has been scraped, prints a summary per area and exits.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import os
-import signal
-import time
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,14 +33,28 @@ from mspwatch.inventory import load_inventory, write_targets
 
 from .alerting import AlertingArea
 from .backup import BackupArea
-from .kit import ESTATE, Demo, DemoArea, Ports, Processes, canonical_prometheus, demo_jobs, tool, wait_http
+from .kit import (
+    ESTATE,
+    Demo,
+    DemoArea,
+    Ports,
+    canonical_prometheus,
+    demo_jobs,
+    free_offset,
+    own_metrics,
+    tool,
+    wait_http,
+    write_estate_inventory,
+)
 from .m365 import M365Area
 from .patch import PatchArea
+from .runner import DemoError, Runner
 from .snmp import SnmpArea
 
 __all__ = ["Ports", "areas", "prometheus_config", "register", "run"]
 
 RESEND_DELAY = "5s"
+DEFAULT_DATA = Path("demo-data")
 
 
 def areas() -> list[DemoArea]:
@@ -68,57 +88,117 @@ def prometheus_config(
 
 
 def run(args: argparse.Namespace) -> int:
-    work: Path = args.data_dir.resolve()
+    """Run the demo (or ``--check``); expected failures are one line on stdout, no traceback."""
+    try:
+        with _data_dir(args) as data:
+            data.passed = (rc := _run(args, data.path)) == 0
+            return rc
+    except DemoError as exc:
+        print(f"error: {exc}", flush=True)
+        return 1
+    except KeyboardInterrupt:  # Ctrl-C while preparing: nothing runs yet
+        print("interrupted; nothing was started", flush=True)
+        return 130
+
+
+@dataclass
+class DataDir:
+    path: Path
+    passed: bool = False  # a fresh --check directory is removed only if the check passed
+
+
+@contextlib.contextmanager
+def _data_dir(args: argparse.Namespace) -> Iterator[DataDir]:
+    """The data dir, locked for this run. ``--check`` without ``--data.dir`` gets a fresh one
+    (so it reports only what its own run produced), removed afterwards if the check passed."""
+    fresh = args.check and args.data_dir is None
+    work = Path(tempfile.mkdtemp(prefix="mspwatch-demo-check-")) if fresh else (args.data_dir or DEFAULT_DATA)
+    work = work.resolve()
     work.mkdir(parents=True, exist_ok=True)
+    with (work / ".lock").open("a+", encoding="utf-8") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            lock.seek(0)
+            owner = lock.read().strip() or "?"
+            raise DemoError(
+                f"{work} is in use by a running demo (pid {owner}); stop it, or pass another --data.dir"
+            ) from None
+        lock.truncate(0)
+        lock.write(f"{os.getpid()}\n")
+        lock.flush()
+        data = DataDir(work)
+        try:
+            if args.check and not fresh and any(p.name != ".lock" for p in work.iterdir()):
+                raise DemoError(f"--check wants an empty --data.dir (it reports only its own run): {work}")
+            yield data
+        finally:
+            if fresh and data.passed:
+                shutil.rmtree(work, ignore_errors=True)
+            elif fresh:
+                print(f"the check's data and logs are kept in {work}", flush=True)
+
+
+def _run(args: argparse.Namespace, work: Path) -> int:
     (work / "logs").mkdir(exist_ok=True)
-    ports = Ports().shifted(args.port_offset)
-    inventory = load_inventory(ESTATE / "inventory.yml")
+    # The demo's own copy of the estate inventory carries the moved ports; every area reads it.
+    default_ports = load_inventory(ESTATE / "inventory.yml")
+    offset = args.port_offset
+    if offset is None:
+        offset = free_offset(default_ports) if args.check else 0
+    ports = Ports().shifted(offset)
+    inventory = write_estate_inventory(work / "estate" / "inventory.yml", ports)
     targets = work / "targets"
     write_targets(inventory, targets)
-    demo = Demo(work, ports, inventory, targets, Processes(work / "logs"), env=dict(os.environ))
+    runner = Runner(work / "logs")
+    demo = Demo(work, ports, inventory, targets, runner, env=dict(os.environ))
     demo_areas = areas()
-    try:
-        for area in demo_areas:
-            area.start(demo)
-        prom_cfg = work / "prometheus.yml"
-        prom_cfg.write_text(yaml.safe_dump(prometheus_config(ports, targets, demo_areas), sort_keys=False))
-        demo.procs.start(
-            "prometheus",
-            [
-                tool("prometheus"),
-                f"--config.file={prom_cfg}",
-                f"--storage.tsdb.path={work / 'prometheus'}",
-                f"--web.listen-address=127.0.0.1:{ports.prometheus}",
-                "--storage.tsdb.retention.time=45d",
-                # Firing alerts reach Alertmanager within seconds, not the default minute.
-                f"--rules.alert.resend-delay={RESEND_DELAY}",
-            ],
+    print(f"data and logs: {work}" + (f" (ports moved by {offset})" if offset else ""), flush=True)
+    for area in demo_areas:
+        area.start(demo)
+    prom_cfg = work / "prometheus.yml"
+    prom_cfg.write_text(yaml.safe_dump(prometheus_config(ports, targets, demo_areas), sort_keys=False))
+    runner.add(
+        "prometheus",
+        [
+            tool("prometheus"),
+            f"--config.file={prom_cfg}",
+            f"--storage.tsdb.path={work / 'prometheus'}",
+            f"--web.listen-address=127.0.0.1:{ports.prometheus}",
+            "--storage.tsdb.retention.time=45d",
+            # Firing alerts reach Alertmanager within seconds, not the default minute.
+            f"--rules.alert.resend-delay={RESEND_DELAY}",
+        ],
+    )
+
+    def steps() -> int:
+        wait_http(f"{demo.prometheus_url}/-/ready", runner, 60)
+        wait_http(
+            f"{demo.prometheus_url}/metrics",
+            runner,
+            60,
+            expect=own_metrics("prometheus_build_info", demo.started),
         )
-        wait_http(f"{demo.prometheus_url}/-/ready", demo.procs, 60)
         for area in demo_areas:
             area.wait_ready(demo)
         print(f"\nPrometheus:    {demo.prometheus_url}")
         for area in demo_areas:
             for line in area.banner(demo):
                 print(line)
-        print()
+        print(flush=True)
         if args.check:
             results = [area.check(demo) for area in demo_areas]  # every area reports
             return 0 if all(results) else 1
-        print("Ctrl-C stops everything.")
-        stop = {"flag": False}
-        signal.signal(signal.SIGTERM, lambda *_: stop.update(flag=True))
-        try:
-            while not stop["flag"]:
-                demo.procs.check_alive()
-                for area in demo_areas:
-                    area.tick(demo)
-                time.sleep(1)
-        except KeyboardInterrupt:
-            pass
-        return 0
-    finally:
-        demo.procs.stop_all()
+        print("Ctrl-C stops everything.", flush=True)
+        while True:
+            for area in demo_areas:
+                area.tick(demo)
+            runner.sleep(1)
+
+    rc = runner.run(steps)
+    if runner.signal is not None and not args.check:
+        return 0  # asked to stop, and stopped
+    return rc
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -132,20 +212,22 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "--data.dir",
         dest="data_dir",
         type=Path,
-        default=Path("demo-data"),
-        help="where the demo keeps its data and logs (default: ./demo-data)",
+        default=None,
+        help="where the demo keeps its data and logs (default: ./demo-data; "
+        "with --check a fresh temporary directory)",
     )
     defaults = ", ".join(f"{name} {port}" for name, port in vars(Ports()).items())
     p.add_argument(
         "--port-offset",
         type=int,
-        default=0,
-        help=f"add this to every listening port ({defaults})",
+        default=None,
+        help=f"add this to every listening port ({defaults}; the devices' UDP port too); "
+        "default 0, with --check a free range",
     )
     p.add_argument(
         "--check",
         action="store_true",
-        help="wait until every device, backup source and Microsoft 365 tenant has been scraped, "
-        "print a summary and exit",
+        help="start a demo of its own (fresh data dir, free ports), wait until every device, "
+        "backup source and Microsoft 365 tenant has been scraped, print a summary and exit",
     )
     p.set_defaults(func=run)

@@ -3,7 +3,7 @@ organisation per customer, its clock running with real time) and the patch expor
 reading the patch sources of ``simulators/estate/inventory.yml``.
 
 The demo copies ``simulators/estate/patch.yml`` next to its copy of the inventory (whose
-NinjaOne URLs it moves to the simulator's port, by ``--port-offset`` too) and gives the
+NinjaOne URLs ``main.py`` moves to the simulator's port, by ``--port-offset`` too) and gives the
 exporter the scenario's client secret in ``MSPWATCH_DEMO_NINJA_SECRET``.
 """
 
@@ -15,12 +15,9 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from mspwatch.inventory import PatchSource
 from mspwatch.simulators.ninjaone.scenario import load_scenario
 
-from .backup import estate_inventory
 from .kit import (
     ALERTRULES,
     ESTATE,
@@ -29,9 +26,11 @@ from .kit import (
     Ports,
     demo_jobs,
     get_json,
+    own_pid,
     query,
     start_exporter,
     wait_all_up,
+    wait_exporter,
     wait_http,
 )
 
@@ -51,17 +50,11 @@ class PatchArea(DemoArea):
         return demo.work / "estate"
 
     def start(self, demo: Demo) -> None:
-        estate = self._estate(demo)
+        estate = self._estate(demo)  # beside the demo's copy of the inventory
         estate.mkdir(parents=True, exist_ok=True)
-        # The same inventory copy the other areas write (written here too, so this area
-        # does not depend on their order).
-        raw = yaml.safe_load((ESTATE / "inventory.yml").read_text(encoding="utf-8"))
-        (estate / "inventory.yml").write_text(
-            yaml.safe_dump(estate_inventory(raw, demo.ports), sort_keys=False), encoding="utf-8"
-        )
         shutil.copyfile(ESTATE / "patch.yml", estate / "patch.yml")
         port = demo.ports.ninjaone_simulator
-        demo.procs.start(
+        demo.procs.add(
             "ninjaone-simulator",
             [
                 sys.executable,
@@ -71,7 +64,6 @@ class PatchArea(DemoArea):
                 f"--scenario={SCENARIO}",
             ],
         )
-        wait_http(f"http://127.0.0.1:{port}/admin/clock", demo.procs, 60)
         demo.env[SECRET_ENV] = next(iter(load_scenario(SCENARIO).clients.values()))
         start_exporter(demo, "patch-exporter", estate / "patch.yml", demo.ports.patch_exporter)
 
@@ -84,7 +76,13 @@ class PatchArea(DemoArea):
         return [ALERTRULES / "patch.yml"]
 
     def wait_ready(self, demo: Demo) -> None:
-        wait_http(f"http://127.0.0.1:{demo.ports.patch_exporter}/-/healthy", demo.procs, 60)
+        wait_http(
+            f"http://127.0.0.1:{demo.ports.ninjaone_simulator}/admin/identity",
+            demo.procs,
+            60,
+            expect=own_pid(demo.procs.pids.get("ninjaone-simulator")),
+        )
+        wait_exporter(demo, "patch", demo.ports.patch_exporter)
 
     def banner(self, demo: Demo) -> list[str]:
         first = sources(demo)[0][1].name if sources(demo) else "acme-ninja"

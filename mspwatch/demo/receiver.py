@@ -1,7 +1,7 @@
 """The demo's webhook receiver: stands in for the paging, PSA and chat endpoints of
 ``compose/alertmanager.yml`` and appends every notification Alertmanager POSTs to a JSON
 Lines file, one Alertmanager webhook payload (``receiver``, ``status``, ``alerts``, ...) a
-line. GET /-/healthy answers 200.
+line. GET /-/healthy answers 200, GET /-/identity ``{"pid": N}`` (who answers on the port).
 
 ``python -m mspwatch.demo.receiver --listen 127.0.0.1:9097 --output notifications.jsonl``
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -22,12 +23,16 @@ def make_handler(output: Path) -> type[BaseHTTPRequestHandler]:
     lock = threading.Lock()
 
     class Handler(BaseHTTPRequestHandler):
-        def _answer(self, status: int) -> None:
+        def _answer(self, status: int, body: bytes = b"") -> None:
             self.send_response(status)
-            self.send_header("Content-Length", "0")
+            self.send_header("Content-Length", str(len(body)))
             self.end_headers()
+            self.wfile.write(body)
 
         def do_GET(self) -> None:
+            if self.path == "/-/identity":
+                self._answer(200, json.dumps({"pid": os.getpid()}).encode())
+                return
             self._answer(200 if self.path == "/-/healthy" else 404)
 
         def do_POST(self) -> None:

@@ -4,9 +4,10 @@
         --out=compose/scale
 
 writes ``prometheus-shard-0.yml`` .. ``prometheus-shard-<N-1>.yml``. Each is the canonical
-config plus, on every scrape job but Prometheus' own, a ``hashmod`` of the target address
-that keeps one shard's share (so the shards split the estate with no overlap and no gap),
-an external label ``shard``, ``remote_write`` to VictoriaMetrics and every Alertmanager peer.
+config plus, on every scrape job but Prometheus' own, a ``hashmod`` of the target's
+customer, site and host that keeps one shard's share (so the shards split the estate
+with no overlap and no gap), an external label ``shard``, ``remote_write`` to
+VictoriaMetrics and every Alertmanager peer.
 Jobs, intervals and relabelling stay those of the canonical file: edit that one and
 regenerate (a test fails when the committed shard files differ from what this writes).
 """
@@ -29,14 +30,20 @@ ALERTMANAGERS = ("alertmanager:9093", "alertmanager-2:9093")
 
 
 def shard_relabelling(shard: int, shards: int) -> list[dict[str, Any]]:
-    """The two relabel steps that keep one shard's share of a job's targets.
+    """The relabel steps that keep one shard's share of a job's targets.
 
-    >>> shard_relabelling(1, 2)[1]
+    The hash is over customer, site and the target's host without its port, so a device's
+    ICMP probe (``10.0.0.1``) and SNMP walk (``10.0.0.1:161``) land on one shard and the
+    rules joining them (reachability before SNMP) see both; the customer and site keep two
+    customers' equal private addresses apart.
+
+    >>> shard_relabelling(1, 2)[2]
     {'source_labels': ['__tmp_shard'], 'regex': '1', 'action': 'keep'}
     """
     return [
+        {"source_labels": ["__address__"], "regex": "(.+?)(?::[0-9]+)?", "target_label": "__tmp_host"},
         {
-            "source_labels": ["__address__"],
+            "source_labels": ["customer", "site", "__tmp_host"],
             "modulus": shards,
             "target_label": "__tmp_shard",
             "action": "hashmod",

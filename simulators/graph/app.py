@@ -20,6 +20,7 @@ Control (tests and the demo)::
     POST /_sim/clock?advance=SECONDS   move the simulated clock (timeline steps apply); with
                                        --clock-speed it also runs on its own
     GET  /_sim/requests                every request so far: tenant, endpoint, status
+    GET  /_sim/identity                {"simulator": "graph", "pid": N}: who answers on the port
     POST /_sim/revoke                  revoke every token issued so far (Graph answers 401)
     POST /_sim/reset                   clock back to the start, counters and log cleared
 """
@@ -32,6 +33,7 @@ import binascii
 import hashlib
 import json
 import logging
+import os
 import secrets
 import time
 from collections import Counter
@@ -163,6 +165,8 @@ class GraphSimulator:
             return Response(200, {"offset": self.elapsed(), "now": now.isoformat()})
         if path == "/_sim/requests":
             return Response(200, self.requests)
+        if path == "/_sim/identity":
+            return Response(200, {"simulator": "graph", "pid": os.getpid()})
         if path == "/_sim/revoke" and method == "POST":
             self.tokens.clear()  # every issued token now answers 401
             return Response(200, {"revoked": True})

@@ -17,6 +17,7 @@ expired cursor answers 400 (the real API does not document this answer: unverifi
 
 Admin routes for tests and demos (no auth; bind to loopback)::
 
+    GET  /admin/identity   {"simulator": "ninjaone", "pid": N}: who answers on the port
     GET  /admin/clock      {"now": ISO}
     POST /admin/clock      {"set": ISO} or {"advance": "16m" | seconds}
     POST /admin/faults     a fault, as in scenario files
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import secrets
 import time
@@ -414,6 +416,8 @@ class NinjaOneSimulator:
             return _error(400, "admin: body is not JSON")
         if not isinstance(body, dict):
             return _error(400, "admin: body must be an object")
+        if path == "/admin/identity":
+            return _json(200, {"simulator": "ninjaone", "pid": os.getpid()})
         if path == "/admin/clock":
             if method == "POST":
                 try:

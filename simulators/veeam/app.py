@@ -15,6 +15,7 @@ API routes (each needs ``x-api-version``; all but the token endpoint need a bear
 
 Admin routes for tests and demos (no auth; bind to loopback)::
 
+    GET  /admin/identity              {"simulator": "veeam", "pid": N}: who answers on the port
     GET  /admin/clock                 {"now": ISO}
     POST /admin/clock                 {"set": ISO} or {"advance": "16m" | seconds}
     POST /admin/jobs/delete           {"name": job name}
@@ -31,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import fnmatch
 import json
+import os
 import re
 import secrets
 import time
@@ -543,6 +545,8 @@ class VeeamSimulator:
             return error(400, "BadRequest", "admin: body is not JSON")
         if not isinstance(body, dict):
             return error(400, "BadRequest", "admin: body must be an object")
+        if req.path == "/admin/identity":
+            return json_response(200, {"simulator": "veeam", "pid": os.getpid()})
         if req.path == "/admin/clock":
             if req.method == "POST":
                 try:

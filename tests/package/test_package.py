@@ -107,3 +107,14 @@ def test_exporter_command_imports_no_demo_or_simulator() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, capture_output=True, text=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_help_texts_have_no_restructuredtext_markup() -> None:
+    from mspwatch.cli import SUBCOMMANDS
+
+    for name in SUBCOMMANDS:
+        out = subprocess.run(
+            [sys.executable, "-m", "mspwatch.cli", name, "--help"], cwd=ROOT, capture_output=True, text=True
+        )
+        assert out.returncode == 0, (name, out.stderr[-500:])
+        assert "``" not in out.stdout and ":class:" not in out.stdout, name
