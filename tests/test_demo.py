@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from honcho.printer import Message
 
 from mspwatch.demo.alerting import alertmanager_config, count_notifications, webhook_receivers
 from mspwatch.demo.kit import free_offset, own_metrics, own_pid, wait_http, write_estate_inventory
@@ -346,6 +347,22 @@ def test_runner_stops_every_process_when_one_exits(tmp_path: Path) -> None:
     ]
     assert f"stopped sleeper (pid {runner.pids['sleeper']})" in lines
     assert all(_gone(pid) for pid in runner.pids.values())
+
+
+def test_runner_takes_a_signal_that_lands_while_it_writes(tmp_path: Path) -> None:
+    """honcho's signal handler reports "SIGINT received" through write() on the main thread,
+    possibly while that thread is inside write(): the runner must not deadlock there."""
+    runner = Runner(tmp_path, io.StringIO())
+
+    def signal_inside_write() -> None:
+        with runner._lock:  # the main thread is writing a line when the signal lands
+            runner.write(Message("line", "SIGINT received\n", None, "honcho", None))
+
+    thread = threading.Thread(target=signal_inside_write, daemon=True)
+    thread.start()
+    thread.join(10)
+    assert not thread.is_alive(), "write() deadlocked on its own lock"
+    assert runner.signal == "SIGINT" and runner.stopping
 
 
 def test_runner_stops_every_process_when_the_steps_end(tmp_path: Path) -> None:

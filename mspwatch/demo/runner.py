@@ -65,7 +65,9 @@ class Runner:
         self._names: list[str] = []
         self._logs: dict[str, IO[bytes]] = {}
         self._tails: dict[str, deque[str]] = {}
-        self._lock = threading.Lock()
+        # Reentrant: honcho's signal handler prints through write() on the main thread, which
+        # may be inside write() already when the signal lands (a plain Lock deadlocks there).
+        self._lock = threading.RLock()
         self._all_started = threading.Event()
         self._stopping = threading.Event()
 
