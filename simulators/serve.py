@@ -1,6 +1,6 @@
 """The command line every REST simulator shares: listen address, scenario, clock and TLS.
 
-    python -m mspwatch.simulators.veeam --listen 127.0.0.1:9419 --scenario FILE [--clock now]
+python -m mspwatch.simulators.veeam --listen 127.0.0.1:9419 --scenario FILE [--clock now]
 """
 
 from __future__ import annotations

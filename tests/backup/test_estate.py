@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from mspwatch.demo.backup import DEMO_VEEAM_PASSWORD, materialise_estate, scenario_for
-from mspwatch.demo.kit import Ports
+from mspwatch.demo.kit import Ports, write_estate_inventory
 from mspwatch.exporters.backup.config import load_config
 from mspwatch.inventory import VeeamSource
 from mspwatch.simulators.veeam.scenario import load_scenario
@@ -22,7 +22,10 @@ NOW = datetime(2026, 1, 15, 12, 0, tzinfo=UTC).timestamp()
 @pytest.fixture
 def estate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("MSPWATCH_DEMO_VEEAM_PASSWORD", DEMO_VEEAM_PASSWORD)
-    return materialise_estate(tmp_path / "estate", Ports().shifted(1000), NOW)
+    # As the demo does: the estate inventory is written once with the moved ports, then each
+    # area writes its own files beside it.
+    write_estate_inventory(tmp_path / "estate" / "inventory.yml", Ports().shifted(1000))
+    return materialise_estate(tmp_path / "estate", NOW)
 
 
 def test_estate_config_loads_with_veeam_on_the_shifted_port(estate: Path) -> None:
