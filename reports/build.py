@@ -28,7 +28,7 @@ from mspwatch.reports.model import (
     Patch,
     Risk,
 )
-from mspwatch.reports.query import Prometheus, QueryError, quote
+from mspwatch.reports.query import NoDataError, Prometheus, QueryError
 
 RESTORE_TEST_MAX_AGE = 90 * 86400
 PATCH_SILENT_AFTER = 7 * 86400
@@ -86,13 +86,13 @@ def _total(name: str, rows: list[Availability]) -> Availability:
     )
 
 
-def _backup(prom: Prometheus, customer: str, month: Month) -> Backup:
-    runs = frames.backup_runs(prom, customer, month)
+def _backup(b: frames.Batch, customer: str) -> Backup:
+    runs = b.backup_runs(customer)
     # Counts, not avg_over_time: integers are exact on every backend (VictoriaMetrics and
     # Prometheus sum floats in different orders), and the ratio is taken here once.
-    inside = frames.over_month(prom, "sum", "backup_job_within_rpo", customer, month)
-    samples = frames.over_month(prom, "count", "backup_job_within_rpo", customer, month)
-    tests = frames.over_month(prom, "max", "backup_restore_test_last_timestamp_seconds", customer, month)
+    inside = b.over_month("sum", "backup_job_within_rpo", customer)
+    samples = b.over_month("count", "backup_job_within_rpo", customer)
+    tests = b.over_month("max", "backup_restore_test_last_timestamp_seconds", customer)
     jobs = []
     keys = sorted({(s, j) for s, j in zip(runs["source"], runs["job"], strict=True)} | _keys(samples))
     for source, job in keys:
@@ -138,16 +138,15 @@ def _value(df: pd.DataFrame, source: str, job: str, default: float) -> float:
     return float(hit["value"].iloc[0]) if len(hit) else default
 
 
-def _patch(prom: Prometheus, customer: str, month: Month, target: float) -> Patch:
-    comp = frames.last_values(prom, frames.PATCH_COMPLIANT, customer, month.end)
+def _patch(b: frames.Batch, customer: str, target: float) -> Patch:
+    month = b.month
+    comp = b.last_values(frames.PATCH_COMPLIANT, customer, month.end)
     if comp.empty:
         return Patch(0, None, target, (), (), (), ())
-    missing = frames.last_values(prom, frames.PATCH_OVERDUE, customer, month.end, 'deadline="security"')
-    contact = frames.last_values(prom, frames.PATCH_LAST_CONTACT, customer, month.end)
-    avon = frames.last_values(prom, frames.PATCH_AV_ENABLED, customer, month.end)
-    trend = frames.daily(
-        prom, f'avg(last_over_time({frames.PATCH_COMPLIANT}{{customer="{customer}"}}[1h]))', month
-    )
+    missing = b.last_values(frames.PATCH_OVERDUE, customer, month.end, 'deadline="security"')
+    contact = b.last_values(frames.PATCH_LAST_CONTACT, customer, month.end)
+    avon = b.last_values(frames.PATCH_AV_ENABLED, customer, month.end)
+    trend = b.daily(f"avg by (customer) (last_over_time({frames.PATCH_COMPLIANT}{{$sel}}[1h]))", customer)
 
     def names(df: pd.DataFrame, cond: pd.Series) -> tuple[str, ...]:
         return tuple(sorted(df[cond]["device"].astype(str))) if not df.empty else ()
@@ -165,31 +164,30 @@ def _patch(prom: Prometheus, customer: str, month: Month, target: float) -> Patc
     )
 
 
-def _m365(prom: Prometheus, customer: str, month: Month) -> M365:
-    eps = frames.m365_incidents(prom, customer, month)
+def _m365(b: frames.Batch, customer: str) -> M365:
+    month = b.month
+    eps = b.m365_incidents(customer)
     incs = tuple(
         M365Incident(e.labels.get("tenant", ""), e.labels.get("service", ""), e.start, e.end, e.minutes)
         for e in eps
     )
-    used = frames.last_values(prom, "m365_license_consumed_units", customer, month.end)
-    total = frames.last_values(prom, "m365_license_prepaid_units", customer, month.end, 'state="enabled"')
+    used = b.last_values("m365_license_consumed_units", customer, month.end)
+    total = b.last_values("m365_license_prepaid_units", customer, month.end, 'state="enabled"')
 
     def ratio(num: str, den: str, at: int, extra: str = "") -> float | None:
-        n = frames.last_values(prom, num, customer, at, extra)
-        d = frames.last_values(prom, den, customer, at, extra)
+        n = b.last_values(num, customer, at, extra)
+        d = b.last_values(den, customer, at, extra)
         if n.empty or d.empty or float(d["value"].sum()) == 0:
             return None
         return float(n["value"].sum() / d["value"].sum())
 
     first = month.start + 86400
-    sel = f"customer={quote(customer)}"
-    trend = frames.daily(
-        prom,
-        f"sum(last_over_time(m365_secure_score_current{{{sel}}}[1d]))"
-        f" / sum(last_over_time(m365_secure_score_max{{{sel}}}[1d]))",
-        month,
+    trend = b.daily(
+        "sum by (customer) (last_over_time(m365_secure_score_current{$sel}[1d]))"
+        " / sum by (customer) (last_over_time(m365_secure_score_max{$sel}[1d]))",
+        customer,
     )
-    tenants = frames.last_values(prom, "m365_up", customer, month.end, window="1d")
+    tenants = b.last_values("m365_up", customer, month.end, window="1d")
     return M365(
         tenants=tuple(sorted(tenants["tenant"].astype(str))) if not tenants.empty else (),
         incidents=incs,
@@ -207,17 +205,62 @@ def local_time(ts: int, tz: str) -> str:
     return dt.datetime.fromtimestamp(ts, ZoneInfo(tz)).strftime("%a %d %b %H:%M")
 
 
+def build_customers(
+    prom: Prometheus,
+    specs: Sequence[CustomerSpec],
+    month_key: str,
+    *,
+    with_previous: bool = True,
+    recorded: str = frames.RECORDED,
+) -> list[CustomerReport | NoDataError]:
+    """Query, compute and assemble each customer's month, asking each question once for all
+    customers that share a time zone; a customer without data gets its :class:`NoDataError`
+    in its place (any other query error is raised)."""
+    batches: dict[str, frames.Batch] = {}
+    for spec in specs:
+        tz = spec.customer.timezone
+        if tz not in batches:
+            names = [s.name for s in specs if s.customer.timezone == tz]
+            batches[tz] = frames.Batch(prom, month_span(month_key, tz), names, recorded)
+    previous: dict[str, CustomerReport] = {}
+    if with_previous:
+        try:
+            before = build_customers(
+                prom, specs, previous_month(month_key), with_previous=False, recorded=recorded
+            )
+        except QueryError:
+            before = []
+        for r in before:
+            # Mostly unmonitored (e.g. history starts mid-month): no fair comparison.
+            if isinstance(r, CustomerReport) and r.total.no_data * 2 <= r.total.counted:
+                previous[r.customer] = r
+    out: list[CustomerReport | NoDataError] = []
+    for spec in specs:
+        try:
+            out.append(_assemble(batches[spec.customer.timezone], spec, month_key, previous.get(spec.name)))
+        except NoDataError as exc:
+            out.append(exc)
+    return out
+
+
 def build_customer(
     prom: Prometheus, spec: CustomerSpec, month_key: str, *, with_previous: bool = True
 ) -> CustomerReport:
-    """Query, compute and assemble one customer's month."""
+    """One customer's month (raises :class:`NoDataError` when it has no data)."""
+    (r,) = build_customers(prom, [spec], month_key, with_previous=with_previous)
+    if isinstance(r, NoDataError):
+        raise r
+    return r
+
+
+def _assemble(
+    b: frames.Batch, spec: CustomerSpec, month_key: str, previous: CustomerReport | None
+) -> CustomerReport:
     c = spec.customer.contract
-    month = month_span(month_key, spec.customer.timezone)
-    frames.require_data(prom, spec.name, month)
-    devices = (
-        list(spec.devices) if spec.devices is not None else frames.discover_devices(prom, spec.name, month)
-    )
-    states = frames.device_states(prom, spec.name, month, devices)
+    month = b.month
+    b.require_data(spec.name)
+    devices = list(spec.devices) if spec.devices is not None else b.discover_devices(spec.name)
+    states = b.device_states(spec.name, devices)
     contract_mask = av.contract_mask(month, spec.customer)
     occs = av.occurrences(spec.customer, month)
     blip_minutes = max(1, math.ceil(c.blip_threshold / 60))  # runs shorter than this are blips
@@ -243,22 +286,14 @@ def build_customer(
     used = av.budget_used(total.availability, c.availability_target)
     met = total.availability * 100 >= c.availability_target
 
-    backup = _backup(prom, spec.name, month)
-    patch = _patch(prom, spec.name, month, spec.customer.patch_policy.target_compliance)
-    m365 = _m365(prom, spec.name, month)
+    backup = _backup(b, spec.name)
+    patch = _patch(b, spec.name, spec.customer.patch_policy.target_compliance)
+    m365 = _m365(b, spec.name)
     parts = risk.components(
         used, backup.success_rate, backup.rpo_compliance, patch.compliance, m365.secure_score, m365.mfa
     )
     score = risk.score(parts)
 
-    previous: CustomerReport | None = None
-    if with_previous:
-        try:
-            previous = build_customer(prom, spec, previous_month(month_key), with_previous=False)
-        except QueryError:
-            previous = None
-        if previous is not None and previous.total.no_data * 2 > previous.total.counted:
-            previous = None  # mostly unmonitored (e.g. history starts mid-month): no fair comparison
     summary = _summary(total.availability, c, met, used, incs, backup, patch, m365, previous)
     return CustomerReport(
         customer=spec.name,
@@ -280,7 +315,8 @@ def build_customer(
         incidents=tuple(incs),
         longest_minutes=max((i.minutes for i in incs), default=0),
         mttr_minutes=incidents.mttr(incs),
-        recurring=tuple(incidents.recurring(frames.firing_alerts(prom, spec.name, month))),
+        recurring=tuple(incidents.recurring(b.firing_alerts(spec.name))),
+        availability_source=b.source(spec.name).label,
         backup=backup,
         patch=patch,
         m365=m365,

@@ -29,11 +29,21 @@ plt.rcParams.update(
     }
 )
 GREY = "#777777"
+WIDTH = 6.3  # inches: the text width of the A4 page
+
+
+def _margins(fig: Figure, height: float, left: float = 0.65) -> None:
+    """Margins in inches: the y labels on the left, the x label below, the top line."""
+    fig.subplots_adjust(
+        left=min(left, 3.5) / WIDTH, right=1 - 0.1 / WIDTH, bottom=0.45 / height, top=1 - 0.12 / height
+    )
 
 
 def _svg(fig: Figure) -> str:
     buf = io.StringIO()
-    fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": "mspwatch"}, bbox_inches="tight")
+    # Fixed margins (set where the figure is made) instead of bbox_inches="tight", which
+    # draws every figure twice to measure it.
+    fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": "mspwatch"})
     plt.close(fig)
     return buf.getvalue()
 
@@ -44,7 +54,10 @@ def availability_bars(
     """Horizontal bars in percent; each bar below its own target is hatched white, and the
     target is a dashed line (one shared target) or a black tick on each bar (one each)."""
     targets = [float(target)] * len(names) if isinstance(target, int | float) else [float(t) for t in target]
-    fig, ax = plt.subplots(figsize=(6.3, 0.28 * len(names) + 0.8))
+    height = 0.28 * len(names) + 0.8
+    fig, ax = plt.subplots(figsize=(WIDTH, height))
+    # Room for the longest name at ~0.062 in per character of 8 pt DejaVu Sans.
+    _margins(fig, height, left=0.2 + 0.062 * max((len(n) for n in names), default=4))
     pct = [v * 100 for v in values]
     lo = min([*pct, *targets]) - 0.5
     bars = ax.barh(
@@ -69,7 +82,8 @@ def availability_bars(
 
 def daily_downtime(days: Sequence[int], minutes: Sequence[int], tz: str, colour: str) -> str:
     """Down minutes per day of the month (contract hours, outside maintenance)."""
-    fig, ax = plt.subplots(figsize=(6.3, 1.8))
+    fig, ax = plt.subplots(figsize=(WIDTH, 1.8))
+    _margins(fig, 1.8)
     labels = [dt.datetime.fromtimestamp(d, ZoneInfo(tz)).day for d in days]
     ax.bar(labels, minutes, color=colour, edgecolor="black", linewidth=0.4)
     ax.set_xlabel("day of month")
@@ -81,10 +95,11 @@ def daily_downtime(days: Sequence[int], minutes: Sequence[int], tz: str, colour:
 def trend(points: Sequence[tuple[int, float]], tz: str, label: str, target: float | None = None) -> str:
     """A daily trend in percent, with an optional target line; each point is taken at the
     end of a day (local midnight) and drawn on the day that just ended."""
-    fig, ax = plt.subplots(figsize=(6.3, 1.6))
+    fig, ax = plt.subplots(figsize=(WIDTH, 1.6))
+    _margins(fig, 1.6)
     xs = [dt.datetime.fromtimestamp(t - 1, ZoneInfo(tz)).day for t, _ in points]
     ys = [v * 100 for _, v in points]
-    ax.plot(xs, ys, color="black", marker="o", markersize=2.5, linewidth=1)
+    ax.plot(xs, ys, color="black", linewidth=1.2)  # one path; per-point markers cost a node each
     if target is not None:
         ax.axhline(target, color=GREY, linestyle="--", linewidth=0.8)
         ax.text(xs[0] if xs else 1, target, f" target {target:g}%", fontsize=7, va="bottom", color="black")

@@ -1,35 +1,56 @@
 """Queries -> frames: what the report asks Prometheus, and the plain tables it gets back.
 
-Cheap by design: one server-side aggregate per customer says which devices had any down or
-missing minute in the month; only those devices are fetched minute by minute. A quiet device
-costs no samples on the wire.
+Cheap by design, at 100 customers as at one:
+
+- A :class:`Batch` asks each question once for every customer that shares a month (the same
+  time zone): one ``customer=~"a|b|..."`` query, split by the ``customer`` label, instead of
+  one query per customer.
+- Availability reads the recorded series ``customer_site_device:reachable:max``
+  (alertrules/availability.yml: 1, 0, or absent per minute) with ``count_over_time`` and
+  ``sum_over_time`` per device and day: every sample is read once, aggregated on the server.
+  A device-day with all minutes present and up costs two numbers on the wire. Only the others
+  are asked minute by minute, and only for their exceptions (down minutes, and the first
+  missing and first present minute of each gap), so even a gap across the whole estate costs
+  a few points per device.
+- A customer without the recorded series at the start of the month (rules loaded later) is
+  judged on the raw samples with :data:`REACH`, the rule's own expression; the code is the
+  same, only the expression differs, and the report says which was used.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
 
 from mspwatch.reports.availability import DOWN, NO_DATA, UP, States
 from mspwatch.reports.contract import Month
-from mspwatch.reports.query import Prometheus, QueryError, quote
+from mspwatch.reports.query import Labels, NoDataError, Prometheus, RangeSeries, Sample, quote
 
-# "Down" as the alerting means it (alertrules/snmp.yml DeviceUnreachable): neither ping nor
-# SNMP answers. Each minute is judged on its last sample (last_over_time over the minute
-# that ends at the evaluation time), so backfilled data without staleness markers and a
-# crashed scrape both show their gaps minute for minute.
+RECORDED = "customer_site_device:reachable:max"
+# "Down" as the alerting means it (alertrules/snmp.yml DeviceUnreachable, recorded as
+# RECORDED by alertrules/availability.yml): neither ping nor SNMP answers. Each minute is
+# judged on its last sample (last_over_time over the minute that ends at the evaluation
+# time), so backfilled data without staleness markers and a crashed scrape both show their
+# gaps minute for minute.
 REACH = (
     "max by (customer, site, device) ("
-    'last_over_time(probe_success{{job="icmp",{sel}}}[1m]) '
-    'or last_over_time(snmp_up{{job="snmp",{sel}}}[1m]))'
+    'last_over_time(probe_success{{job="icmp",{sel}}}[1m]{off}) '
+    'or last_over_time(snmp_up{{job="snmp",{sel}}}[1m]{off}))'
 )
 # The patch exporter's names (exporters/patch/mapping.py).
 PATCH_COMPLIANT = "patch_device_compliant"
 PATCH_OVERDUE = "patch_device_overdue_updates"
 PATCH_LAST_CONTACT = "patch_device_last_contact_timestamp_seconds"
 PATCH_AV_ENABLED = "patch_device_av_enabled"
+DAY = 86400
+MAX_CUSTOMERS = 100  # per query: keeps a selector well under VictoriaMetrics's 16 KB limit
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -39,70 +60,69 @@ class DeviceRef:
     role: str
 
 
-def _sel(customer: str, extra: str = "") -> str:
-    return f"customer={quote(customer)}" + (f",{extra}" if extra else "")
+Key = tuple[str, str, str]  # customer, site, device
 
 
-def discover_devices(prom: Prometheus, customer: str, month: Month) -> list[DeviceRef]:
-    """Devices with any reachability sample in the month (when no inventory is given)."""
-    secs = month.end - month.start
-    found: dict[tuple[str, str], str] = {}
-    for metric, job in (("probe_success", "icmp"), ("snmp_up", "snmp")):
-        sel = f'job="{job}",{_sel(customer)}'
-        expr = f"group by (site, device, role) (last_over_time({metric}{{{sel}}}[{secs}s]))"
-        for s in prom.instant(expr, month.end):
-            found.setdefault((s.label("site"), s.label("device")), s.label("role"))
-    return [DeviceRef(site, dev, role) for (site, dev), role in sorted(found.items())]
+@dataclass(frozen=True)
+class Source:
+    """Where each minute's reachability comes from: the recorded series, or the raw samples.
 
+    ``(lo, hi]`` windows: a ``[N ms - 1]`` range holds the samples after ``lo`` up to ``hi``
+    on Prometheus 2.x (closed window) and VictoriaMetrics (left-open) alike, so a recorded
+    sample stamped on a minute boundary counts for the minute it ends, once.
 
-def device_states(
-    prom: Prometheus, customer: str, month: Month, devices: list[DeviceRef]
-) -> dict[tuple[str, str], States]:
-    """Per (site, device): the month minute by minute, UP / DOWN / NO_DATA.
-
-    Two cheap questions first: which devices ever reported 0 on ping or SNMP (raw-sample
-    ``min_over_time``, no per-minute evaluation), and per minute how many of the customer's
-    devices had data (one series). A device that never reported 0 while every minute had
-    either all devices or none is UP except in the customer-wide gaps: exact without
-    fetching it. Only the others are fetched minute by minute.
+    >>> Source(True).tile("count", 'customer="a"', 86400)
+    'count_over_time(customer_site_device:reachable:max{customer="a"}[86399999ms])'
+    >>> Source(True).minute('customer="a"')
+    'last_over_time(customer_site_device:reachable:max{customer="a"}[59999ms])'
     """
-    n = month.minutes
-    secs = month.end - month.start
-    sel = _sel(customer)
-    flagged: set[tuple[str, str]] = set()
-    for metric, job in (("probe_success", "icmp"), ("snmp_up", "snmp")):
-        expr = f'min by (site, device) (min_over_time({metric}{{job="{job}",{sel}}}[{secs}s])) == 0'
-        flagged |= {(s.label("site"), s.label("device")) for s in prom.instant(expr, month.end)}
-    present = np.zeros(n, dtype=np.int64)
-    for r in prom.range(f"count({REACH.format(sel=sel)})", month.start + 60, month.end, 60):
-        idx = (r.times - month.start) // 60 - 1
-        ok = (idx >= 0) & (idx < n)
-        present[idx[ok]] = r.values[ok].astype(np.int64)
-    whole_gap = present == 0
-    partial = bool(((present > 0) & (present < len(devices))).any())
-    out: dict[tuple[str, str], States] = {}
-    busy: list[DeviceRef] = []
-    for d in devices:
-        if partial or (d.site, d.device) in flagged:
-            busy.append(d)
-        else:
-            out[(d.site, d.device)] = np.where(whole_gap, NO_DATA, UP).astype(np.int8)
-    if busy:
-        names = "|".join(sorted({d.device for d in busy}))
-        detail = REACH.format(sel=_sel(customer, f"device=~{quote(names)}"))
-        got = {
-            (r.label("site"), r.label("device")): r
-            for r in prom.range(detail, month.start + 60, month.end, 60)
-        }
-        for d in busy:
-            states = np.full(n, NO_DATA, dtype=np.int8)
-            series = got.get((d.site, d.device))
-            if series is not None:
-                idx = (series.times - month.start) // 60 - 1
-                ok = (idx >= 0) & (idx < n)
-                states[idx[ok]] = np.where(series.values[ok] > 0, UP, DOWN).astype(np.int8)
-            out[(d.site, d.device)] = states
-    return out
+
+    recorded: bool
+    name: str = RECORDED
+
+    @property
+    def label(self) -> str:
+        return "recorded" if self.recorded else "raw"
+
+    def minute(self, sel: str, off: str = "") -> str:
+        """The minute ending at each evaluation time: 1, 0, or nothing."""
+        if self.recorded:
+            return f"last_over_time({self.name}{{{sel}}}[59999ms]{off})"
+        return REACH.format(sel=sel, off=off)
+
+    def tile(self, fn: str, sel: str, seconds: int) -> str:
+        """``count`` (minutes with data) or ``sum`` (minutes up) in the ``seconds`` before."""
+        if self.recorded:
+            return f"{fn}_over_time({self.name}{{{sel}}}[{seconds * 1000 - 1}ms])"
+        # A subquery includes both ends: end it a step early for one point per minute.
+        return f"{fn}_over_time(({REACH.format(sel=sel, off='')})[{seconds - 60}s:1m])"
+
+    def exceptions(self, sel: str) -> str:
+        """Per minute: ``edge="down"`` (answered 0), ``"gone"`` (first minute without data
+        after one with), ``"back"`` (first minute with data after one without)."""
+        now, before = self.minute(sel), self.minute(sel, " offset 1m")
+        return (
+            f'label_replace({now} == 0, "edge", "down", "", "")'
+            f' or label_replace({before} unless {now}, "edge", "gone", "", "")'
+            f' or label_replace({now} unless {before}, "edge", "back", "", "")'
+        )
+
+
+def customer_selector(customers: Sequence[str], extra: str = "") -> str:
+    """``customer="a"`` for one, ``customer=~"a|b"`` (literal names) for several.
+
+    >>> customer_selector(["a.b", "c"], 'job="x"')
+    'customer=~"a\\\\\\\\.b|c",job="x"'
+    """
+    if len(customers) == 1:
+        sel = f"customer={quote(customers[0])}"
+    else:
+        sel = f"customer=~{quote('|'.join(re.escape(c) for c in customers))}"
+    return sel + (f",{extra}" if extra else "")
+
+
+def _chunks(items: Sequence[str], size: int = MAX_CUSTOMERS) -> list[list[str]]:
+    return [list(items[i : i + size]) for i in range(0, len(items), size)]
 
 
 @dataclass(frozen=True)
@@ -118,107 +138,355 @@ class Episode:
         return (self.end - self.start) // 60
 
 
-def _episodes(prom: Prometheus, expr: str, month: Month, step: int) -> list[Episode]:
-    out = []
-    for r in prom.range(expr, month.start + step, month.end, step):
-        present = r.values > 0
-        times = r.times[present]
-        if not len(times):
-            continue
-        breaks = np.flatnonzero(np.diff(times) > step)
-        starts = np.concatenate([[0], breaks + 1])
-        ends = np.concatenate([breaks, [len(times) - 1]])
-        labels = dict(r.labels)
-        for a, b in zip(starts, ends, strict=True):
-            out.append(Episode(labels, int(times[a]) - step, int(times[b])))
-    return sorted(out, key=lambda e: (e.start, sorted(e.labels.items())))
+@dataclass
+class Batch:
+    """The month's questions for customers sharing one month span, each asked once.
 
+    Every method answers for one customer; the first call of a kind asks for all of them
+    (in selectors of at most :data:`MAX_CUSTOMERS`) and keeps the answers.
+    """
 
-def firing_alerts(prom: Prometheus, customer: str, month: Month) -> list[Episode]:
-    """Each firing episode of each alert of the customer (from ``ALERTS``)."""
-    expr = f'last_over_time(ALERTS{{alertstate="firing",{_sel(customer)}}}[1m])'
-    return _episodes(prom, expr, month, 60)
+    prom: Prometheus
+    month: Month
+    customers: Sequence[str]
+    recorded: str = RECORDED
+    workers: int = 2  # concurrent requests: Prometheus evaluates each query on one core
+    _memo: dict[tuple[Any, ...], dict[str, Any]] = field(default_factory=dict, repr=False)
+    sources: dict[str, Source] = field(default_factory=dict)
+    _decided: bool = field(default=False, repr=False)
+    _states: dict[Key, States] | None = field(default=None, repr=False)
 
+    def _map(self, fn: Callable[[T], Any], items: Iterable[T]) -> list[Any]:
+        items = list(items)
+        if self.workers <= 1 or len(items) <= 1:
+            return [fn(i) for i in items]
+        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+            return list(pool.map(fn, items))
 
-def m365_incidents(prom: Prometheus, customer: str, month: Month) -> list[Episode]:
-    expr = f"last_over_time(m365_service_degraded{{{_sel(customer)}}}[5m]) == 1"
-    return _episodes(prom, expr, month, 300)
-
-
-def last_values(
-    prom: Prometheus, metric: str, customer: str, at: int, extra: str = "", window: str = "1h"
-) -> pd.DataFrame:
-    """The last value of every series of ``metric`` at ``at``: one row per series."""
-    rows = [
-        dict(s.labels) | {"value": s.value}
-        for s in prom.instant(f"last_over_time({metric}{{{_sel(customer, extra)}}}[{window}])", at)
-    ]
-    return pd.DataFrame(rows)
-
-
-def over_month(
-    prom: Prometheus, fn: str, metric: str, customer: str, month: Month, extra: str = ""
-) -> pd.DataFrame:
-    """``fn_over_time`` of a metric over the month, per series (aggregated on the server)."""
-    secs = month.end - month.start
-    rows = [
-        dict(s.labels) | {"value": s.value}
-        for s in prom.instant(f"{fn}_over_time({metric}{{{_sel(customer, extra)}}}[{secs}s])", month.end)
-    ]
-    return pd.DataFrame(rows)
-
-
-def backup_runs(prom: Prometheus, customer: str, month: Month) -> pd.DataFrame:
-    """One row per backup run that started in the month: source, job, start, result."""
-    sel = _sel(customer)
-    runs = prom.range(
-        f"last_over_time(backup_job_last_run_timestamp_seconds{{{sel}}}[5m])",
-        month.start + 300,
-        month.end,
-        300,
-    )
-    ok = {
-        (r.label("instance"), r.label("job_name")): r
-        for r in prom.range(
-            f'last_over_time(backup_job_last_result{{{sel},result="success"}}[5m])',
-            month.start + 300,
-            month.end,
-            300,
-        )
-    }
-    rows = []
-    for r in runs:
-        key = (r.label("instance"), r.label("job_name"))
-        res = ok.get(key)
-        starts, first = np.unique(r.values, return_index=True)
-        for start, i in zip(starts, first, strict=True):
-            if not month.start <= start < month.end:
-                continue
-            success = res is not None and bool(res.values[np.searchsorted(res.times, r.times[i])] > 0)
-            rows.append(
-                {
-                    "source": key[0],
-                    "job": key[1],
-                    "start": int(start),
-                    "result": "success" if success else "failed",
-                }
+    def _instant(self, template: str, at: int, extra: str = "") -> dict[str, list[Sample]]:
+        """``template`` with ``$sel`` for the customers' selector, split by customer."""
+        key = ("instant", template, at, extra)
+        if key not in self._memo:
+            out: dict[str, list[Sample]] = {}
+            parts = self._map(
+                lambda cs: self.prom.instant(template.replace("$sel", customer_selector(cs, extra)), at),
+                _chunks(self.customers),
             )
-    return pd.DataFrame(rows, columns=["source", "job", "start", "result"])
+            for part in parts:
+                for s in part:
+                    out.setdefault(s.label("customer"), []).append(s)
+            self._memo[key] = out
+        return dict(self._memo[key])
+
+    def _range(self, template: str, start: int, end: int, step: int) -> dict[str, list[RangeSeries]]:
+        key = ("range", template, start, end, step)
+        if key not in self._memo:
+            out: dict[str, list[RangeSeries]] = {}
+            parts = self._map(
+                lambda cs: self.prom.range(template.replace("$sel", customer_selector(cs)), start, end, step),
+                _chunks(self.customers),
+            )
+            for part in parts:
+                for r in part:
+                    out.setdefault(r.label("customer"), []).append(r)
+            self._memo[key] = out
+        return dict(self._memo[key])
+
+    # --- availability -----------------------------------------------------------------
+    def require_data(self, customer: str) -> None:
+        """Raise :class:`QueryError` when the customer has no reachability sample at all."""
+        self._reach()
+        if customer not in self.sources:
+            raise NoDataError(
+                f"Prometheus at {self.prom.url} has no data for customer {customer!r} in {self.month.label}"
+            )
+
+    def source(self, customer: str) -> Source:
+        self._reach()
+        return self.sources[customer]
+
+    def discover_devices(self, customer: str) -> list[DeviceRef]:
+        """Devices with any reachability sample in the month (when no inventory is given)."""
+        secs = self.month.end - self.month.start
+        found: dict[tuple[str, str], str] = {}
+        for metric, job in (("probe_success", "icmp"), ("snmp_up", "snmp")):
+            tmpl = (
+                "group by (customer, site, device, role)"
+                f' (last_over_time({metric}{{job="{job}",$sel}}[{secs}s]))'
+            )
+            for s in self._instant(tmpl, self.month.end).get(customer, []):
+                found.setdefault((s.label("site"), s.label("device")), s.label("role"))
+        return [DeviceRef(site, dev, role) for (site, dev), role in sorted(found.items())]
+
+    def _reach(self) -> None:
+        """Decide each customer's source: recorded when the series has a sample in the
+        month's first hour (so the rules ran all month), else raw when raw samples exist."""
+        if self._decided:
+            return
+        self._decided = True
+        m, secs = self.month, self.month.end - self.month.start
+
+        def customers(expr: str, at: int, names: Sequence[str]) -> set[str]:
+            found: set[str] = set()
+            for cs in _chunks(names):
+                found |= {
+                    s.label("customer")
+                    for s in self.prom.instant(expr.replace("$sel", customer_selector(cs)), at)
+                }
+            return found
+
+        rec = f"group by (customer) (count_over_time({self.recorded}{{$sel}}[3600s]))"
+        recorded = customers(rec, m.start + 3600, self.customers)
+        rest = [c for c in self.customers if c not in recorded]
+        raw = (
+            customers(
+                f"group by (customer) (last_over_time(probe_success{{$sel}}[{secs}s])"
+                f" or last_over_time(snmp_up{{$sel}}[{secs}s]))",
+                m.end,
+                rest,
+            )
+            if rest
+            else set()
+        )
+        late = [c for c in rest if c not in raw]
+        if late:
+            # No raw samples: a recorded series that begins mid-month (history rebuilt from
+            # the rules only) is still the best there is.
+            recorded |= customers(
+                f"group by (customer) (count_over_time({self.recorded}{{$sel}}[{secs}s]))", m.end, late
+            )
+        for c in self.customers:
+            if c in recorded:
+                self.sources[c] = Source(True, self.recorded)
+            elif c in raw:
+                self.sources[c] = Source(False, self.recorded)
+
+    def device_states(self, customer: str, devices: list[DeviceRef]) -> dict[tuple[str, str], States]:
+        """Per (site, device): the month minute by minute, UP / DOWN / NO_DATA."""
+        self._reach()
+        if self._states is None:
+            self._states = self._all_states()
+        got = self._states
+        n = self.month.minutes
+        return {
+            (d.site, d.device): got.get((customer, d.site, d.device), np.full(n, NO_DATA, dtype=np.int8))
+            for d in devices
+        }
+
+    def _tiles(self) -> list[tuple[int, int]]:
+        """The month as (lo, hi] windows: whole UTC-length days from the start, then the rest
+        (a DST month is an hour longer or shorter than its days)."""
+        m = self.month
+        ends = list(range(m.start + DAY, m.end + 1, DAY))
+        if not ends or ends[-1] != m.end:
+            ends.append(m.end)
+        return list(zip([m.start, *ends[:-1]], ends, strict=True))
+
+    def _all_states(self) -> dict[Key, States]:
+        tiles = self._tiles()
+        by_source: dict[Source, list[str]] = {}
+        for c, s in self.sources.items():
+            by_source.setdefault(s, []).append(c)
+        out: dict[Key, States] = {}
+        for src, customers in sorted(by_source.items(), key=lambda kv: kv[0].label):
+            out |= self._states_from(src, customers, tiles)
+        return out
+
+    def _states_from(
+        self, src: Source, customers: list[str], tiles: list[tuple[int, int]]
+    ) -> dict[Key, States]:
+        full = [t for t in tiles if t[1] - t[0] == DAY]
+        odd = [t for t in tiles if t[1] - t[0] != DAY]
+        present: dict[Key, np.ndarray] = {}
+        up: dict[Key, np.ndarray] = {}
+
+        def key(labels: Labels) -> Key:
+            d = dict(labels)
+            return (d.get("customer", ""), d.get("site", ""), d.get("device", ""))
+
+        def fill(into: dict[Key, np.ndarray], series: Iterable[tuple[Labels, int, float]]) -> None:
+            for labels, hi, value in series:
+                arr = into.setdefault(key(labels), np.zeros(len(tiles), dtype=np.int64))
+                arr[index[hi]] = int(value)
+
+        index = {hi: i for i, (_, hi) in enumerate(tiles)}
+        jobs: list[tuple[str, list[str], tuple[int, int] | None]] = []
+        for fn in ("count", "sum"):
+            for cs in _chunks(customers):
+                if full:
+                    jobs.append((fn, cs, None))
+                jobs.extend((fn, cs, t) for t in odd)
+
+        def run(job: tuple[str, list[str], tuple[int, int] | None]) -> list[tuple[Labels, int, float]]:
+            fn, cs, t = job
+            sel = customer_selector(cs)
+            if t is None:
+                rows = self.prom.range(src.tile(fn, sel, DAY), full[0][1], full[-1][1], DAY)
+                return [
+                    (r.labels, int(ts), float(v))
+                    for r in rows
+                    for ts, v in zip(r.times, r.values, strict=True)
+                ]
+            return [
+                (s.labels, t[1], s.value) for s in self.prom.instant(src.tile(fn, sel, t[1] - t[0]), t[1])
+            ]
+
+        for (fn, _, _), rows in zip(jobs, self._map(run, jobs), strict=True):
+            fill(present if fn == "count" else up, rows)
+
+        # Judge each device-day: all present and up, all missing, or a day to look into.
+        states: dict[Key, list[States]] = {}
+        busy: dict[int, list[Key]] = {}
+        for k, pres in present.items():
+            ups = up.get(k, np.zeros(len(tiles), dtype=np.int64))
+            parts = []
+            for i, (lo, hi) in enumerate(tiles):
+                n = (hi - lo) // 60
+                if pres[i] == n and ups[i] == n:
+                    parts.append(np.full(n, UP, dtype=np.int8))
+                elif pres[i] == 0:
+                    parts.append(np.full(n, NO_DATA, dtype=np.int8))
+                else:
+                    parts.append(np.full(n, UP, dtype=np.int8))
+                    busy.setdefault(i, []).append(k)
+            states[k] = parts
+
+        def detail(i: int) -> tuple[int, list[RangeSeries]]:
+            lo, hi = tiles[i]
+            keys = busy[i]
+            names = sorted({k[0] for k in keys})
+            devs = sorted({k[2] for k in keys})
+            sel = customer_selector(names, f"device=~{quote('|'.join(re.escape(d) for d in devs))}")
+            return i, self.prom.range(src.exceptions(sel), lo + 60, hi, 60)
+
+        for i, rows in self._map(detail, sorted(busy)):
+            lo, hi = tiles[i]
+            events: dict[Key, list[tuple[int, str]]] = {}
+            for r in rows:
+                edge = r.label("edge")
+                for t in r.times.tolist():
+                    events.setdefault(key(r.labels), []).append((int(t), edge))
+            for k in busy[i]:
+                arr = _apply(states[k][i], sorted(events.get(k, [])), lo)
+                if (
+                    int((arr != NO_DATA).sum()) != present[k][i]
+                    or int((arr == UP).sum()) != up.get(k, present[k] * 0)[i]
+                ):
+                    arr = self._dense(src, k, lo, hi)  # double or odd samples: read it in full
+                states[k][i] = arr
+        return {k: np.concatenate(parts) for k, parts in states.items()}
+
+    def _dense(self, src: Source, k: Key, lo: int, hi: int) -> States:
+        n = (hi - lo) // 60
+        out = np.full(n, NO_DATA, dtype=np.int8)
+        sel = f"customer={quote(k[0])},site={quote(k[1])},device={quote(k[2])}"
+        for r in self.prom.range(src.minute(sel), lo + 60, hi, 60):
+            idx = (r.times - lo) // 60 - 1
+            ok = (idx >= 0) & (idx < n)
+            out[idx[ok]] = np.where(r.values[ok] > 0, UP, DOWN).astype(np.int8)
+        return out
+
+    # --- alerts, Microsoft 365, backups, patching ---------------------------------------
+    def _episodes(self, template: str, customer: str, step: int) -> list[Episode]:
+        out = []
+        m = self.month
+        for r in self._range(template, m.start + step, m.end, step).get(customer, []):
+            present = r.values > 0
+            times = r.times[present]
+            if not len(times):
+                continue
+            breaks = np.flatnonzero(np.diff(times) > step)
+            starts = np.concatenate([[0], breaks + 1])
+            ends = np.concatenate([breaks, [len(times) - 1]])
+            labels = dict(r.labels)
+            for a, b in zip(starts, ends, strict=True):
+                out.append(Episode(labels, int(times[a]) - step, int(times[b])))
+        return sorted(out, key=lambda e: (e.start, sorted(e.labels.items())))
+
+    def firing_alerts(self, customer: str) -> list[Episode]:
+        """Each firing episode of each alert of the customer (from ``ALERTS``)."""
+        return self._episodes('last_over_time(ALERTS{alertstate="firing",$sel}[1m])', customer, 60)
+
+    def m365_incidents(self, customer: str) -> list[Episode]:
+        return self._episodes("last_over_time(m365_service_degraded{$sel}[5m]) == 1", customer, 300)
+
+    def last_values(
+        self, metric: str, customer: str, at: int, extra: str = "", window: str = "1h"
+    ) -> pd.DataFrame:
+        """The last value of every series of ``metric`` at ``at``: one row per series."""
+        got = self._instant(f"last_over_time({metric}{{$sel}}[{window}])", at, extra)
+        return pd.DataFrame([dict(s.labels) | {"value": s.value} for s in got.get(customer, [])])
+
+    def over_month(self, fn: str, metric: str, customer: str, extra: str = "") -> pd.DataFrame:
+        """``fn_over_time`` of a metric over the month, per series (aggregated on the server)."""
+        secs = self.month.end - self.month.start
+        got = self._instant(f"{fn}_over_time({metric}{{$sel}}[{secs}s])", self.month.end, extra)
+        return pd.DataFrame([dict(s.labels) | {"value": s.value} for s in got.get(customer, [])])
+
+    def daily(self, template: str, customer: str) -> list[tuple[int, float]]:
+        """A per-customer aggregate (``$sel`` for the selector, ``by (customer)``) sampled at
+        the end of each day (for trends)."""
+        m = self.month
+        out: list[tuple[int, float]] = []
+        for r in self._range(template, m.start + DAY, m.end, DAY).get(customer, []):
+            out.extend(zip(r.times.tolist(), r.values.tolist(), strict=True))
+        return sorted(out)
+
+    def backup_runs(self, customer: str) -> pd.DataFrame:
+        """One row per backup run that started in the month: source, job, start, result."""
+        m = self.month
+        runs = self._range(
+            "last_over_time(backup_job_last_run_timestamp_seconds{$sel}[5m])", m.start + 300, m.end, 300
+        ).get(customer, [])
+        ok = {
+            (r.label("instance"), r.label("job_name")): r
+            for r in self._range(
+                'last_over_time(backup_job_last_result{$sel,result="success"}[5m])',
+                m.start + 300,
+                m.end,
+                300,
+            ).get(customer, [])
+        }
+        rows = []
+        for r in runs:
+            key = (r.label("instance"), r.label("job_name"))
+            res = ok.get(key)
+            starts, first = np.unique(r.values, return_index=True)
+            for start, i in zip(starts, first, strict=True):
+                if not m.start <= start < m.end:
+                    continue
+                success = res is not None and bool(res.values[np.searchsorted(res.times, r.times[i])] > 0)
+                rows.append(
+                    {
+                        "source": key[0],
+                        "job": key[1],
+                        "start": int(start),
+                        "result": "success" if success else "failed",
+                    }
+                )
+        return pd.DataFrame(rows, columns=["source", "job", "start", "result"])
 
 
-def daily(prom: Prometheus, expr: str, month: Month) -> list[tuple[int, float]]:
-    """An aggregate sampled at the end of each local day (for trends)."""
-    out: list[tuple[int, float]] = []
-    for r in prom.range(expr, month.start + 86400, month.end, 86400):
-        out.extend(zip(r.times.tolist(), r.values.tolist(), strict=True))
-    return sorted(out)
+def _apply(base: States, events: list[tuple[int, str]], lo: int) -> States:
+    """Mark a day's down minutes and gaps from its exception points (see Source.exceptions).
 
-
-def require_data(prom: Prometheus, customer: str, month: Month) -> None:
-    secs = month.end - month.start
-    sel = _sel(customer)
-    expr = (
-        f"count(last_over_time(probe_success{{{sel}}}[{secs}s]) or last_over_time(snmp_up{{{sel}}}[{secs}s]))"
-    )
-    if not prom.instant(expr, month.end):
-        raise QueryError(f"Prometheus at {prom.url} has no data for customer {customer!r} in {month.label}")
+    >>> _apply(np.ones(6, dtype=np.int8), [(180, "gone"), (300, "back"), (360, "down")], 0).tolist()
+    [1, 1, -1, -1, 1, 0]
+    >>> _apply(np.ones(4, dtype=np.int8), [(180, "back")], 0).tolist()
+    [-1, -1, 1, 1]
+    """
+    out = base.copy()
+    edges = [(t, e) for t, e in events if e != "down"]
+    missing = bool(edges) and edges[0][1] == "back"  # the day began inside a gap
+    pos = 0
+    for t, e in edges:
+        j = (t - lo) // 60 - 1
+        if missing:
+            out[pos:j] = NO_DATA
+        missing, pos = e == "gone", j
+    if missing:
+        out[pos:] = NO_DATA
+    for t, e in events:
+        if e == "down":
+            out[(t - lo) // 60 - 1] = DOWN
+    return out

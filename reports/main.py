@@ -12,10 +12,11 @@ Beside each PDF, ``<customer>/*.csv`` hold the raw figures (also attached inside
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +24,10 @@ from pydantic import Field
 
 from mspwatch.common.config import ConfigError, StrictModel, load_model
 from mspwatch.inventory import Customer
-from mspwatch.reports.build import CustomerSpec, build_customer
+from mspwatch.reports.build import CustomerSpec, build_customers
 from mspwatch.reports.contract import month_span
 from mspwatch.reports.model import Brand, CustomerReport, MspSummary, SummaryRow
-from mspwatch.reports.query import Prometheus, QueryError
+from mspwatch.reports.query import NoDataError, Prometheus, QueryError
 
 
 class MspBrand(StrictModel):
@@ -54,6 +55,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--inventory", type=Path, help="inventory YAML (contracts, time zones, devices)")
     p.add_argument("--config", type=Path, help="report config: MSP name, colour, logo")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--jobs", type=int, default=min(2, os.cpu_count() or 1), help="PDFs rendered at once (processes)"
+    )
     p.set_defaults(func=run)
 
 
@@ -131,23 +135,23 @@ def run(args: argparse.Namespace) -> int:
         except (ConfigError, QueryError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-        reports: list[CustomerReport] = []
         progress = _progress(args.no_progress)
         with progress:
-            task = progress.add_task("customers", total=len(specs) + 1)
-            for spec in specs:
-                progress.update(task, description=spec.name)
-                try:
-                    r = build_customer(prom, spec, args.month)
-                except QueryError as exc:
-                    progress.console.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+            task = progress.add_task("querying", total=len(specs) + 1)
+            try:
+                built = build_customers(prom, specs, args.month)
+            except QueryError as exc:
+                progress.console.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+                return 1
+            reports = [r for r in built if isinstance(r, CustomerReport)]
+            for r in built:
+                if isinstance(r, NoDataError):
+                    progress.console.print(f"error: {r}", markup=False, highlight=False, soft_wrap=True)
                     failed += 1
-                    if "unreachable" in str(exc) or "in time" in str(exc):
-                        return 1
                     progress.advance(task)
-                    continue
-                reports.append(r)
-                print(write_customer(r, brand, out), flush=True)
+            progress.update(task, description="rendering")
+            for path in write_customers(reports, brand, out, args.jobs):
+                print(path, flush=True)
                 progress.advance(task)
             if reports:
                 progress.update(task, description="summary")
@@ -169,6 +173,25 @@ def _progress(disabled: bool) -> Any:
         disable=disabled,
         transient=True,
     )
+
+
+def write_customers(
+    reports: Sequence[CustomerReport], brand: Brand, out: Path, jobs: int = 1
+) -> Iterator[Path]:
+    """Render each report (:func:`write_customer`), ``jobs`` at a time in worker processes;
+    yield the PDFs' paths in the order given. A PDF's bytes do not depend on ``jobs``."""
+    if jobs <= 1 or len(reports) <= 1:
+        for r in reports:
+            yield write_customer(r, brand, out)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from mspwatch.reports import render
+
+    render.preload()  # imported once here, inherited by each forked worker
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork")) as pool:
+        yield from pool.map(write_customer, reports, [brand] * len(reports), [out] * len(reports))
 
 
 def write_customer(r: CustomerReport, brand: Brand, out: Path) -> Path:

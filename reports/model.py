@@ -162,6 +162,9 @@ class CustomerReport:
     met: bool
     availability_previous: float | None = None
     daily_down: tuple[tuple[int, int], ...] = ()  # (local midnight, device-minutes down)
+    # "recorded": customer_site_device:reachable:max; "raw": ping and SNMP samples (rules
+    # loaded after the month began)
+    availability_source: str = "recorded"
     charts: dict[str, str] = field(default_factory=dict)  # name -> SVG text
 
     @property

@@ -11,6 +11,7 @@ more than 11,000), and every error is one line naming the server::
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +25,10 @@ Labels = tuple[tuple[str, str], ...]
 
 class QueryError(Exception):
     """A query failed; the message is one line fit for the terminal."""
+
+
+class NoDataError(QueryError):
+    """The server answered, but holds nothing for a customer in the month."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +63,7 @@ class Prometheus:
         # answers costs at most this long per request.
         self._client = client or httpx.Client(timeout=httpx.Timeout(timeout))
         self.requests = 0
+        self._lock = threading.Lock()  # the report asks up to two queries at once
 
     def close(self) -> None:
         self._client.close()
@@ -69,7 +75,8 @@ class Prometheus:
         self.close()
 
     def _get(self, path: str, params: dict[str, str]) -> Any:
-        self.requests += 1
+        with self._lock:
+            self.requests += 1
         try:
             resp = self._client.post(f"{self.url}{path}", data=params)
         except httpx.TimeoutException:

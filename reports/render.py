@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import csv
 import datetime as dt
+import functools
 import io
 import logging
 from collections.abc import Callable
@@ -39,6 +40,23 @@ def _weasyprint() -> Any:
     import weasyprint  # heavy (pango via cffi): only when a PDF is written
 
     return weasyprint
+
+
+def preload() -> None:
+    """Import the renderer's heavy parts (WeasyPrint, pango) ahead of forking workers."""
+    _style()
+    environment()
+
+
+@functools.cache
+def _style() -> tuple[Any, Any]:
+    """One font configuration and one parsed stylesheet per process, shared by every PDF
+    (the stylesheet is a bundled file: nothing to fetch)."""
+    wp = _weasyprint()
+    from weasyprint.text.fonts import FontConfiguration
+
+    fonts = FontConfiguration()
+    return fonts, wp.CSS(filename=str(ASSETS / "report.css"), font_config=fonts)
 
 
 def make_fetcher(assets: Path = ASSETS) -> Any:
@@ -96,6 +114,7 @@ def _when(tz: str) -> Callable[[int], str]:
     return when
 
 
+@functools.cache
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
@@ -219,7 +238,7 @@ def write_pdf(
     wp = _weasyprint()
     fetcher = fetcher or make_fetcher()
     doc = wp.HTML(string=html, base_url=(ASSETS / "index.html").as_uri(), url_fetcher=fetcher)
-    css = wp.CSS(filename=str(ASSETS / "report.css"), url_fetcher=fetcher)
+    fonts, css = _style()
     stamp = dt.datetime.fromisoformat(_created(month))
     files = [
         wp.Attachment(string=text, name=name, description=name, created=stamp, modified=stamp)
@@ -228,6 +247,7 @@ def write_pdf(
     doc.write_pdf(
         str(out),
         stylesheets=[css],
+        font_config=fonts,
         attachments=files,
         pdf_identifier=b"mspwatch-report",
         uncompressed_pdf=False,

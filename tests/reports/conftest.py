@@ -5,7 +5,6 @@ from __future__ import annotations
 import subprocess
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -13,23 +12,20 @@ import pytest
 from mspwatch.reports.build import build_customer
 from mspwatch.reports.model import CustomerReport
 from mspwatch.reports.query import Prometheus
-from mspwatch.simulators.history.write import backfill, write_openmetrics
+from mspwatch.simulators.history.write import backfill_history
 from tests.conftest import free_port, require_tool, stop_process, wait_for_port
 from tests.reports import groundtruth
 
 
 @pytest.fixture(scope="session")
-def history_files(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
-    return write_openmetrics(groundtruth.history(), tmp_path_factory.mktemp("history"))
-
-
-@pytest.fixture(scope="session")
-def prometheus_url(tmp_path_factory: pytest.TempPathFactory, history_files: list[Path]) -> Iterator[str]:
+def prometheus_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The ground-truth history and its recorded availability series (promtool, from
+    alertrules/availability.yml), as ``make demo`` backfills its past."""
     binary = require_tool("prometheus")
     promtool = require_tool("promtool")
     base = tmp_path_factory.mktemp("prometheus")
     data = base / "data"
-    backfill(history_files, data, promtool)
+    backfill_history(groundtruth.history(), data, prometheus=binary, promtool=promtool)
     (base / "prometheus.yml").write_text("global: {scrape_interval: 1m}\n", encoding="utf-8")
     port = free_port()
     with (base / "prometheus.log").open("wb") as log:

@@ -6,7 +6,14 @@ Sunday window 02:00-04:00 local covers 4 x 120 = 480 minutes (Oct 4, 11, 18 in B
 
 from __future__ import annotations
 
+import dataclasses
+
+import pytest
+
+from mspwatch.reports.build import CustomerSpec, build_customers
 from mspwatch.reports.model import CustomerReport
+from mspwatch.reports.query import Prometheus
+from tests.reports import groundtruth
 from tests.reports.groundtruth import utc
 
 HQ = 44_700 - 480
@@ -113,3 +120,31 @@ def test_patch_and_m365(acme: CustomerReport) -> None:
         ("Exchange Online", utc("2026-10-12T09:00"), 150)
     ]
     assert (m.licences_used, m.licences_total) == (40, 45)
+
+
+@pytest.mark.parametrize("which", ["acme", "bolt"])
+def test_raw_samples_give_the_same_figures(
+    which: str, prom: Prometheus, acme: CustomerReport, bolt: CustomerReport
+) -> None:
+    """Without the recorded series (its rules loaded after the month began) each minute is
+    judged on the raw ping and SNMP samples with the rule's own expression: same figures."""
+    expected, spec = (acme, groundtruth.ACME) if which == "acme" else (bolt, groundtruth.BOLT)
+    (got,) = build_customers(prom, [spec], groundtruth.MONTH, recorded="mspwatch_not_recorded")
+    assert isinstance(got, CustomerReport)
+    assert (expected.availability_source, got.availability_source) == ("recorded", "raw")
+    assert dataclasses.replace(got, availability_source="recorded") == expected
+
+
+def test_one_question_for_all_customers(prom: Prometheus) -> None:
+    """Customers sharing a time zone (both Europe/London) are asked together: each question
+    names them all, so two cost fewer requests than one and one (only the days with
+    something to look into are asked per day, for the customers that had one)."""
+
+    def requests(specs: list[CustomerSpec]) -> int:
+        with Prometheus(prom.url) as p:
+            got = build_customers(p, specs, groundtruth.MONTH, with_previous=False)
+            assert all(isinstance(r, CustomerReport) for r in got)
+            return p.requests
+
+    acme, bolt = requests([groundtruth.ACME]), requests([groundtruth.BOLT])
+    assert requests([groundtruth.ACME, groundtruth.BOLT]) < acme + bolt

@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 from mspwatch.reports.build import build_customer
+from mspwatch.reports.frames import RECORDED
 from mspwatch.reports.model import CustomerReport
 from mspwatch.reports.query import Prometheus
 from mspwatch.simulators.history.write import prometheus_import_chunks
@@ -28,8 +29,25 @@ from tests.conftest import free_port, require_tool, stop_process, wait_for_port
 from tests.reports import groundtruth
 
 
+def recorded_lines(prometheus_url: str) -> str:
+    """The recorded availability series as Prometheus backfilled it (the same rule, run once),
+    in VictoriaMetrics's import format: VictoriaMetrics gets the same samples of it too."""
+    h = groundtruth.history()
+    got = httpx.post(
+        f"{prometheus_url}/api/v1/query",
+        data={"query": f"{RECORDED}[{h.end - h.start + 3600}s]", "time": str(h.end + 60)},
+        timeout=120,
+    ).json()["data"]["result"]
+    lines = []
+    for r in got:
+        labels = ",".join(f'{k}="{v}"' for k, v in sorted(r["metric"].items()) if k != "__name__")
+        lines.extend(f"{RECORDED}{{{labels}}} {v} {round(float(t) * 1000)}\n" for t, v in r["values"])
+    assert lines
+    return "".join(lines)
+
+
 @pytest.fixture(scope="session")
-def vm_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def vm_url(tmp_path_factory: pytest.TempPathFactory, prometheus_url: str) -> Iterator[str]:
     binary = require_tool("victoria-metrics")
     base = tmp_path_factory.mktemp("vm")
     port = free_port()
@@ -50,7 +68,7 @@ def vm_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         wait_for_port(port, proc=proc)
         url = f"http://127.0.0.1:{port}"
         with httpx.Client(timeout=120) as client:
-            for chunk in prometheus_import_chunks(groundtruth.history()):
+            for chunk in [*prometheus_import_chunks(groundtruth.history()), recorded_lines(prometheus_url)]:
                 client.post(f"{url}/api/v1/import/prometheus", content=chunk.encode()).raise_for_status()
             client.get(f"{url}/internal/force_flush").raise_for_status()
             # Imported rows become searchable after the next in-memory part flush (~1 s).
@@ -88,3 +106,4 @@ def test_same_figures_as_prometheus(
     exp, act = _figures(expected), _figures(got)
     diffs = {k: (exp[k], act[k]) for k in exp if exp[k] != act[k]}
     assert diffs == {}
+    assert got.availability_source == "recorded"
