@@ -327,6 +327,20 @@ def test_endpoint_that_accepts_and_never_answers_is_bounded(capsys: pytest.Captu
     )
 
 
+def test_a_write_that_is_never_answered_is_bounded_too(
+    grafana: Served, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Grafana answers the reads, then holds the first dashboard save: every call has the timeout
+    grafana.standin.hang.add("/api/dashboards/db")
+    code, out, err = run(capsys, "--url", grafana.url, "--timeout", "500ms")
+    assert code == 1
+    assert err == (
+        f"grafana push: dashboard mspwatch-backup: Grafana at {grafana.url} did not answer within "
+        "0.5s (--timeout)\n"
+    )
+    assert out.splitlines()[-1] == 'folder mspwatch-sla "mspwatch SLA": created'  # the folders were written
+
+
 def test_not_grafana(capsys: pytest.CaptureFixture[str], grafana: Served) -> None:
     # something else answers at the URL: a 404 page for /api/frontend/settings
     code, _, err = run(capsys, "--url", grafana.url + "/not-grafana")
