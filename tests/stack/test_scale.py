@@ -256,9 +256,9 @@ def test_the_report_from_victoriametrics_equals_the_report_from_one_prometheus(s
     assert stack.reference is not None
     inventory = load_inventory(ROOT / "simulators" / "estate" / "inventory.yml")
     customer = next(c for c in inventory.customers if c.name == "bolt-logistics")
-    # Whole minutes that start once both have scraped every target (a few intervals after
-    # the stack started) and have ended; VictoriaMetrics shows samples at once here.
-    start = 60 * math.ceil((stack.started + 15) / 60)
+    # Two minutes (on the report's grid, which starts where the window does) that begin once
+    # both have scraped every target, a few intervals after the stack started.
+    start = math.ceil(stack.started + 15)
     end = start + 2 * 60
     wait_until("the window to pass", lambda: time.time() > end + 5, end - time.time() + 30)
     month = Month("2026-12", customer.timezone, start, end)
