@@ -116,11 +116,11 @@ class AlertingArea(DemoArea):
             expect=own_metrics("alertmanager_build_info", demo.started),
         )
 
-    def banner(self, demo: Demo) -> list[str]:
+    def links(self, demo: Demo) -> list[tuple[str, str]]:
         return [
-            f"Alertmanager:  {self.url(demo)}",
-            f"notifications (compose/alertmanager.yml routing, webhooks to the demo receiver): "
-            f"{self.notifications(demo)}",
+            ("Alertmanager", self.url(demo)),
+            ("webhook receiver", f"http://127.0.0.1:{demo.ports.alert_receiver}"),
+            ("notifications (its log)", str(self.notifications(demo))),
         ]
 
     def _prometheus_sends_here(self, demo: Demo, timeout: float) -> bool:

@@ -47,21 +47,27 @@ def estate_history(inv: Inventory, end: int, days: int = 35, seed: int = 1) -> H
         t = start - start % DAY + int(day * DAY + hour * 3600)
         return t - t % MINUTE
 
+    def day(lo: int, hi: int) -> int:
+        """A random day in [lo, hi], squeezed into a short history (the demo's tests write 2
+        or 3 days); with a week or more the same draws as always."""
+        hi = max(0, min(hi, days - 2))
+        return rng.randint(min(lo, hi), hi)
+
     outages: list[Outage] = []
     alerts: list[AlertEpisode] = []
     for c in inv.customers:
         mine = [d for d in devices if d.customer == c.name]
         for _ in range(3):  # real outages, 8-95 minutes
             d = rng.choice(mine)
-            s = at(rng.randint(1, days - 2), rng.uniform(0, 23))
+            s = at(day(1, days - 2), rng.uniform(0, 23))
             outages.append(Outage(d.customer, d.site, d.device, s, s + MINUTE * rng.randint(8, 95)))
         for _ in range(4):  # blips of 1-2 minutes
             d = rng.choice(mine)
-            s = at(rng.randint(1, days - 2), rng.uniform(0, 23))
+            s = at(day(1, days - 2), rng.uniform(0, 23))
             outages.append(Outage(d.customer, d.site, d.device, s, s + MINUTE * rng.randint(1, 2)))
         # One site outage: the gateway goes and takes everything behind it.
         site = c.sites[-1]
-        s = at(rng.randint(3, days - 3), 10.25)
+        s = at(day(3, days - 3), 10.25)
         for sd in site.devices:
             outages.append(Outage(c.name, site.name, sd.name, s, s + 70 * MINUTE))
         # A reboot in the Sunday-night patching window (02:00-04:00 local).
@@ -84,7 +90,7 @@ def estate_history(inv: Inventory, end: int, days: int = 35, seed: int = 1) -> H
             )
         )
         for _ in range(6):
-            s = at(rng.randint(1, days - 2), rng.uniform(6, 20))
+            s = at(day(1, days - 2), rng.uniform(6, 20))
             alerts.append(
                 AlertEpisode("InterfaceErrorsHigh", "warning", labels, s, s + MINUTE * rng.randint(12, 50))
             )
@@ -98,7 +104,7 @@ def estate_history(inv: Inventory, end: int, days: int = 35, seed: int = 1) -> H
     for i, c in enumerate(inv.customers):
         for src in c.backup_sources:
             for j, job in enumerate(("Servers", "File shares")):
-                failed = tuple(sorted(rng.sample(range(1, days), 2 if j == 0 else 1)))
+                failed = tuple(sorted(rng.sample(range(1, max(days, 3)), 2 if j == 0 else 1)))
                 jobs.append(
                     BackupJob(
                         c.name,
@@ -112,7 +118,7 @@ def estate_history(inv: Inventory, end: int, days: int = 35, seed: int = 1) -> H
                     )
                 )
         for t in c.m365_tenants:
-            s = at(rng.randint(2, days - 2), 9.0)
+            s = at(day(2, days - 2), 9.0)
             tenants.append(
                 Tenant(
                     c.name,

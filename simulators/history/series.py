@@ -259,7 +259,8 @@ def _merge(series: list[Series]) -> list[Series]:
         values = np.concatenate([p.values for p in parts])
         order = np.argsort(times, kind="stable")
         times, values = times[order], values[order]
-        keep = np.concatenate([[True], times[1:] != times[:-1]])
+        keep = np.ones(times.shape, dtype=bool)  # empty when every episode lies before the start
+        keep[1:] = times[1:] != times[:-1]
         out.append(Series(name, labels, times[keep], values[keep]))
     return out
 
