@@ -37,7 +37,7 @@ from pydantic import Field, field_validator
 
 from mspwatch.common.config import ConfigError, Duration, StrictModel, check_ca_file, load_model
 from mspwatch.common.secrets import Secret
-from mspwatch.exporters.graph.config import GraphApp, GraphOptions
+from mspwatch.exporters.graph.config import GraphApp, GraphOptions, resolve_files
 from mspwatch.inventory import IntuneSource, NinjaOneSource, PatchPolicy, load_inventory, resolve
 
 from .intune import QualityUpdate
@@ -183,25 +183,7 @@ def load_config(path: Path) -> LoadedConfig:
 
 def _resolve_graph_paths(config: PatchConfig, path: Path) -> PatchConfig:
     """Relative ``graph.ca_file`` and certificate files are relative to patch.yml."""
-    graph = config.graph
-    if graph.ca_file is not None:
-        ca = resolve(path.parent, graph.ca_file)
-        if ca is None or not ca.is_file():
-            raise ConfigError(f"{path}: graph.ca_file: file not found: {graph.ca_file}")
-        graph = graph.model_copy(update={"ca_file": ca})
-    apps = {}
-    for name, app in config.apps.items():
-        if app.certificate is not None:
-            cert = resolve(path.parent, app.certificate.certificate_file)
-            if cert is None or not cert.is_file():
-                raise ConfigError(
-                    f"{path}: apps.{name}.certificate.certificate_file: file not found: "
-                    f"{app.certificate.certificate_file}"
-                )
-            app = app.model_copy(
-                update={"certificate": app.certificate.model_copy(update={"certificate_file": cert})}
-            )
-        apps[name] = app
+    graph, apps = resolve_files(config.graph, config.apps, path)
     return config.model_copy(update={"graph": graph, "apps": apps})
 
 

@@ -27,7 +27,7 @@ from tests.dashboards.dashlint import ROOT
 
 END = 1_793_750_400  # 2026-11-03T00:00Z: fixed, so the history is the same every run
 WINDOW = 2 * 86400  # the recording rules are backfilled over the last two days
-RULES = [ROOT / "alertrules" / n for n in ("recording.yml", "slo.yml", "slo-targets.yml")]
+RULES = [ROOT / "alertrules" / n for n in ("availability.yml", "recording.yml", "slo.yml", "slo-targets.yml")]
 # Rules read other rules at most three deep (probe_success -> site -> state -> area).
 RULE_PASSES = 3
 

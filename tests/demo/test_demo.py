@@ -35,7 +35,7 @@ from mspwatch.inventory import load_inventory, write_targets
 from mspwatch.simulators.graph.scenario import SCENARIOS_DIR, load_scenario
 from tests.conftest import require_tool
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 DEMO = [sys.executable, "-m", "mspwatch.cli", "demo"]
@@ -397,7 +397,13 @@ def test_backup_scrape_job_follows_the_multi_target_pattern(tmp_path: Path) -> N
     assert backup["relabel_configs"][:2] == jobs["snmp"]["relabel_configs"][:2]
     assert backup["relabel_configs"][2] == {"target_label": "__address__", "replacement": "127.0.0.1:9822"}
     assert jobs["backup-exporter"]["static_configs"] == [{"targets": ["127.0.0.1:9822"]}]
-    assert [Path(p).name for p in config["rule_files"]] == ["snmp.yml", "backup.yml", "m365.yml", "patch.yml"]
+    assert [Path(p).name for p in config["rule_files"]] == [
+        "snmp.yml",
+        "availability.yml",
+        "backup.yml",
+        "m365.yml",
+        "patch.yml",
+    ]
     m365 = jobs["m365"]
     assert m365["metrics_path"] == "/m365"
     assert m365["file_sd_configs"] == [{"files": [str(tmp_path / "m365.json")]}]
