@@ -38,8 +38,9 @@ from typing import Any
 import yaml
 
 from mspwatch.inventory import load_inventory, write_targets
+from mspwatch.simulators.history.demo import LIVE_PROBLEMS
 
-from .alerting import AlertingArea
+from .alerting import AlertingArea, area_alerts, check_delivered
 from .backup import BackupArea
 from .kit import (
     ESTATE,
@@ -73,6 +74,9 @@ from .snmp import SnmpArea
 __all__ = ["Ports", "areas", "prometheus_config", "register", "run"]
 
 RESEND_DELAY = "5s"
+# The alerts the history leaves firing are restored and sent within minutes; the others wait
+# their `for:` (up to an hour) before anything is delivered.
+DELIVERY_SECONDS = 900
 DEFAULT_DATA = Path("demo-data")
 
 
@@ -86,12 +90,14 @@ def prometheus_config(
 ) -> dict[str, Any]:
     """compose/prometheus.yml as the demo runs it: the areas' jobs, rules and Alertmanager.
 
-    Addresses, paths and intervals change (every 15 s, to answer sooner); the jobs, their
-    relabelling and the rules are the stack's own.
+    Addresses, paths and intervals change (scrapes every 15 s, to answer sooner); the jobs,
+    their relabelling and the rules are the stack's own.
     """
     demo_areas = areas() if demo_areas is None else demo_areas
     config = canonical_prometheus()
-    config["global"] = {"scrape_interval": "15s", "scrape_timeout": "10s", "evaluation_interval": "15s"}
+    # Rules every minute: Prometheus restores the alerts the history left firing at its second
+    # evaluation, which must come after the exporters' first scrapes (seconds to a minute).
+    config["global"] = {"scrape_interval": "15s", "scrape_timeout": "10s", "evaluation_interval": "1m"}
     rules = [str(path) for area in demo_areas for path in area.rule_files()]
     config.pop("rule_files", None)
     if rules:
@@ -214,6 +220,9 @@ def _run(args: argparse.Namespace, work: Path) -> int:
         if args.check:
             results = [area.check(demo) for area in demo_areas]  # every area reports
             results.append(check_history(demo, args.history_days))
+            live = {problem[0] for problem in LIVE_PROBLEMS}
+            failing = {a.name: names for a in demo_areas if (names := area_alerts(a.rule_files())) & live}
+            results.append(check_delivered(demo, failing, DELIVERY_SECONDS))
             results.append(check_reports(demo, month))
             return 0 if all(results) else 1
         print("Ctrl-C stops everything.", flush=True)

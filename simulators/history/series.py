@@ -219,6 +219,8 @@ class _Generator:
         t = self.slow
         day = (t - self.h.start) // DAY
         lab = {"job": "patch", "customer": pd.customer, "instance": pd.source, "device": pd.device}
+        if pd.source_kind:
+            lab["source_kind"] = pd.source_kind
         missing = np.zeros(t.shape)
         if pd.missing_critical_days is not None:
             a, b = pd.missing_critical_days
