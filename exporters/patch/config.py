@@ -11,6 +11,7 @@ Example ``patch.yml``::
       page_size: 1000
       request_timeout: 10s
       install_lookback: 35d
+      scan_lookback: 14d
     apps:                                    # Intune: Graph apps, as in m365.yml
       msp: {client_id: 4f1c2d9e-0000-4000-8000-000000000001, client_secret: {env: M365_CLIENT_SECRET}}
     graph: {request_timeout: 10s}
@@ -63,6 +64,9 @@ class NinjaSettings(StrictModel):
     """How far back install attempts are listed (`os-patch-installs?installedAfter=`)."""
     max_cursor_restarts: int = Field(default=2, ge=0, le=10)
     """Times a query whose cursor expired is started over before the scrape fails."""
+    scan_lookback: Duration = 14 * 86400.0
+    """How far back the first scrape reads patch scans (`/v2/activities`); later scrapes read
+    only newer ones. A device with no scan in it counts as not scanned since then."""
     ca_file: Path | None = None
     """CA bundle replacing the system's (a private CA or a proxy); relative to this file."""
 
