@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from .kit import COMPOSE, Demo, DemoArea, Ports, get_json, own_metrics, own_pid, tool, wait_http
+from .kit import ALERTRULES, COMPOSE, Demo, DemoArea, Ports, get_json, own_metrics, own_pid, tool, wait_http
 from .runner import DemoError
 
 DEMO_WEBHOOK_TOKEN = "demo-webhook-token"  # noqa: S105 - sent to the demo's own receiver only
@@ -29,6 +29,9 @@ def alertmanager_config(ports: Ports, token_file: Path) -> dict[str, Any]:
     config: dict[str, Any] = yaml.safe_load((COMPOSE / "alertmanager.yml").read_text(encoding="utf-8"))
     for receiver in config.get("receivers", []):
         for hook in receiver.get("webhook_configs", []):
+            # `url_file` (the dead-man's switch's ping URL on Alertmanager >= 0.28) goes too:
+            # the demo's Alertmanager is 0.25, and its receiver is the URL now.
+            hook.pop("url_file", None)
             hook["url"] = f"http://127.0.0.1:{ports.alert_receiver}/hook/{receiver['name']}"
             auth = hook.get("http_config", {}).get("authorization")
             if auth is not None and "credentials_file" in auth:
@@ -63,6 +66,12 @@ class AlertingArea(DemoArea):
     @staticmethod
     def url(demo: Demo) -> str:
         return f"http://127.0.0.1:{demo.ports.alertmanager}"
+
+    def rule_files(self) -> list[Path]:
+        # The platform's rules: the Watchdog heartbeat (to the demo receiver's
+        # /hook/dead-mans-switch every minute), Prometheus/Alertmanager self-monitoring and
+        # the SLO burn rates with the customers' targets.
+        return [ALERTRULES / "slo.yml", ALERTRULES / "slo-targets.yml"]
 
     @staticmethod
     def notifications(demo: Demo) -> Path:

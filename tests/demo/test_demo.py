@@ -222,7 +222,7 @@ def test_demo_check(running_demo: tuple[Background, Path, int]) -> None:
     assert re.search(r"^Alertmanager:  http://127\.0\.0\.1:\d+$", proc.stdout, re.M)
     assert "Alertmanager ready, Prometheus sends to it: " in proc.stdout
     assert re.search(
-        r"^notifications so far: msp-paging \d+, msp-ticketing \d+, platform-team \d+, "
+        r"^notifications so far: dead-mans-switch \d+, msp-paging \d+, msp-ticketing \d+, platform-team \d+, "
         r"acme-dental-escalation \d+$",
         proc.stdout,
         re.M,
@@ -464,6 +464,8 @@ def test_backup_scrape_job_follows_the_multi_target_pattern(tmp_path: Path) -> N
         "backup.yml",
         "m365.yml",
         "patch.yml",
+        "slo.yml",
+        "slo-targets.yml",
     ]
     m365 = jobs["m365"]
     assert m365["metrics_path"] == "/m365"
@@ -520,6 +522,7 @@ def test_alertmanager_demo_config_keeps_the_routing(tmp_path: Path) -> None:
     for key in ("route", "inhibit_rules", "time_intervals"):
         assert demo[key] == committed[key]
     assert webhook_receivers(demo) == [
+        "dead-mans-switch",  # the Watchdog heartbeat reaches the demo receiver too
         "msp-paging",
         "msp-ticketing",
         "platform-team",
