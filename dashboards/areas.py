@@ -23,7 +23,8 @@ def status() -> db.Dashboard:
         c.dashboard(
             "mspwatch-status",
             "Customer status",
-            "State over time per customer and site: ok, degraded (a device down), down (nothing answers).",
+            "State over time per customer and site: ok, degraded (a device down), down (the"
+            " gateways unreachable), maintenance.",
             ["noc"],
         ),
         levels=("customer", "site"),
@@ -31,16 +32,18 @@ def status() -> db.Dashboard:
     return d.with_panel(
         c.timeline(
             "Site state",
-            "customer_site:state:max per site: 0 ok, 1 degraded (a device down),"
-            " 2 down (no device answers ICMP).",
+            "customer_site:state:max per site: 0 ok, 1 degraded (a device answers neither ping nor"
+            " SNMP), 2 down (its gateways do not), 3 maintenance (inside a window of the inventory).",
             query(f"customer_site:state:max{{{S}}}", "{{customer}} / {{site}}"),
             pos(0, 0, 24, 16),
+            c.SITE_STATES,
         )
     ).with_panel(
         c.grid(
             "Devices down now",
-            "Devices of the selected sites that do not answer ICMP (probe_success 0).",
-            [query(f'probe_success{{job="icmp", {S}}} == 0', instant=True)],
+            "Devices of the selected sites that answer neither ping nor SNMP"
+            " (customer_site_device:reachable:max 0, alertrules/availability.yml).",
+            [query(f"customer_site_device:reachable:max{{{S}}} == 0", instant=True)],
             "none",
             pos(0, 16, 24, 8),
         )
@@ -448,12 +451,18 @@ def sla() -> db.Dashboard:
         ),
         levels=("customer",),
     ).time("now/M", "now")
-    avail = f"avg_over_time(customer:availability:ratio{{{C}}}[$__range])"
+    # Device-minutes over the range, as the monthly report counts them (alertrules/slo.yml).
+    avail = (
+        f"sum_over_time(customer:availability_up_devices:sum{{{C}}}[$__range])"
+        f" / sum_over_time(customer:availability_counted_devices:sum{{{C}}}[$__range])"
+    )
     return (
         d.with_panel(
             c.grid(
                 "Availability against target",
-                "Availability over the range (sites answering ICMP) and the contract target.",
+                "Up device-minutes / counted device-minutes over the range: every device of the"
+                " inventory inside contract hours and outside maintenance, a device without data"
+                " counted as not up, as the monthly report counts (which also ignores short blips).",
                 [
                     query(avail, "availability", "A", instant=True),
                     query(f"customer:slo_target:ratio{{{C}}}", "target", "B", instant=True),

@@ -388,6 +388,8 @@ def test_backup_scrape_job_follows_the_multi_target_pattern(tmp_path: Path) -> N
         "m365-exporter",
         "patch",
         "patch-exporter",
+        "inventory",
+        "inventory-exporter",
         "alertmanager",
         "prometheus",
     ]
@@ -399,10 +401,13 @@ def test_backup_scrape_job_follows_the_multi_target_pattern(tmp_path: Path) -> N
     assert jobs["backup-exporter"]["static_configs"] == [{"targets": ["127.0.0.1:9822"]}]
     assert [Path(p).name for p in config["rule_files"]] == [
         "snmp.yml",
-        "availability.yml",
         "backup.yml",
         "m365.yml",
         "patch.yml",
+        "availability.yml",
+        "slo.yml",
+        "slo-targets.yml",
+        "recording.yml",
     ]
     m365 = jobs["m365"]
     assert m365["metrics_path"] == "/m365"

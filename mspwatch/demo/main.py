@@ -32,6 +32,7 @@ import yaml
 from mspwatch.inventory import load_inventory, write_targets
 
 from .alerting import AlertingArea
+from .availability import AvailabilityArea
 from .backup import BackupArea
 from .kit import (
     ESTATE,
@@ -59,7 +60,7 @@ DEFAULT_DATA = Path("demo-data")
 
 def areas() -> list[DemoArea]:
     """The demo's areas, in start order. A new area is a DemoArea subclass added here."""
-    return [SnmpArea(), BackupArea(), M365Area(), PatchArea(), AlertingArea()]
+    return [SnmpArea(), BackupArea(), M365Area(), PatchArea(), AvailabilityArea(), AlertingArea()]
 
 
 def prometheus_config(
