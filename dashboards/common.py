@@ -20,6 +20,10 @@ DS = dm.DataSourceRef(type_val="prometheus", uid="${datasource}")
 # (Grafana's global ``__all_variables``: ``var-customer=acme&var-site=hq...``).
 VARS = "${__url_time_range}&${__all_variables}"
 GREEN, AMBER, RED, BLUE, GREY = "green", "orange", "red", "blue", "text"
+# The chained variables as label matchers, for the detail dashboards' selectors.
+BY_CUSTOMER = 'customer=~"$customer"'
+BY_SITE = f'{BY_CUSTOMER}, site=~"$site"'
+BY_DEVICE = f'{BY_SITE}, device=~"$device"'
 
 
 def url(uid: str) -> str:
@@ -128,6 +132,18 @@ def grid(
     return p
 
 
+def series(
+    title: str, description: str, expr: str, legend: str, unit: str, at: dm.GridPos
+) -> timeseries.Panel:
+    """A graph of one range query, a line per series named by ``legend``."""
+    return graph(title, description, [query(expr, legend)], unit, at)
+
+
+def rows(title: str, description: str, expr: str, unit: str, at: dm.GridPos) -> table.Panel:
+    """A table of one instant query: a row per series it returns now."""
+    return grid(title, description, [query(expr, instant=True)], unit, at)
+
+
 def timeline(
     title: str,
     description: str,
@@ -173,6 +189,25 @@ def variables(d: db.Dashboard, *, levels: Sequence[str] = ("customer", "site", "
             .all_value(".*")
             .current(dm.VariableOption(selected=True, text="All", value="$__all"))
         )
+    return d
+
+
+def detail(
+    uid: str,
+    title: str,
+    description: str,
+    tags: Sequence[str],
+    *,
+    levels: Sequence[str] = ("customer", "site", "device"),
+) -> db.Dashboard:
+    """A detail dashboard: :func:`dashboard` with the datasource and chained ``levels`` variables."""
+    return variables(dashboard(uid, title, description, tags), levels=levels)
+
+
+def panels(d: db.Dashboard, *each: cogbuilder.Builder[dm.Panel]) -> db.Dashboard:
+    """``d`` with ``each`` panel added in order."""
+    for panel in each:
+        d = d.with_panel(panel)
     return d
 
 

@@ -16,18 +16,19 @@ from pathlib import Path
 from grafana_foundation_sdk.builders import dashboard as db
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 
-from mspwatch.dashboards import areas, noc, slo
+from mspwatch.dashboards import noc, slo
+from mspwatch.dashboards.areas import alerts, backup, interface, m365, patch, platform, sla, snmp, status
 
 JSON_DIR = Path(__file__).resolve().parent / "json"
 # folder (one per area, Grafana folder uid "mspwatch-<folder>") -> builders
 DASHBOARDS: dict[str, tuple[Callable[[], db.Dashboard], ...]] = {
-    "noc": (noc.build, areas.status, areas.alerts),
-    "network": (areas.snmp, areas.interface),
-    "backup": (areas.backups,),
-    "patch": (areas.patch,),
-    "m365": (areas.m365,),
-    "sla": (areas.sla,),
-    "platform": (areas.platform,),
+    "noc": (noc.build, status.build, alerts.build),
+    "network": (snmp.build, interface.build),
+    "backup": (backup.build,),
+    "patch": (patch.build,),
+    "m365": (m365.build,),
+    "sla": (sla.build,),
+    "platform": (platform.build,),
 }
 FOLDER_TITLES = {
     "noc": "mspwatch NOC",

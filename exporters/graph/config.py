@@ -23,9 +23,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from cryptography import x509
 from pydantic import Field, field_validator, model_validator
 
-from mspwatch.common.config import Duration, StrictModel
+from mspwatch.common.config import ConfigError, Duration, StrictModel, check_ca_file, read_file
 from mspwatch.common.secrets import Secret
 
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -90,3 +91,42 @@ class GraphOptions(StrictModel):
         if not value.startswith("https://"):
             raise ValueError(f"must be an https:// URL, got {value!r}")
         return value.rstrip("/")
+
+
+def resolve_files(
+    graph: GraphOptions, apps: dict[str, GraphApp], path: Path
+) -> tuple[GraphOptions, dict[str, GraphApp]]:
+    """Make ``graph.ca_file`` and each app's ``certificate_file`` absolute (relative to the
+    config file ``path``) and load them now, so a bad one fails at start and ``--config.check``.
+
+    Used by every exporter that embeds Graph settings (m365.yml, patch.yml)::
+
+        >>> resolve_files(GraphOptions(ca_file=Path("ca.pem")), {}, Path("/etc/mspwatch/m365.yml"))
+        Traceback (most recent call last):
+        ...
+        mspwatch.common.config.ConfigError: /etc/mspwatch/m365.yml: graph.ca_file: file not found: ca.pem
+    """
+    base = path.parent
+    if graph.ca_file is not None:
+        ca = graph.ca_file if graph.ca_file.is_absolute() else base / graph.ca_file
+        if not ca.is_file():
+            raise ConfigError(f"{path}: graph.ca_file: file not found: {graph.ca_file}")
+        check_ca_file(ca, f"{path}: graph.ca_file")
+        graph = graph.model_copy(update={"ca_file": ca})
+    resolved = {}
+    for name, app in apps.items():
+        if app.certificate is not None:
+            file = app.certificate.certificate_file
+            cert = file if file.is_absolute() else base / file
+            where = f"{path}: apps.{name}.certificate.certificate_file"
+            try:
+                x509.load_pem_x509_certificate(read_file(cert))
+            except OSError as exc:
+                raise ConfigError(f"{where}: cannot read {cert.name}: {exc.strerror}") from None
+            except ValueError:
+                raise ConfigError(f"{where}: not a PEM certificate") from None
+            app = app.model_copy(
+                update={"certificate": app.certificate.model_copy(update={"certificate_file": cert})}
+            )
+        resolved[name] = app
+    return graph, resolved

@@ -23,11 +23,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cryptography import x509
 from pydantic import Field
 
-from mspwatch.common.config import ConfigError, Duration, StrictModel, check_ca_file, load_model, read_file
-from mspwatch.exporters.graph.config import GraphApp, GraphOptions
+from mspwatch.common.config import ConfigError, Duration, StrictModel, load_model
+from mspwatch.exporters.graph.config import GraphApp, GraphOptions, resolve_files
 from mspwatch.inventory import M365Tenant
 from mspwatch.inventory.m365 import SIGNALS, Signal
 
@@ -81,29 +80,7 @@ def load_config(path: Path) -> tuple[M365Config, list[M365Tenant]]:
     """Load the config and the tenants it covers (its own list plus the inventory's)."""
     cfg = load_model(M365Config, path)
     base = path.parent
-    graph = cfg.graph
-    if graph.ca_file is not None:
-        ca = _resolve(base, graph.ca_file)
-        if not ca.is_file():
-            raise ConfigError(f"{path}: graph.ca_file: file not found: {graph.ca_file}")
-        # Loaded now, so a file that is not a CA bundle fails --config.check and start-up.
-        check_ca_file(ca, f"{path}: graph.ca_file")
-        graph = graph.model_copy(update={"ca_file": ca})
-    apps = {}
-    for name, app in cfg.apps.items():
-        if app.certificate is not None:
-            cert_path = _resolve(base, app.certificate.certificate_file)
-            where = f"{path}: apps.{name}.certificate.certificate_file"
-            try:
-                x509.load_pem_x509_certificate(read_file(cert_path))
-            except OSError as exc:
-                raise ConfigError(f"{where}: cannot read {cert_path.name}: {exc.strerror}") from None
-            except ValueError:
-                raise ConfigError(f"{where}: not a PEM certificate") from None
-            app = app.model_copy(
-                update={"certificate": app.certificate.model_copy(update={"certificate_file": cert_path})}
-            )
-        apps[name] = app
+    graph, apps = resolve_files(cfg.graph, cfg.apps, path)
 
     tenants: list[tuple[str, M365Tenant]] = [(f"{path}: tenants.{i}", t) for i, t in enumerate(cfg.tenants)]
     inventory = cfg.inventory

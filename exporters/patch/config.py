@@ -11,6 +11,7 @@ Example ``patch.yml``::
       page_size: 1000
       request_timeout: 10s
       install_lookback: 35d
+      scan_lookback: 14d
     apps:                                    # Intune: Graph apps, as in m365.yml
       msp: {client_id: 4f1c2d9e-0000-4000-8000-000000000001, client_secret: {env: M365_CLIENT_SECRET}}
     graph: {request_timeout: 10s}
@@ -37,7 +38,7 @@ from pydantic import Field, field_validator
 
 from mspwatch.common.config import ConfigError, Duration, StrictModel, check_ca_file, load_model
 from mspwatch.common.secrets import Secret
-from mspwatch.exporters.graph.config import GraphApp, GraphOptions
+from mspwatch.exporters.graph.config import GraphApp, GraphOptions, resolve_files
 from mspwatch.inventory import IntuneSource, NinjaOneSource, PatchPolicy, load_inventory, resolve
 
 from .intune import QualityUpdate
@@ -63,6 +64,9 @@ class NinjaSettings(StrictModel):
     """How far back install attempts are listed (`os-patch-installs?installedAfter=`)."""
     max_cursor_restarts: int = Field(default=2, ge=0, le=10)
     """Times a query whose cursor expired is started over before the scrape fails."""
+    scan_lookback: Duration = 14 * 86400.0
+    """How far back the first scrape reads patch scans (`/v2/activities`); later scrapes read
+    only newer ones. A device with no scan in it counts as not scanned since then."""
     ca_file: Path | None = None
     """CA bundle replacing the system's (a private CA or a proxy); relative to this file."""
 
@@ -183,25 +187,7 @@ def load_config(path: Path) -> LoadedConfig:
 
 def _resolve_graph_paths(config: PatchConfig, path: Path) -> PatchConfig:
     """Relative ``graph.ca_file`` and certificate files are relative to patch.yml."""
-    graph = config.graph
-    if graph.ca_file is not None:
-        ca = resolve(path.parent, graph.ca_file)
-        if ca is None or not ca.is_file():
-            raise ConfigError(f"{path}: graph.ca_file: file not found: {graph.ca_file}")
-        graph = graph.model_copy(update={"ca_file": ca})
-    apps = {}
-    for name, app in config.apps.items():
-        if app.certificate is not None:
-            cert = resolve(path.parent, app.certificate.certificate_file)
-            if cert is None or not cert.is_file():
-                raise ConfigError(
-                    f"{path}: apps.{name}.certificate.certificate_file: file not found: "
-                    f"{app.certificate.certificate_file}"
-                )
-            app = app.model_copy(
-                update={"certificate": app.certificate.model_copy(update={"certificate_file": cert})}
-            )
-        apps[name] = app
+    graph, apps = resolve_files(config.graph, config.apps, path)
     return config.model_copy(update={"graph": graph, "apps": apps})
 
 

@@ -6,6 +6,10 @@ throttling, the same multi-tenant app)::
     GET /v1.0/deviceManagement/managedDevices?$select=...          DeviceManagementManagedDevices.Read.All
     GET /v1.0/deviceManagement/managedDevices/{id}/windowsProtectionState   (the same permission)
 
+Defender's state gives real-time protection, malware protection, ``signatureUpdateOverdue``
+(Defender's own judgement; Graph serves no signature date) and the last quick and full
+scan; it has no Windows Update scan time, so ``not_scanned`` is not judged for Intune.
+
 Graph serves no per-device update state any more (``deviceUpdateStates`` answers 400 since
 2023; the export-job reports cover expedited-update policies only and need a ReadWrite
 permission), so the quality-update level is read from the device's OS build revision:
@@ -197,6 +201,19 @@ class IntuneClient:
                 enabled=_bool(protection.get("malwareProtectionEnabled")),
                 realtime=_bool(protection.get("realTimeProtectionEnabled")),
                 signatures_current=_not(protection.get("signatureUpdateOverdue")),
+                # Defender's scans, the only scan times Graph serves (no Windows Update scan
+                # time, no signature date: see docs/patch-metrics.md).
+                last_scan=max(
+                    (
+                        t
+                        for t in (
+                            parse_time(protection.get("lastQuickScanDateTime")),
+                            parse_time(protection.get("lastFullScanDateTime")),
+                        )
+                        if t is not None and t > 0
+                    ),
+                    default=None,
+                ),
             )
             reboot = protection.get("rebootRequired") is True
         return DeviceRecord(

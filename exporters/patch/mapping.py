@@ -132,7 +132,8 @@ def _devices(s: SourceScrape, devices: list[DeviceRecord]) -> list[Metric]:
     )
     scan = _g(
         "device_last_scan_timestamp_seconds",
-        "Last update scan, where a source reports one (the NinjaOne and Intune calls used give none).",
+        "Last update scan (NinjaOne: newest PATCH_MANAGEMENT_SCAN_COMPLETED activity; 0 if none within"
+        " the scan lookback); Intune reports none.",
         dev,
     )
     boot = _g("device_last_boot_timestamp_seconds", "Last boot (lastBootTime); 0 if unknown.", dev)
@@ -163,6 +164,12 @@ def _devices(s: SourceScrape, devices: list[DeviceRecord]) -> list[Metric]:
         "Antivirus definitions up to date (definitionStatus); only where the source says.",
         dev,
     )
+    av_scan = _g(
+        "device_av_last_scan_timestamp_seconds",
+        "Newest antivirus scan, quick or full (Defender lastQuickScanDateTime, lastFullScanDateTime);"
+        " only where the source says.",
+        dev,
+    )
     for name, d in zip(unique_names(devices), devices, strict=True):
         v: Verdict = judge(d, s.policy, s.zone, s.now)
         info.add_metric([name, d.id, d.os_family.value, d.role.value, d.os_name, d.os_version], 1.0)
@@ -181,8 +188,8 @@ def _devices(s: SourceScrape, devices: list[DeviceRecord]) -> list[Metric]:
         attempts.add_metric([name, "failed"], float(len(d.installs) - len(ok)))
         last_install.add_metric([name], max((a.at for a in ok), default=0.0))
         contact.add_metric([name], d.last_contact or 0.0)
-        if d.last_scan is not None:
-            scan.add_metric([name], d.last_scan)
+        if d.last_scan is not None or d.no_scan_since is not None:
+            scan.add_metric([name], d.last_scan or 0.0)
         boot.add_metric([name], d.last_boot or 0.0)
         reboot.add_metric([name], 1.0 if d.reboot_pending else 0.0)
         reboot_since.add_metric([name], d.reboot_pending_since or 0.0)
@@ -196,8 +203,10 @@ def _devices(s: SourceScrape, devices: list[DeviceRecord]) -> list[Metric]:
             av_realtime.add_metric([name], 1.0 if av.realtime else 0.0)
         if av is not None and av.signatures_current is not None:
             av_current.add_metric([name], 1.0 if av.signatures_current else 0.0)
+        if av is not None and av.last_scan is not None:
+            av_scan.add_metric([name], av.last_scan)
     # Families only some sources fill are left out when empty (no bare HELP/TYPE lines).
-    optional = [f for f in (scan, av_enabled, av_realtime, av_current) if f.samples]
+    optional = [f for f in (scan, av_enabled, av_realtime, av_current, av_scan) if f.samples]
     return [
         info,
         compliant,

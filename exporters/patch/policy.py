@@ -131,7 +131,8 @@ def judge(device: DeviceRecord, policy: PolicySettings, zone: ZoneInfo, now: flo
 
     An update the source gives no detection time for is anchored on the latest Patch
     Tuesday before ``now`` (neither the strictest nor the laxest reading). Checks whose
-    input the source does not report (scan time, antivirus) are not judged.
+    input the source does not report (scan time, antivirus, signature date) are not judged;
+    a device the source found no scan for since ``no_scan_since`` counts from then.
     """
     reasons: set[Reason] = set()
     overdue_security = overdue_other = 0
@@ -154,7 +155,8 @@ def judge(device: DeviceRecord, policy: PolicySettings, zone: ZoneInfo, now: flo
         reasons.add(Reason.MISSING_OTHER)
     if device.last_contact is None or now - device.last_contact > policy.max_days_since_contact * DAY:
         reasons.add(Reason.NOT_REPORTING)
-    if device.last_scan is not None and now - device.last_scan > policy.max_days_since_scan * DAY:
+    scanned = device.last_scan if device.last_scan is not None else device.no_scan_since
+    if scanned is not None and now - scanned > policy.max_days_since_scan * DAY:
         reasons.add(Reason.NOT_SCANNED)
     if (
         device.reboot_pending

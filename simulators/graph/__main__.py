@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import uvicorn
@@ -19,6 +20,15 @@ from cryptography import x509
 from .app import GraphSimulator
 from .scenario import SCENARIOS_DIR, exporter_config, load_scenario
 from .tls import make_test_ca
+
+
+def _start(text: str) -> datetime:
+    if text == "now":
+        return datetime.now(UTC).replace(microsecond=0)
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid time {text!r}, want ISO 8601 or now") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,6 +64,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="simulated seconds per real second (default 0: the clock moves only via /_sim/clock; "
         "the demo uses 1 or more so timelines play out)",
     )
+    p.add_argument(
+        "--start",
+        type=_start,
+        default=None,
+        metavar="ISO|now",
+        help="start the simulated clock here instead of at the scenario's start (relative times "
+        "in the scenario follow it)",
+    )
     p.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
     return p
 
@@ -78,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         url = f"https://{host or '127.0.0.1'}:{port}"  # an IPv6 host keeps its brackets
         config = exporter_config(scenario, url, (args.tls_dir / "ca.pem").resolve())
         args.write_exporter_config.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
-    app = GraphSimulator(scenario, trusted, clock_speed=args.clock_speed)
+    app = GraphSimulator(scenario.started(args.start), trusted, clock_speed=args.clock_speed)
     uvicorn.run(
         app,
         host=host.strip("[]") or "127.0.0.1",

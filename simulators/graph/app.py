@@ -99,7 +99,8 @@ class GraphSimulator:
         trusted_certs: list[x509.Certificate] | None = None,
         clock_speed: float = 0.0,
     ) -> None:
-        self.scenario = scenario
+        # The clock is fixed now (a "now" start is the real time) and relative times resolved.
+        self.scenario = scenario.started()
         self.offset = 0.0  # simulated seconds added by /_sim/clock
         # 0: the clock moves only when told (tests); 1: with real time; 60: a minute a second
         self.clock_speed = clock_speed
@@ -161,7 +162,7 @@ class GraphSimulator:
         if path == "/_sim/clock":
             if method == "POST":
                 self.offset += float(query.get("advance", ["0"])[0])
-            now = self.scenario.start + timedelta(seconds=self.elapsed())
+            now = self.scenario.clock + timedelta(seconds=self.elapsed())
             return Response(200, {"offset": self.elapsed(), "now": now.isoformat()})
         if path == "/_sim/requests":
             return Response(200, self.requests)
@@ -381,7 +382,7 @@ class GraphSimulator:
         if endpoint == "secureScores":
             if data.secure_score is None:
                 return []
-            created = (self.scenario.start + timedelta(seconds=self.elapsed())).replace(
+            created = (self.scenario.clock + timedelta(seconds=self.elapsed())).replace(
                 hour=0, minute=0, second=0, microsecond=0
             )
             score = {

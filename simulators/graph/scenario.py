@@ -2,7 +2,8 @@
 
 A scenario (YAML)::
 
-    start: 2026-11-02T07:55:00Z       # the simulated clock starts here
+    start: now                         # the simulated clock starts here: `now` (the real time
+                                       # when the simulator starts, the demo) or an ISO time
     tenants:
       - name: contoso                  # for humans and logs only
         tenant_id: 2b6f0c5e-0000-4000-8000-00000000c0de
@@ -23,19 +24,24 @@ A scenario (YAML)::
         timeline:                      # from simulated second ``at`` on, replace these lists
           - {at: 600, health: [...]}
 
+Any ``...DateTime`` value may be relative to the start (``-1h14m``, ``-3d``, ``+2h``), so an
+estate that starts ``now`` looks the same on any day; absolute ISO times are served as given.
+``--start`` on the command line overrides ``start`` (the tests freeze the estate that way).
+
 Endpoints: token, healthOverviews, issues, subscribedSkus, secureScores,
 userRegistrationDetails, managedDevices (Intune, paged) and windowsProtectionState (one
 device's Defender state)::
 
         managed_devices:
           - {id: 7d2c..., deviceName: ACME-LT-01, operatingSystem: Windows, osVersion: 10.0.26100.2605,
-             lastSyncDateTime: "2026-11-02T06:00:00Z",
+             lastSyncDateTime: -1h55m,
              windowsProtectionState: {realTimeProtectionEnabled: true, signatureUpdateOverdue: false}}
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -134,8 +140,30 @@ class Tenant(Data):
 
 
 class Scenario(_Model):
-    start: datetime
+    start: datetime | Literal["now"]
     tenants: list[Tenant]
+
+    def started(self, start: datetime | None = None) -> Scenario:
+        """This scenario with its clock fixed (``start``, else its own; ``now``: the real time)
+        and every relative ``...DateTime`` value resolved against it.
+
+        >>> s = Scenario.model_validate({"start": "2026-11-02T07:55:00Z", "tenants": [
+        ...     {"name": "a", "tenant_id": "t", "issues": [{"startDateTime": "-1h14m"}]}]})
+        >>> s.started().tenants[0].issues
+        [{'startDateTime': '2026-11-02T06:41:00Z'}]
+        """
+        if start is None:
+            start = datetime.now(UTC).replace(microsecond=0) if self.start == "now" else self.start
+        assert isinstance(start, datetime)
+        data = _resolve(self.model_dump(exclude={"start"}), start)
+        return Scenario.model_validate({**data, "start": start})
+
+    @property
+    def clock(self) -> datetime:
+        """The start of a :meth:`started` scenario."""
+        if not isinstance(self.start, datetime):
+            raise ValueError("the scenario has not been started")
+        return self.start
 
     def tenant(self, key: str) -> Tenant | None:
         key = key.lower()
@@ -143,6 +171,37 @@ class Scenario(_Model):
             if t.tenant_id.lower() == key or key in (d.lower() for d in t.domains):
                 return t
         return None
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_RELATIVE = re.compile(r"^([+-])((?:\d+[smhdw])+)$")
+
+
+def relative_time(text: str, start: datetime) -> str | None:
+    """``-1h14m`` against ``start`` as Graph writes times (``2026-11-02T06:41:00Z``); None if
+    ``text`` is not relative.
+
+    >>> start = datetime(2026, 11, 2, 7, 55, tzinfo=UTC)
+    >>> relative_time("-3d16h55m", start), relative_time("x", start)
+    ('2026-10-29T15:00:00Z', None)
+    """
+    m = _RELATIVE.match(text.strip())
+    if m is None:
+        return None
+    seconds = sum(int(n) * _UNITS[u] for n, u in re.findall(r"(\d+)([smhdw])", m.group(2)))
+    at = start + timedelta(seconds=seconds if m.group(1) == "+" else -seconds)
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _resolve(value: Any, start: datetime, key: str = "") -> Any:
+    if isinstance(value, dict):
+        return {k: _resolve(v, start, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_resolve(v, start, key) for v in value]
+    if isinstance(value, str) and key.endswith("DateTime"):
+        resolved = relative_time(value, start)
+        return value if resolved is None else resolved
+    return value
 
 
 def load_scenario(path: Path) -> Scenario:

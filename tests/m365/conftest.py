@@ -17,6 +17,7 @@ from mspwatch.simulators.graph.tls import make_client_certificate, make_test_ca
 from tests.conftest import ROOT, free_port, stop_process, wait_for_port
 
 SCENARIOS = ROOT / "simulators" / "graph" / "scenarios"
+ESTATE_START = "2026-11-02T07:55:00Z"  # helpers.FROZEN_NOW
 MSP_CLIENT_ID = "4f1c2d9e-0000-4000-8000-000000000001"
 MSP_SECRET = "sim-msp-secret"
 
@@ -49,7 +50,7 @@ class Sim:
         return list(self.control("requests", method="GET"))
 
 
-def _start(base: Path, scenario: str) -> Iterator[Sim]:
+def _start(base: Path, scenario: str, start: str | None = None) -> Iterator[Sim]:
     tls = make_test_ca(base / "tls")
     cert, key = make_client_certificate(base / "client")
     port = free_port()
@@ -70,6 +71,7 @@ def _start(base: Path, scenario: str) -> Iterator[Sim]:
                 str(cert),
                 "--write-exporter-config",
                 str(base / "m365.yml"),
+                *([f"--start={start}"] if start else []),
             ],
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -94,7 +96,8 @@ def _faults_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sim]:
 
 @pytest.fixture(scope="session")
 def _estate_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sim]:
-    yield from _start(tmp_path_factory.mktemp("graph-estate"), "estate")
+    # The estate starts "now" for the demo; its relative times frozen at the goldens' moment.
+    yield from _start(tmp_path_factory.mktemp("graph-estate"), "estate", ESTATE_START)
 
 
 @pytest.fixture(scope="session")

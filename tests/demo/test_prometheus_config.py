@@ -22,7 +22,7 @@ from mspwatch.demo.main import Ports, areas, prometheus_config
 from mspwatch.inventory import load_inventory, write_targets
 from tests.conftest import free_port, require_tool, wait_for_port
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _targets(url: str) -> list[dict[str, Any]]:

@@ -35,7 +35,7 @@ from mspwatch.inventory import load_inventory, write_targets
 from mspwatch.simulators.graph.scenario import SCENARIOS_DIR, load_scenario
 from tests.conftest import require_tool
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 DEMO = [sys.executable, "-m", "mspwatch.cli", "demo"]
