@@ -192,6 +192,8 @@ def test_demo_check(running_demo: tuple[Background, Path, int]) -> None:
         "not compliant: av_outdated 1, reboot_pending 1"
     ) in proc.stdout
     assert f"patch alert rules: {alert_count('patch')} loaded" in proc.stdout
+    # Availability: the inventory exporter scraped, every device of the estate counted.
+    assert "inventory exporter: 1 target up, 15 devices counted by the SLO rules" in proc.stdout
     # Alertmanager: ready, the Prometheus URL's neighbour, and counting per receiver.
     assert re.search(r"^Alertmanager:  http://127\.0\.0\.1:\d+$", proc.stdout, re.M)
     assert "Alertmanager ready, Prometheus sends to it: " in proc.stdout
@@ -203,7 +205,7 @@ def test_demo_check(running_demo: tuple[Background, Path, int]) -> None:
     ), proc.stdout[-3000:]
     # Every process the check started is gone again; the running demo's are not.
     pids = _pids(proc.stdout)
-    assert len(pids) == 13, pids
+    assert len(pids) == 14, pids
     assert all(_gone(pid) for pid in pids.values())
     assert not any(_gone(pid) for pid in _pids(demo.output()).values())
 
@@ -249,7 +251,7 @@ def test_the_estate_lives(running_demo: tuple[Background, Path, int]) -> None:
 def test_sigterm_stops_every_process_of_a_background_demo(running_demo: tuple[Background, Path, int]) -> None:
     demo, _, _ = running_demo
     pids = _pids(demo.output())
-    assert len(pids) == 13, pids
+    assert len(pids) == 14, pids
     assert demo.stop(signal.SIGTERM) == 0
     out = demo.output()
     assert "SIGTERM received: stopping every process the demo started" in out
@@ -271,7 +273,7 @@ def test_a_signal_while_starting_stops_everything(tmp_path: Path, sig: signal.Si
         assert demo.stop(sig) == 0
     finally:
         demo.kill()
-    assert len(pids) == 13, pids
+    assert len(pids) == 14, pids
     assert [name for name, pid in pids.items() if not _gone(pid)] == []
     assert f"stopped 13 processes after {sig.name}" in demo.output()
 
