@@ -317,7 +317,7 @@ def test_sigterm_stops_every_process_of_a_background_demo(running_demo: tuple[Ba
     assert demo.stop(signal.SIGTERM) == 0
     out = demo.output()
     assert "SIGTERM received: stopping every process the demo started" in out
-    assert "stopped 13 processes after SIGTERM" in out
+    assert "stopped 14 processes after SIGTERM" in out
     assert {name for name in pids if f"stopped {name} (pid {pids[name]})" in out} == set(pids)
     assert [name for name, pid in pids.items() if not _gone(pid)] == []
     assert "Traceback" not in out
@@ -330,14 +330,14 @@ def test_a_signal_while_starting_stops_everything(tmp_path: Path, sig: signal.Si
     offset = free_offset(load_inventory(ESTATE_INVENTORY))
     demo = Background(tmp_path, f"--port-offset={offset}", f"--data.dir={tmp_path / 'data'}", HISTORY)
     try:
-        _wait_for(lambda: len(_pids(demo.output())) == 13, 120, "13 processes started")
+        _wait_for(lambda: len(_pids(demo.output())) == 14, 120, "14 processes started")
         pids = _pids(demo.output())
         assert demo.stop(sig) == 0
     finally:
         demo.kill()
     assert len(pids) == 14, pids
     assert [name for name, pid in pids.items() if not _gone(pid)] == []
-    assert f"stopped 13 processes after {sig.name}" in demo.output()
+    assert f"stopped 14 processes after {sig.name}" in demo.output()
 
 
 def test_a_process_that_cannot_bind_fails_the_start_with_its_log(tmp_path: Path) -> None:
