@@ -223,6 +223,8 @@ def test_demo_check(running_demo: tuple[Background, Path, int]) -> None:
         "not compliant: av_off 1, missing_critical 1, not_reporting 1"
     ) in proc.stdout
     assert f"patch alert rules: {alert_count('patch')} loaded" in proc.stdout
+    # Availability: the inventory exporter scraped, every device of the estate counted.
+    assert "inventory exporter: 1 target up, 15 devices counted by the SLO rules" in proc.stdout
     # Alertmanager: ready, the Prometheus URL's neighbour, and counting per receiver.
     assert re.search(r"^Alertmanager:  http://127\.0\.0\.1:\d+$", proc.stdout, re.M)
     assert "Alertmanager ready, Prometheus sends to it: " in proc.stdout
@@ -258,6 +260,7 @@ def test_demo_check(running_demo: tuple[Background, Path, int]) -> None:
         "SNMP exporter",
         "Backup exporter",
         "Patch exporter",
+        "Inventory exporter",
         "Microsoft 365 exporter",
         "NinjaOne simulator",
         "Graph simulator",
@@ -269,7 +272,7 @@ def test_demo_check(running_demo: tuple[Background, Path, int]) -> None:
         assert re.search(rf"^│ {re.escape(row)} +│ \S", proc.stdout, re.M), row
     # Every process the check started is gone again; the running demo's are not.
     pids = _pids(proc.stdout)
-    assert len(pids) == 13, pids
+    assert len(pids) == 14, pids
     assert all(_gone(pid) for pid in pids.values())
     assert not any(_gone(pid) for pid in _pids(demo.output()).values())
 
@@ -315,11 +318,11 @@ def test_the_estate_lives(running_demo: tuple[Background, Path, int]) -> None:
 def test_sigterm_stops_every_process_of_a_background_demo(running_demo: tuple[Background, Path, int]) -> None:
     demo, _, _ = running_demo
     pids = _pids(demo.output())
-    assert len(pids) == 13, pids
+    assert len(pids) == 14, pids
     assert demo.stop(signal.SIGTERM) == 0
     out = demo.output()
     assert "SIGTERM received: stopping every process the demo started" in out
-    assert "stopped 13 processes after SIGTERM" in out
+    assert "stopped 14 processes after SIGTERM" in out
     assert {name for name in pids if f"stopped {name} (pid {pids[name]})" in out} == set(pids)
     assert [name for name, pid in pids.items() if not _gone(pid)] == []
     assert "Traceback" not in out
@@ -332,14 +335,14 @@ def test_a_signal_while_starting_stops_everything(tmp_path: Path, sig: signal.Si
     offset = free_offset(load_inventory(ESTATE_INVENTORY))
     demo = Background(tmp_path, f"--port-offset={offset}", f"--data.dir={tmp_path / 'data'}", HISTORY)
     try:
-        _wait_for(lambda: len(_pids(demo.output())) == 13, 120, "13 processes started")
+        _wait_for(lambda: len(_pids(demo.output())) == 14, 120, "14 processes started")
         pids = _pids(demo.output())
         assert demo.stop(sig) == 0
     finally:
         demo.kill()
-    assert len(pids) == 13, pids
+    assert len(pids) == 14, pids
     assert [name for name, pid in pids.items() if not _gone(pid)] == []
-    assert f"stopped 13 processes after {sig.name}" in demo.output()
+    assert f"stopped 14 processes after {sig.name}" in demo.output()
 
 
 def test_a_process_that_cannot_bind_fails_the_start_with_its_log(tmp_path: Path) -> None:
@@ -454,6 +457,8 @@ def test_backup_scrape_job_follows_the_multi_target_pattern(tmp_path: Path) -> N
         "m365-exporter",
         "patch",
         "patch-exporter",
+        "inventory",
+        "inventory-exporter",
         "alertmanager",
         "prometheus",
     ]
@@ -465,10 +470,11 @@ def test_backup_scrape_job_follows_the_multi_target_pattern(tmp_path: Path) -> N
     assert jobs["backup-exporter"]["static_configs"] == [{"targets": ["127.0.0.1:9822"]}]
     assert [Path(p).name for p in config["rule_files"]] == [
         "snmp.yml",
-        "availability.yml",
         "backup.yml",
         "m365.yml",
         "patch.yml",
+        "availability.yml",
+        "recording.yml",
         "slo.yml",
         "slo-targets.yml",
     ]
