@@ -206,16 +206,21 @@ def test_demo_check(running_demo: tuple[Background, Path, int]) -> None:
         "Secure Score 47.25 of 76 (62%), MFA 97 of 112 users, 3 of 3 admins"
     ) in proc.stdout
     assert f"m365 alert rules: {alert_count('m365')} loaded" in proc.stdout
-    # Patching: one NinjaOne organisation per customer; the scenario's times are relative to
-    # its start, so which devices fail the policy does not depend on the day.
-    assert "2 of 2 patch sources up" in proc.stdout
+    # Patching: one NinjaOne organisation per customer and Bolt's Intune tenant; the
+    # scenarios' times are relative to their start and the demo dates the quality-update
+    # table on the latest Patch Tuesdays, so which devices fail does not depend on the day.
+    assert "3 of 3 patch sources up" in proc.stdout
     assert (
         "patch acme-dental (acme-ninja): up, 7 devices, 5 compliant (71%, target 95%); "
-        "not compliant: missing_critical 1, not_reporting 1"
+        "not compliant: missing_critical 1, not_reporting 1, not_scanned 1"
     ) in proc.stdout
     assert (
         "patch bolt-logistics (bolt-ninja): up, 9 devices, 7 compliant (78%, target 90%); "
         "not compliant: av_outdated 1, reboot_pending 1"
+    ) in proc.stdout
+    assert (
+        "patch bolt-logistics (bolt-intune): up, 7 devices, 4 compliant (57%, target 90%); "
+        "not compliant: av_off 1, missing_critical 1, not_reporting 1"
     ) in proc.stdout
     assert f"patch alert rules: {alert_count('patch')} loaded" in proc.stdout
     # Availability: the inventory exporter scraped, every device of the estate counted.
@@ -519,6 +524,28 @@ def test_m365_inventory_scenario_and_config_agree() -> None:
     assert config["graph"]["url"] == config["graph"]["authority_host"] == "https://127.0.0.1:9450"
     client_ids = {c.client_id for name in tenants for c in scenario[name].clients}
     assert client_ids == {config["apps"]["msp"]["client_id"]}
+
+
+def test_patch_config_and_intune_tenant_agree() -> None:
+    """bolt-intune reads a tenant the Graph estate serves with managed devices, through the
+    Microsoft 365 app; the demo's patch.yml has the Graph port and a table dated on the
+    latest two Patch Tuesdays (on 1 December 2026: 10 November and 13 October)."""
+    from mspwatch.demo.patch import exporter_config as patch_config
+    from mspwatch.inventory import IntuneSource
+
+    inventory = load_inventory(ROOT / "simulators" / "estate" / "inventory.yml")
+    intune = {c.name: s for c in inventory.customers for s in c.patch_sources if isinstance(s, IntuneSource)}
+    assert {c: s.name for c, s in intune.items()} == {"bolt-logistics": "bolt-intune"}
+    scenario = {t.name: t for t in load_scenario(SCENARIOS_DIR / "estate.yaml").tenants}
+    assert len(scenario[intune["bolt-logistics"].tenant].managed_devices or []) == 7
+    config = patch_config(Ports().shifted(7), dt.datetime(2026, 12, 1, 9, tzinfo=dt.UTC).timestamp())
+    assert config["graph"]["url"] == config["graph"]["authority_host"] == "https://127.0.0.1:9450"
+    assert config["graph"]["ca_file"] == "graph-tls/ca.pem"  # the m365 area's, beside it
+    assert config["apps"] == exporter_config(Ports())["apps"]
+    assert config["intune"]["quality_updates"] == [
+        {"build": "10.0.26100", "revision": 7171, "released": "2026-10-13"},
+        {"build": "10.0.26100", "revision": 7462, "released": "2026-11-10"},
+    ]
 
 
 def test_alertmanager_demo_config_keeps_the_routing(tmp_path: Path) -> None:
