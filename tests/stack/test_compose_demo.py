@@ -37,25 +37,19 @@ def test_the_committed_demo_site_is_what_the_generator_writes(tmp_path: Path, up
         assert_golden(DEMO / rel, text, update_goldens)
 
 
-@pytest.fixture(scope="module")
-def demo_services() -> dict[str, Any]:
-    """compose.yaml resolved as `docker compose --env-file .env --env-file demo/demo.env` would."""
+def resolve(profiles: str | None = None) -> dict[str, Any]:
+    """compose.yaml's services as `docker compose --env-file .env --env-file demo/demo.env`
+    sees them (``profiles``: COMPOSE_PROFILES from the environment instead of demo.env's)."""
     import subprocess
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GF_", "MSPWATCH_", "PROMETHEUS_"))}
     env.pop("COMPOSE_PROFILES", None)
     env["GF_ADMIN_PASSWORD"] = PASSWORD
+    if profiles is not None:
+        env["COMPOSE_PROFILES"] = profiles
+    args = [str(compose_binary()), "--env-file", ".env.example", "--env-file", "demo/demo.env"]
     proc = subprocess.run(
-        [
-            str(compose_binary()),
-            "--env-file",
-            ".env.example",
-            "--env-file",
-            "demo/demo.env",
-            "config",
-            "--format",
-            "json",
-        ],
+        [*args, "config", "--format", "json"],
         cwd=ROOT / "compose",
         env=env,
         capture_output=True,
@@ -64,6 +58,11 @@ def demo_services() -> dict[str, Any]:
     )
     assert proc.returncode == 0, proc.stderr
     return dict(json.loads(proc.stdout)["services"])
+
+
+@pytest.fixture(scope="module")
+def demo_services() -> dict[str, Any]:
+    return resolve()
 
 
 def test_the_demo_env_mounts_the_demo_site_for_the_exporters_and_prometheus(
@@ -131,3 +130,30 @@ def test_the_demo_configs_load_and_pass_the_targets_cross_check(tmp_path: Path) 
     assert {p.name: t for p, t in files.items()} == {
         p.name: p.read_text() for p in (DEMO / "targets").glob("*.json")
     }
+
+
+def test_every_file_a_container_is_told_to_read_is_there_with_the_demo_site() -> None:
+    """With demo.env every operator file is the committed demo's, so every path a command line
+    names below a bind mount must exist (a glob must match): configs, rules, scenarios."""
+    checked = []
+    for name, svc in resolve("demo,scale,tools").items():
+        binds = {v["target"]: Path(v["source"]) for v in svc.get("volumes", []) if v["type"] == "bind"}
+        args = [*(svc.get("entrypoint") or []), *(svc.get("command") or [])]
+        for arg in args:
+            if arg.startswith("--out"):
+                continue  # what a tool writes (--out, --output.dir), not what it reads
+            value = arg.split("=", 1)[1] if arg.startswith("-") and "=" in arg else arg
+            for target, source in binds.items():
+                if value == target:
+                    assert source.is_file(), f"{name}: {arg}"
+                    checked.append(f"{name}: {arg}")
+                elif value.startswith(target + "/"):
+                    rel = value.removeprefix(target + "/")
+                    found = list(source.glob(rel)) if "*" in rel else [source / rel]
+                    assert found and all(p.exists() for p in found), f"{name}: {arg}"
+                    checked.append(f"{name}: {arg}")
+    # Prometheus' and the shard's configs, the exporters' configs, vmalert's rules, at least.
+    assert any("prometheus: --config.file" in c for c in checked)
+    assert any("prometheus-shard-1: --config.file" in c for c in checked)
+    assert any("vmalert: -rule=" in c for c in checked)
+    assert sum("--config.file=/etc/mspwatch/" in c for c in checked) == 4, checked
