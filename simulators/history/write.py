@@ -128,8 +128,9 @@ def rule_levels(rule_files: Sequence[Path]) -> list[dict[str, Any]]:
     evaluates rules against the server's data only, so a rule that reads another recorded
     series must be backfilled in a later pass, after the blocks of the first are loaded.
 
-    >>> [[r["record"] for g in d["groups"] for r in g["rules"]] for d in rule_levels([AVAILABILITY_RULES])]
-    [['customer_site_device:reachable:max'], ['customer_site:reachable:max']]
+    >>> levels = rule_levels([AVAILABILITY_RULES])
+    >>> [[r["record"] for g in d["groups"] for r in g["rules"]] for d in levels][1]
+    ['customer_site:reachable:max', 'customer:availability_up_devices:sum']
     """
     rules = [
         (g.get("interval"), r)
