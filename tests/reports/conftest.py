@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -12,9 +13,15 @@ import pytest
 from mspwatch.reports.build import build_customer
 from mspwatch.reports.model import CustomerReport
 from mspwatch.reports.query import Prometheus
-from mspwatch.simulators.history.write import backfill_history
+from mspwatch.simulators.history.write import backfill_history, write_openmetrics
 from tests.conftest import free_port, require_tool, stop_process, wait_for_port
 from tests.reports import groundtruth
+
+
+@pytest.fixture(scope="session")
+def history_files(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """The ground-truth history as OpenMetrics day files (test_slo_month backfills them)."""
+    return write_openmetrics(groundtruth.history(), tmp_path_factory.mktemp("history"))
 
 
 @pytest.fixture(scope="session")
