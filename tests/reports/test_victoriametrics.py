@@ -38,7 +38,7 @@ def recorded_lines(prometheus_url: str) -> str:
         data={"query": f"{RECORDED}[{h.end - h.start + 3600}s]", "time": str(h.end + 60)},
         timeout=120,
     ).json()["data"]["result"]
-    lines = []
+    lines: list[str] = []
     for r in got:
         labels = ",".join(f'{k}="{v}"' for k, v in sorted(r["metric"].items()) if k != "__name__")
         lines.extend(f"{RECORDED}{{{labels}}} {v} {round(float(t) * 1000)}\n" for t, v in r["values"])
