@@ -36,18 +36,19 @@ SHARDS = 2
 
 
 class CannedExporter:
-    """Answers every GET with ``text`` (any path), or with ``text(target)`` for the request's
-    ``?target=`` ("" when there is none); records webhook POSTs."""
+    """Answers every GET with ``text`` (any path), or with ``text(path, target)`` for the
+    request's path and ``?target=`` ("" when there is none); records webhook POSTs."""
 
-    def __init__(self, text: str | Callable[[str], str]) -> None:
+    def __init__(self, text: str | Callable[[str, str], str]) -> None:
         self.text = text
         self.notifications: list[dict[str, Any]] = []
         kit = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                target = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query).get("target", [""])[0]
-                body = (kit.text if isinstance(kit.text, str) else kit.text(target)).encode()
+                url = urllib.parse.urlsplit(self.path)
+                target = urllib.parse.parse_qs(url.query).get("target", [""])[0]
+                body = (kit.text if isinstance(kit.text, str) else kit.text(url.path, target)).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "text/plain; version=0.0.4")
                 self.send_header("Content-Length", str(len(body)))
