@@ -54,6 +54,7 @@ HISTORY_DAYS = 35
 SEED = 1
 FRESH_SECONDS = 86400  # a history that ended longer ago is written again
 STAMP = "history.json"
+COUNTERS_SECONDS = 300  # how long --check waits for the first live interface counters
 GENERATOR = ROOT / "simulators" / "history"
 
 
@@ -265,6 +266,12 @@ def check_continuity(demo: Demo, stamp: Stamp) -> bool:
 
         history meets live: 15 uptimes and 134 byte counters run on (2 32-bit wraps), 0 reset at the start
     """
+    # The interface walks come after the SNMP area is up (a busy snmpsim answers the system
+    # group first): wait for the first live byte counters.
+    live = 'count(count_over_time(snmp_interface_receive_bytes_total{job="snmp"}[1m]))'
+    end = time.monotonic() + COUNTERS_SECONDS
+    while not query(demo.prometheus_url, live) and time.monotonic() < end:
+        demo.procs.sleep(5)
     span = min(time.time() - stamp.end, 3600) + 120  # the history's last 2 minutes and the live part
     names = (
         "snmp_device_uptime_seconds",
