@@ -162,6 +162,20 @@ def datasource(url: str, provisioning: Path = DATASOURCE_FILE) -> Datasource:
     return Datasource(spec["uid"], body)
 
 
+def defaulting_to(d: Dashboard, ds: Datasource) -> Dashboard:
+    """``d`` with its ``datasource`` variable preset to the pushed datasource.
+
+    The committed JSON leaves the variable unset, which means "this Grafana's default
+    Prometheus": right for the compose stack, where ours is the default, but an existing
+    Grafana's default is someone else's Prometheus.
+    """
+    model = json.loads(json.dumps(d.model))
+    for var in model.get("templating", {}).get("list", []):
+        if var.get("type") == "datasource" and var.get("name") == "datasource":
+            var["current"] = {"selected": False, "text": ds.body["name"], "value": ds.uid}
+    return Dashboard(d.uid, d.title, d.folder, model)
+
+
 def comparable(model: Mapping[str, Any]) -> dict[str, Any]:
     """A dashboard without the fields Grafana sets on save.
 
@@ -468,6 +482,8 @@ def push(args: argparse.Namespace, environ: Mapping[str, str], out: Any = None) 
         raise PushError(f"--timeout: {exc}") from None
     ds = datasource(check_url(args.datasource_url, "--datasource-url")) if args.datasource_url else None
     folders, dashboards = committed(args.dashboards_dir, prefix)
+    if ds is not None:
+        dashboards = [defaulting_to(d, ds) for d in dashboards]
     grafana = Grafana(url, credential(args, environ), timeout, args.tls_ca_file)
     version = grafana.build_info().get("version", "of unknown version")
     print(f"Grafana {version} at {url}", file=out)
@@ -492,7 +508,7 @@ def push(args: argparse.Namespace, environ: Mapping[str, str], out: Any = None) 
     if ds is None:
         print(
             "datasource: not pushed (no --datasource-url); the dashboards' datasource variable "
-            "offers this Grafana's Prometheus data sources",
+            "starts at this Grafana's default Prometheus",
             file=out,
         )
     return 0

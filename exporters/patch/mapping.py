@@ -17,13 +17,14 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from mspwatch.exporters.core.http import RequestStats
 
-from .policy import PolicySettings, Reason, Verdict, judge, last_patch_tuesday
+from .policy import PolicySettings, Reason, Verdict, judge, last_patch_tuesday, patch_tuesdays_since
 from .records import Classification, DeviceRecord, Severity, SourceData
 
 DAY = 86400.0
@@ -69,7 +70,30 @@ def map_source(s: SourceScrape) -> list[Metric]:
     families: list[Metric] = [requests, retries, restarts, *_policy(s)]
     if s.data is not None:
         families += _devices(s, s.data.devices)
+        if s.data.update_table is not None:
+            families += _update_table(s, s.data.update_table)
     return families
+
+
+def _update_table(s: SourceScrape, table: dict[str, float]) -> list[Metric]:
+    """The hand-kept quality-update table (patch.yml ``intune.quality_updates``) and whether
+    it has this month's update: it goes stale each Patch Tuesday until someone adds it."""
+    released = _g(
+        "quality_update_released_timestamp_seconds",
+        "Release of the newest cumulative update listed per Windows build (intune.quality_updates).",
+        ["build"],
+    )
+    for build in sorted(table):
+        released.add_metric([build], table[build])
+    if not table:
+        return []
+    newest = datetime.fromtimestamp(max(table.values()), s.zone).date()
+    missed = _g(
+        "quality_updates_missed_patch_tuesdays",
+        "Patch Tuesdays since the newest release in intune.quality_updates (0: the table is current).",
+    )
+    missed.add_metric([], float(patch_tuesdays_since(newest, s.now, s.zone)))
+    return [released, missed]
 
 
 def _policy(s: SourceScrape) -> list[Metric]:

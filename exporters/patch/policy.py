@@ -95,6 +95,24 @@ def last_patch_tuesday(ts: float, zone: ZoneInfo) -> float:
     return start
 
 
+def patch_tuesdays_since(day: date, now: float, zone: ZoneInfo) -> int:
+    """Patch Tuesdays after ``day`` that have begun by ``now`` in ``zone``.
+
+    >>> utc = ZoneInfo("UTC")
+    >>> [patch_tuesdays_since(date(2026, 1, 13), parse_iso(t), utc)
+    ...  for t in ("2026-02-09T23:59:59Z", "2026-02-10T00:00:00Z", "2026-04-01T00:00:00Z")]
+    [0, 1, 2]
+    """
+    count, year, month = 0, day.year, day.month
+    while True:
+        tuesday = patch_tuesday(year, month)
+        if tuesday > day:
+            if _local_midnight(tuesday, zone) > now:
+                return count
+            count += 1
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+
+
 def deadline(detected: float, days: float, anchor: str, zone: ZoneInfo) -> float:
     """When an update first seen at ``detected`` becomes overdue.
 

@@ -135,3 +135,6 @@ class SourceData:
     """Everything one scrape of one source found."""
 
     devices: list[DeviceRecord] = field(default_factory=list)
+    # Intune: the hand-kept quality-update table it judged against, build -> the release
+    # (Unix seconds) of its newest listed cumulative update; None for other sources.
+    update_table: dict[str, float] | None = None

@@ -11,6 +11,7 @@ assert that a dry run or a no-op push wrote nothing.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import re
@@ -63,6 +64,7 @@ class GrafanaStandin:
     # uids whose next GET is followed by someone else saving the dashboard (a version bump)
     edited_after_read: set[str] = field(default_factory=set)
     provisioned: set[str] = field(default_factory=set)  # dashboard uids read from files
+    hang: set[str] = field(default_factory=set)  # paths accepted and left unanswered (30 s)
     calls: list[Call] = field(default_factory=list)
     version: str = "11.6.0"
     _next_id: int = 1
@@ -73,6 +75,7 @@ class GrafanaStandin:
         self.datasources.clear()
         self.edited_after_read.clear()
         self.provisioned.clear()
+        self.hang.clear()
         self.calls.clear()
 
     def writes(self) -> list[Call]:
@@ -126,6 +129,8 @@ class GrafanaStandin:
         if request is None:
             return
         authorization = request.headers.get("authorization", "")
+        if request.path in self.hang:
+            await asyncio.sleep(30)  # far past any client timeout the tests set
         body: Any = None
         try:
             if request.method in ("POST", "PUT"):
@@ -395,7 +400,14 @@ def serve(standin: GrafanaStandin) -> Iterator[Served]:
     """Serve ``standin`` with uvicorn in a thread of this process until the generator closes."""
     port = free_port()
     server = uvicorn.Server(
-        uvicorn.Config(standin, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+        uvicorn.Config(
+            standin,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="off",
+            timeout_graceful_shutdown=1,  # do not wait for a request held by `hang`
+        )
     )
     thread = threading.Thread(target=server.run, name="grafana-standin", daemon=True)
     thread.start()

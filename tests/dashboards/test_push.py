@@ -184,10 +184,25 @@ def test_datasource_is_created_then_updated_when_its_url_changes(
         "isDefault": False,
         "jsonData": {"timeInterval": "1m"},  # as the provisioning file says
     }
+    # the dashboards' datasource variable defaults to it (not to this Grafana's default)
+    for uid, (_, model) in committed_models().items():
+        stored = grafana.standin.dashboards[uid]["dashboard"]
+        (var,) = [v for v in stored["templating"]["list"] if v["name"] == "datasource"]
+        assert var["current"] == {
+            "selected": False,
+            "text": "mspwatch Prometheus",
+            "value": "mspwatch-prometheus",
+        }
+        assert "current" not in next(v for v in model["templating"]["list"] if v["name"] == "datasource")
+        assert push.comparable(stored)["panels"] == model["panels"]
     code, out, _ = run(capsys, "--url", grafana.url, "--datasource-url", "http://prom-b:9090", env=env)
     assert code == 0
     assert 'datasource mspwatch-prometheus "mspwatch Prometheus": updated (url differ)' in out.splitlines()
     assert grafana.standin.datasources["mspwatch-prometheus"]["url"] == "http://prom-b:9090"
+    assert f"pushed: 0 created, 1 updated, {len(AREAS) + len(COMMITTED)} unchanged" in out.splitlines()
+    # pushing without the datasource afterwards puts the committed (unset) variable back
+    code, out, _ = run(capsys, "--url", grafana.url, env=env)
+    assert f"pushed: 0 created, {len(COMMITTED)} updated, {len(AREAS)} unchanged" in out.splitlines()
 
 
 def test_folder_prefix(grafana: Served, capsys: pytest.CaptureFixture[str]) -> None:
@@ -325,6 +340,20 @@ def test_endpoint_that_accepts_and_never_answers_is_bounded(capsys: pytest.Captu
     assert err == (
         f"grafana push: reading Grafana's version: Grafana at {url} did not answer within 0.5s (--timeout)\n"
     )
+
+
+def test_a_write_that_is_never_answered_is_bounded_too(
+    grafana: Served, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Grafana answers the reads, then holds the first dashboard save: every call has the timeout
+    grafana.standin.hang.add("/api/dashboards/db")
+    code, out, err = run(capsys, "--url", grafana.url, "--timeout", "500ms")
+    assert code == 1
+    assert err == (
+        f"grafana push: dashboard mspwatch-backup: Grafana at {grafana.url} did not answer within "
+        "0.5s (--timeout)\n"
+    )
+    assert out.splitlines()[-1] == 'folder mspwatch-sla "mspwatch SLA": created'  # the folders were written
 
 
 def test_not_grafana(capsys: pytest.CaptureFixture[str], grafana: Served) -> None:
