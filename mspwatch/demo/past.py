@@ -78,8 +78,10 @@ def _digest(*paths: Path) -> str:
 
 
 def generator_digest() -> str:
-    """Changes whenever the history generator's code does (then the history is rewritten)."""
-    return _digest(*sorted(GENERATOR.glob("*.py")))
+    """Changes whenever what the history is made of does: the generator's code, the living
+    recordings' formula, the NinjaOne scenario's devices (then the history is rewritten)."""
+    scenario = ROOT / "simulators" / "ninjaone" / "scenarios" / "estate.yaml"
+    return _digest(*sorted(GENERATOR.glob("*.py")), ROOT / "simulators" / "snmp" / "__init__.py", scenario)
 
 
 @dataclass(frozen=True)
@@ -272,7 +274,7 @@ def check_continuity(demo: Demo, stamp: Stamp) -> bool:
     end = time.monotonic() + COUNTERS_SECONDS
     while not query(demo.prometheus_url, live) and time.monotonic() < end:
         demo.procs.sleep(5)
-    span = min(time.time() - stamp.end, 3600) + 120  # the history's last 2 minutes and the live part
+    span = min(time.time() - stamp.end, 3600) + 600  # the history's last 10 minutes and the live part
     names = (
         "snmp_device_uptime_seconds",
         "snmp_interface_receive_bytes_total",
@@ -280,7 +282,7 @@ def check_continuity(demo: Demo, stamp: Stamp) -> bool:
     )
     ran, wraps, resets = {name: 0 for name in names}, 0, 0
     for name in names:
-        promql = f'{name}{{job="snmp"}}[{span:.0f}s] @ {stamp.end - 120 + span:.0f}'
+        promql = f'{name}{{job="snmp"}}[{span:.0f}s] @ {stamp.end - 600 + span:.0f}'
         for series in query(demo.prometheus_url, promql):
             points = [(float(t), float(v)) for t, v in series["values"]]
             before = [v for t, v in points if t < stamp.end]
