@@ -19,14 +19,16 @@ How the past meets the live demo, which starts where the history ends (``mspwatc
 
 from __future__ import annotations
 
+import datetime as dt
 import random
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import yaml
 
-from mspwatch.inventory import Inventory, PatchSource, load_inventory
+from mspwatch.inventory import Customer, Inventory, PatchSource, load_inventory, maintenance_spans
+from mspwatch.inventory.localtime import weekly_spans
 from mspwatch.simulators.history.model import (
     MINUTE,
     AlertEpisode,
@@ -34,6 +36,7 @@ from mspwatch.simulators.history.model import (
     Device,
     Gap,
     History,
+    InventoryState,
     Outage,
     PatchDevice,
     Tenant,
@@ -130,6 +133,25 @@ def estate_devices(inv: Inventory, live: Mapping[str, LiveDevice] | None = None)
                 counters = agent.counters if agent is not None else ()
                 uptime = agent.uptime if agent is not None else None
                 out.append(Device(c.name, s.name, d.name, d.role, d.address, uptime, counters))
+    return tuple(out)
+
+
+def inventory_states(customers: Iterable[Customer], start: int, end: int) -> tuple[InventoryState, ...]:
+    """Each customer's contract hours and maintenance over ``[start, end)``, in UTC, from the
+    inventory's own DST-correct window logic (what the inventory exporter serves)."""
+    lo, hi = dt.datetime.fromtimestamp(start, dt.UTC), dt.datetime.fromtimestamp(end, dt.UTC)
+
+    def utc(spans: list[tuple[dt.datetime, dt.datetime]]) -> tuple[tuple[int, int], ...]:
+        return tuple((int(a.timestamp()), int(b.timestamp())) for a, b in spans)
+
+    out = []
+    for c in customers:
+        bh = c.contract.business_hours
+        hours = None
+        if c.contract.hours == "business" and bh is not None:
+            hours = utc(weekly_spans(bh.days, bh.start, bh.end, c.zone, lo, hi))
+        windows = tuple((s.name, a, b) for s in c.sites for a, b in utc(maintenance_spans(c, s.name, lo, hi)))
+        out.append(InventoryState(c.name, hours, windows))
     return tuple(out)
 
 
@@ -269,6 +291,7 @@ def estate_history(
         backup_jobs=tuple(jobs),
         tenants=tuple(tenants),
         patch_devices=tuple(patch),
+        inventory=inventory_states(inv.customers, start, end),
     )
 
 
