@@ -25,7 +25,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.stack.scalekit import CannedExporter, query, rss_bytes, scale_stack, wait_until  # noqa: E402
+from mspwatch.common.procs import rss_bytes, wait_until  # noqa: E402
+from tests.stack.scalekit import CannedExporter, query, scale_stack  # noqa: E402
 
 
 def own_metric(url: str, name: str) -> float:

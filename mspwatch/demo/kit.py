@@ -8,6 +8,7 @@ the areas and runs them in order.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import re
@@ -26,6 +27,7 @@ from typing import Any
 import yaml
 
 from mspwatch.common.net import split_host_port
+from mspwatch.common.procs import wait_until
 from mspwatch.inventory import Device, Inventory, VeeamSource, load_inventory
 
 from .runner import DemoError, Runner
@@ -224,22 +226,31 @@ def wait_http(
     ``context``: the CA an https:// URL is checked against. ``expect`` returns None when the
     body shows our process answered, else what is wrong (the last such is in the error).
     """
-    end = time.monotonic() + timeout
     wrong = "no answer"
-    while True:
-        procs.check_alive()
+
+    def answered() -> tuple[bytes] | None:
+        nonlocal wrong
         try:
             with urllib.request.urlopen(url, timeout=2, context=context) as resp:  # noqa: S310
                 body: bytes = resp.read()
-            problem = expect(body) if expect is not None else None
-            if problem is None:
-                return body
-            wrong = problem
         except OSError as exc:
             wrong = str(exc)
-        if time.monotonic() > end:
-            raise DemoError(f"{url} did not answer as the demo's own process within {timeout:.0f}s: {wrong}")
-        procs.sleep(0.25)
+            return None
+        problem = expect(body) if expect is not None else None
+        if problem is not None:
+            wrong = problem
+            return None
+        return (body,)  # a tuple: an empty body is an answer too
+
+    try:
+        (body,) = wait_until(
+            url, answered, timeout, interval=0.25, alive=procs.check_alive, sleep=procs.sleep
+        )
+    except TimeoutError:
+        raise DemoError(
+            f"{url} did not answer as the demo's own process within {timeout:.0f}s: {wrong}"
+        ) from None
+    return body
 
 
 def own_pid(pid: int | None) -> Callable[[bytes], str | None]:
@@ -289,18 +300,17 @@ def wait_all_up(
     prometheus: str, procs: Runner, promql: str, expected: int, timeout: float
 ) -> list[dict[str, Any]]:
     """Wait until ``promql`` returns at least ``expected`` series, all of value 1; return them."""
-    end = time.monotonic() + timeout
     result: list[dict[str, Any]] = []
-    while time.monotonic() < end:
-        procs.check_alive()
-        try:
-            result = query(prometheus, promql)
-        except OSError:
-            result = []
-        if len(result) >= expected and all(s["value"][1] == "1" for s in result):
-            return result
-        procs.sleep(1)
-    return result  # the caller reports what is still down
+
+    def all_up() -> bool:
+        nonlocal result
+        result = []  # an unanswered query leaves nothing up
+        result = query(prometheus, promql)
+        return len(result) >= expected and all(s["value"][1] == "1" for s in result)
+
+    with contextlib.suppress(TimeoutError):
+        wait_until(promql, all_up, timeout, interval=1, alive=procs.check_alive, sleep=procs.sleep)
+    return result  # on a timeout the caller reports what is still down
 
 
 def start_exporter(demo: Demo, command: str, config: Path, port: int) -> None:

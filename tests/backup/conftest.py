@@ -15,10 +15,11 @@ import httpx
 import pytest
 import yaml
 
+from mspwatch.common.procs import free_port, spawn, stop_process, wait_for_port
 from mspwatch.exporters.backup.main import BackupApp
 from mspwatch.exporters.core.server import ExporterMetrics, ExporterServer
 from mspwatch.exporters.core.webconfig import WebConfig
-from tests.conftest import ROOT, free_port, stop_process, wait_for_port
+from tests.conftest import ROOT
 
 SCENARIOS = ROOT / "simulators" / "veeam" / "scenarios"
 PASSWORD = "Sim-Passw0rd!"
@@ -56,23 +57,21 @@ class Sim:
 
 def start_sim(scenario: Path, log: Path, *tls: str) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "mspwatch.simulators.veeam",
-                "--listen",
-                f"127.0.0.1:{port}",
-                "--scenario",
-                str(scenario),
-                *tls,
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=ROOT,
-        )
-    wait_for_port(port, proc=proc)
+    proc = spawn(
+        [
+            sys.executable,
+            "-m",
+            "mspwatch.simulators.veeam",
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--scenario",
+            str(scenario),
+            *tls,
+        ],
+        log,
+        cwd=ROOT,
+    )
+    wait_for_port(port, proc=proc, log=log)
     return proc, port
 
 

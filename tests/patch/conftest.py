@@ -16,13 +16,14 @@ import pytest
 from prometheus_client import generate_latest
 from prometheus_client.core import Metric
 
+from mspwatch.common.procs import free_port, spawn, stop_process, wait_for_port
 from mspwatch.common.secrets import Secret
 from mspwatch.exporters.core.deadline import Deadline
 from mspwatch.exporters.core.probe import ProbeApp, registry_of
 from mspwatch.exporters.patch.main import PatchApp
 from mspwatch.exporters.patch.ninjaone import NinjaOneClient, NinjaOptions
 from mspwatch.exporters.patch.scrape import scrape_source
-from tests.conftest import ROOT, free_port, stop_process, wait_for_port
+from tests.conftest import ROOT
 
 from .test_policy import Policy
 
@@ -70,23 +71,21 @@ class Sim:
 
 def start_sim(scenario: Path, log: Path, *extra: str) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "mspwatch.simulators.ninjaone",
-                "--listen",
-                f"127.0.0.1:{port}",
-                "--scenario",
-                str(scenario),
-                *extra,
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=ROOT,
-        )
-    wait_for_port(port, proc=proc)
+    proc = spawn(
+        [
+            sys.executable,
+            "-m",
+            "mspwatch.simulators.ninjaone",
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--scenario",
+            str(scenario),
+            *extra,
+        ],
+        log,
+        cwd=ROOT,
+    )
+    wait_for_port(port, proc=proc, log=log)
     return proc, port
 
 

@@ -15,7 +15,6 @@ import json
 import shutil
 import subprocess
 import threading
-import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -26,8 +25,9 @@ from typing import Any
 
 import yaml
 
+from mspwatch.common.procs import Processes, free_port, wait_for_port
 from mspwatch.targets.shards import shard_config
-from tests.conftest import ROOT, free_port, stop_process, wait_for_port
+from tests.conftest import ROOT
 
 COMPOSE = ROOT / "compose"
 SHARDS = 2
@@ -102,38 +102,12 @@ def query(base: str, promql: str) -> list[dict[str, Any]]:
     return list(answer["data"]["result"])
 
 
-def rss_bytes(pid: int) -> int:
-    """Resident memory of a process, from /proc."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError(f"no VmRSS for {pid}")
-
-
 @dataclass
 class Stack:
     vm: str
     prometheus: list[str]
     alertmanagers: list[str]
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
-
-
-def _start(work: Path, name: str, args: list[str]) -> subprocess.Popen[bytes]:
-    with (work / f"{name}.log").open("wb") as log:
-        return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=work)
-
-
-def wait_until(what: str, check: Any, timeout: float, interval: float = 0.5) -> Any:
-    """Poll ``check()`` until it returns a truthy value; fail naming ``what`` after ``timeout``."""
-    end = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < end:
-        with contextlib.suppress(OSError, ValueError, LookupError):
-            last = check()
-            if last:
-                return last
-        time.sleep(interval)
-    raise TimeoutError(f"{what} not seen after {timeout}s (last: {last!r})")
 
 
 @contextlib.contextmanager
@@ -148,11 +122,10 @@ def scale_stack(
     peer_timeout: str = "2s",
 ) -> Iterator[Stack]:
     """Start VictoriaMetrics, two Alertmanager peers and two Prometheus shards; stop them by PID."""
-    procs: dict[str, subprocess.Popen[bytes]] = {}
+    procs = Processes(work, cwd=work)
     try:
         vm_port = free_port()
-        procs["victoriametrics"] = _start(
-            work,
+        procs.start(
             "victoriametrics",
             [
                 shutil.which("victoria-metrics") or "victoria-metrics",
@@ -186,8 +159,7 @@ def scale_stack(
             )
         )
         for i in range(2):
-            procs[f"alertmanager-{i}"] = _start(
-                work,
+            procs.start(
                 f"alertmanager-{i}",
                 [
                     shutil.which("prometheus-alertmanager") or "prometheus-alertmanager",
@@ -203,7 +175,7 @@ def scale_stack(
             )
         for i, port in enumerate([vm_port, *am_web]):
             name = "victoriametrics" if i == 0 else f"alertmanager-{i - 1}"
-            wait_for_port(port, timeout=60, proc=procs[name])
+            wait_for_port(port, timeout=60, proc=procs.procs[name], log=procs.log(name))
         prom_ports = [free_port() for _ in range(SHARDS)]
         for i in range(SHARDS):
             base = loopback_base(targets_dir, exporter.address, shard_rules.get(i, []), interval)
@@ -222,8 +194,7 @@ def scale_stack(
                     job["static_configs"] = [{"targets": [f"127.0.0.1:{prom_ports[i]}"]}]
             path = work / f"prometheus-shard-{i}.yml"
             path.write_text(yaml.safe_dump(cfg, sort_keys=False))
-            procs[f"prometheus-{i}"] = _start(
-                work,
+            procs.start(
                 f"prometheus-{i}",
                 [
                     shutil.which("prometheus") or "prometheus",
@@ -234,13 +205,17 @@ def scale_stack(
                 ],
             )
         for i in range(SHARDS):
-            wait_for_port(prom_ports[i], timeout=60, proc=procs[f"prometheus-{i}"])
+            wait_for_port(
+                prom_ports[i],
+                timeout=60,
+                proc=procs.procs[f"prometheus-{i}"],
+                log=procs.log(f"prometheus-{i}"),
+            )
         yield Stack(
             vm=f"http://127.0.0.1:{vm_port}",
             prometheus=[f"http://127.0.0.1:{p}" for p in prom_ports],
             alertmanagers=[f"http://127.0.0.1:{p}" for p in am_web],
-            procs=procs,
+            procs=procs.procs,
         )
     finally:
-        for proc in procs.values():
-            stop_process(proc)
+        procs.stop_all()

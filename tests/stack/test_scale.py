@@ -17,8 +17,9 @@ from typing import Any
 import pytest
 import yaml
 
+from mspwatch.common.procs import wait_until
 from tests.conftest import require_tool
-from tests.stack.scalekit import COMPOSE, CannedExporter, Stack, http_json, query, scale_stack, wait_until
+from tests.stack.scalekit import COMPOSE, CannedExporter, Stack, http_json, query, scale_stack
 
 CANNED = "# TYPE scale_test_value gauge\nscale_test_value 1\n"
 ALERT = {
