@@ -12,18 +12,24 @@ The admin routes are for tests and the demo; an exporter never calls them::
     GET  /admin/requests   the request log; DELETE clears it
 
 A simulator adds its own routes (Veeam's ``POST /admin/jobs/delete``) through ``extra``.
+:func:`start_simulator` runs one as a process and :class:`AdminClient` drives it.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
+
+from mspwatch.common.procs import free_port, spawn, wait_for_port
 from mspwatch.simulators.veeam.scenario import parse_duration, resolve_when
 
 # (method, path) -> the route, given the request's JSON object, returning the answer's.
@@ -145,3 +151,48 @@ def admin_answer(
             state.requests.clear()
         return {"requests": state.requests}
     raise AdminError(404, f"No admin route {method} {path}")
+
+
+def start_simulator(
+    module: str, scenario: Path, log: Path, *extra: str, cwd: Path | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
+    """Run ``python -m <module>`` on a free loopback port; its process and base URL once it
+    listens. The caller stops it by PID (:func:`mspwatch.common.procs.stop_process`)."""
+    port = free_port()
+    args = [sys.executable, "-m", module, "--listen", f"127.0.0.1:{port}", "--scenario", str(scenario)]
+    proc = spawn([*args, *extra], log, cwd=cwd)
+    wait_for_port(port, proc=proc, log=log)
+    return proc, f"http://127.0.0.1:{port}"
+
+
+class AdminClient:
+    """A running simulator: its process, its URL and its admin routes."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], url: str) -> None:
+        self.proc = proc
+        self.url = url
+        self.admin = httpx.Client(base_url=url, timeout=10, trust_env=False)
+
+    def post(self, path: str, body: dict[str, Any]) -> Any:
+        resp = self.admin.post(path, json=body)
+        resp.raise_for_status()
+        return resp.json()
+
+    def reset(self) -> None:
+        """Back to the scenario's start: clock, faults, tokens, request log."""
+        self.post("/admin/reset", {})
+
+    def advance(self, span: str) -> None:
+        self.post("/admin/clock", {"advance": span})
+
+    def set_clock(self, iso: str) -> None:
+        self.post("/admin/clock", {"set": iso})
+
+    def fault(self, **spec: Any) -> None:
+        self.post("/admin/faults", spec)
+
+    def requests(self) -> list[dict[str, Any]]:
+        return list(self.admin.get("/admin/requests").json()["requests"])
+
+    def close(self) -> None:
+        self.admin.close()

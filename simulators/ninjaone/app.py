@@ -134,13 +134,13 @@ class State(SimState):
         self.tokens.clear()
         self.cursors.clear()
 
-    # --- what the device looks like at the simulated clock ---------------------------
-
     def add_fault(self, spec: dict[str, Any]) -> None:
         self.faults.append(Fault(FaultSpec.model_validate(spec)))
 
     def revoke(self) -> None:
         self.tokens.clear()
+
+    # --- what the device looks like at the simulated clock ---------------------------
 
     def patch_state(self, p: Patch) -> tuple[str, float | None]:
         """("INSTALLED"|"FAILED"|spec status|"HIDDEN", time of the last attempt)."""
