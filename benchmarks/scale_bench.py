@@ -9,7 +9,9 @@ each an ICMP and an SNMP target; every scrape answers with one golden /metrics f
 real device (tests/snmp/golden/, 680 samples for the firewall) from one Python thread
 server, which is the bottleneck on a small machine (keep --devices modest there). After a warm-up it
 prints, over ``--seconds``: the samples per second the shards appended and VictoriaMetrics
-inserted, the active series, and each process's resident memory. Never part of ``make test``.
+inserted, the active series, and each process's resident memory. With ``--rules`` the shards
+run the per-target rule groups and vmalert the estate-wide ones (compose/scale/rules/), and
+it also prints vmalert's mean group evaluation time and rule errors. Never part of ``make test``.
 """
 
 from __future__ import annotations
@@ -26,7 +28,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from mspwatch.common.procs import rss_bytes, wait_until  # noqa: E402
-from tests.stack.scalekit import CannedExporter, query, scale_stack  # noqa: E402
+from tests.stack.scalekit import (  # noqa: E402
+    COMPOSE,
+    CannedExporter,
+    query,
+    scale_stack,
+    with_interval,
+)
 
 
 def own_metric(url: str, name: str) -> float:
@@ -61,14 +69,23 @@ def main() -> int:
     p.add_argument("--interval", default="15s", help="scrape and evaluation interval")
     p.add_argument("--seconds", type=float, default=120, help="measuring window after warm-up")
     p.add_argument("--golden", type=Path, default=ROOT / "tests/snmp/golden/firewall-fortinet.prom")
+    p.add_argument("--rules", action="store_true", help="shard rules on the shards, estate rules in vmalert")
     args = p.parse_args()
     text = args.golden.read_text()
     per_target = sum(1 for ln in text.splitlines() if ln and not ln.startswith("#"))
     with tempfile.TemporaryDirectory(prefix="scale-bench-") as tmp, CannedExporter(text) as exporter:
         work = Path(tmp)
         write_estate(work / "targets", args.devices)
+        split = COMPOSE / "scale" / "rules"
+        shard = with_interval(sorted((split / "shard").glob("*.yml")), work / "shard-rules", args.interval)
+        estate = with_interval(sorted((split / "estate").glob("*.yml")), work / "estate-rules", args.interval)
         with scale_stack(
-            work, targets_dir=work / "targets", exporter=exporter, shard_rules={}, interval=args.interval
+            work,
+            targets_dir=work / "targets",
+            exporter=exporter,
+            shard_rules={0: shard, 1: shard} if args.rules else {},
+            estate_rules=estate if args.rules else None,
+            interval=args.interval,
         ) as s:
             wanted = 2 * args.devices
             wait_until(
@@ -90,12 +107,22 @@ def main() -> int:
             ]
             series = [own_metric(u, "prometheus_tsdb_head_series") for u in s.prometheus]
             rss = {name: rss_bytes(proc.pid) for name, proc in s.procs.items()}
+            if s.vmalert is not None:
+                took = own_metric(s.vmalert, "vmalert_iteration_duration_seconds_sum")
+                runs = own_metric(s.vmalert, "vmalert_iteration_duration_seconds_count")
+                errors = own_metric(s.vmalert, "vmalert_recording_rules_errors_total") + own_metric(
+                    s.vmalert, "vmalert_alerting_rules_errors_total"
+                )
+                rules = [own_metric(u, "prometheus_rule_group_rules") for u in s.prometheus]
     print(
         f"devices {args.devices} (x2 targets), {per_target} samples per SNMP scrape, interval {args.interval}"
     )
     for i, (rate, n) in enumerate(zip(prom_rates, series, strict=True)):
         print(f"prometheus-{i}: {rate:,.0f} samples/s appended, {n:,.0f} head series")
     print(f"victoriametrics: {vm_rate:,.0f} rows/s inserted (remote write)")
+    if args.rules:
+        print(f"shard rules loaded: {rules}; vmalert: {took / max(runs, 1) * 1000:,.1f} ms per group run")
+        print(f"vmalert rule errors: {errors:,.0f}")
     for name, b in sorted(rss.items()):
         print(f"rss {name}: {b / 2**20:,.0f} MiB")
     return 0

@@ -31,6 +31,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("mspwatch.demo.main", "run the whole stack on the built-in simulated estate"),
     "report": ("mspwatch.reports.main", "write the monthly SLA and risk PDFs per customer"),
     "dashboards": ("mspwatch.dashboards.generate", "write the Grafana dashboards' JSON from their builders"),
+    "grafana": ("mspwatch.dashboards.push", "push the dashboards to an existing Grafana or Grafana Cloud"),
 }
 
 

@@ -11,11 +11,13 @@ Example ``patch.yml``::
       page_size: 1000
       request_timeout: 10s
       install_lookback: 35d
+      scan_lookback: 14d
     apps:                                    # Intune: Graph apps, as in m365.yml
       msp: {client_id: 4f1c2d9e-0000-4000-8000-000000000001, client_secret: {env: M365_CLIENT_SECRET}}
     graph: {request_timeout: 10s}
     intune:
-      quality_updates:                       # the latest cumulative update per Windows build
+      quality_updates:                       # cumulative updates per Windows build (the latest
+        - {build: "10.0.26100", revision: 2605, released: 2025-12-10}   # one at least)
         - {build: "10.0.26100", revision: 2894, released: 2026-01-13}
       protection_state_ttl: 1h
     max_sources_in_flight: 16
@@ -63,6 +65,9 @@ class NinjaSettings(StrictModel):
     """How far back install attempts are listed (`os-patch-installs?installedAfter=`)."""
     max_cursor_restarts: int = Field(default=2, ge=0, le=10)
     """Times a query whose cursor expired is started over before the scrape fails."""
+    scan_lookback: Duration = 14 * 86400.0
+    """How far back the first scrape reads patch scans (`/v2/activities`); later scrapes read
+    only newer ones. A device with no scan in it counts as not scanned since then."""
     ca_file: Path | None = None
     """CA bundle replacing the system's (a private CA or a proxy); relative to this file."""
 
@@ -78,7 +83,9 @@ class QualityUpdateEntry(StrictModel):
 
 class IntuneSettings(StrictModel):
     quality_updates: list[QualityUpdateEntry] = []
-    """The latest cumulative update per Windows build; a device below it lacks that update."""
+    """Cumulative updates per Windows build, at least the latest of each; a device below one lacks
+    it (and every later one). List the last two or three months so a device several months
+    behind is judged from the first update it lacks."""
     protection_state_ttl: Duration = 3600.0
     """How long a device's Defender state (one Graph call per device) is reused."""
     max_concurrent_requests: int = Field(default=8, ge=1, le=64)
@@ -86,15 +93,28 @@ class IntuneSettings(StrictModel):
 
     @field_validator("quality_updates")
     @classmethod
-    def _unique(cls, entries: list[QualityUpdateEntry]) -> list[QualityUpdateEntry]:
-        builds = [e.build for e in entries]
-        for build in builds:
-            if builds.count(build) > 1:
-                raise ValueError(f"build {build!r} is listed twice")
+    def _consistent(cls, entries: list[QualityUpdateEntry]) -> list[QualityUpdateEntry]:
+        by_build: dict[str, list[QualityUpdateEntry]] = {}
+        for e in entries:
+            same = by_build.setdefault(e.build, [])
+            if any(o.revision == e.revision for o in same):
+                raise ValueError(f"build {e.build!r} revision {e.revision} is listed twice")
+            for o in same:
+                if (o.revision < e.revision) != (o.released < e.released):
+                    a, b = sorted((o, e), key=lambda x: x.revision)
+                    raise ValueError(
+                        f"build {e.build!r}: revision {b.revision} released {b.released} is not"
+                        f" after revision {a.revision} ({a.released})"
+                    )
+            same.append(e)
         return entries
 
-    def table(self) -> dict[str, QualityUpdate]:
-        return {e.build: QualityUpdate(e.revision, e.released) for e in self.quality_updates}
+    def table(self) -> dict[str, tuple[QualityUpdate, ...]]:
+        """Build -> its cumulative updates, oldest first."""
+        out: dict[str, list[QualityUpdate]] = {}
+        for e in sorted(self.quality_updates, key=lambda e: e.revision):
+            out.setdefault(e.build, []).append(QualityUpdate(e.revision, e.released))
+        return {build: tuple(updates) for build, updates in out.items()}
 
 
 class PatchConfig(StrictModel):

@@ -6,12 +6,17 @@ throttling, the same multi-tenant app)::
     GET /v1.0/deviceManagement/managedDevices?$select=...          DeviceManagementManagedDevices.Read.All
     GET /v1.0/deviceManagement/managedDevices/{id}/windowsProtectionState   (the same permission)
 
+Defender's state gives real-time protection, malware protection, ``signatureUpdateOverdue``
+(Defender's own judgement; Graph serves no signature date) and the last quick and full
+scan; it has no Windows Update scan time, so ``not_scanned`` is not judged for Intune.
+
 Graph serves no per-device update state any more (``deviceUpdateStates`` answers 400 since
 2023; the export-job reports cover expedited-update policies only and need a ReadWrite
 permission), so the quality-update level is read from the device's OS build revision:
 ``10.0.26100.2605`` is build ``10.0.26100`` at revision 2605. A device whose revision is
-below the configured latest cumulative update of its build lacks that month's security
-update, released on the configured date. Builds not configured are not judged.
+below a configured cumulative update of its build lacks that month's security update (and
+every later one), due from the release date of the first it lacks. Builds not configured
+are not judged.
 
 Defender's state is one request per Windows device: it is cached for
 ``protection_state_ttl`` (default 1h) and read with at most ``max_concurrent_requests``
@@ -22,7 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from datetime import time as dtime
@@ -94,6 +99,28 @@ def split_version(os_version: str) -> tuple[str, int] | None:
     return ".".join(parts[:3]), int(parts[3])
 
 
+def lacking_update(os_version: str, table: Mapping[str, Sequence[QualityUpdate]]) -> Update | None:
+    """The security update a Windows device at ``os_version`` lacks, if any.
+
+    Cumulative updates: the newest installs every older one, so a device below several
+    lacks one update, due from the release of the first it lacks. A build not in the table
+    is not judged.
+    """
+    split = split_version(os_version)
+    if split is None:
+        return None
+    lacking = [u for u in table.get(split[0], ()) if split[1] < u.revision]
+    if not lacking:
+        return None
+    first = min(lacking, key=lambda u: u.revision)
+    return Update(
+        classification=Classification.SECURITY,
+        severity=Severity.IMPORTANT,
+        failed=False,
+        detected=first.released_at,
+    )
+
+
 def os_family(operating_system: object) -> OsFamily:
     text = operating_system.lower() if isinstance(operating_system, str) else ""
     if text.startswith("windows"):
@@ -121,7 +148,7 @@ class IntuneClient:
         name: str,
         graph: Graph,
         graph_stats: RequestStats,  # the Graph client's own (cumulative) counts
-        quality_updates: Mapping[str, QualityUpdate],
+        quality_updates: Mapping[str, Sequence[QualityUpdate]],
         *,
         protection_state_ttl: float = 3600.0,
         max_concurrent_requests: int = 8,
@@ -129,7 +156,7 @@ class IntuneClient:
         self.name = name
         self._graph = graph
         self._graph_stats = graph_stats
-        self._updates = dict(quality_updates)
+        self._updates = {b: sorted(u, key=lambda q: q.revision) for b, u in quality_updates.items()}
         self._ttl = protection_state_ttl
         self._slots = asyncio.Semaphore(max_concurrent_requests)
         self._cache: dict[str, _Cached] = {}
@@ -154,7 +181,10 @@ class IntuneClient:
         by_id = {str(d.get("id")): s for d, s in zip(windows, states, strict=True)}
         for gone in self._cache.keys() - by_id.keys():  # retired or wiped devices
             del self._cache[gone]
-        return SourceData(devices=[self._record(d, by_id.get(str(d.get("id")))) for d in devices])
+        return SourceData(
+            devices=[self._record(d, by_id.get(str(d.get("id")))) for d in devices],
+            update_table={b: max(u.released_at for u in us) for b, us in self._updates.items() if us},
+        )
 
     async def _protection(self, device: dict[str, Any], deadline: Deadline) -> dict[str, Any] | None:
         device_id = str(device.get("id") or "")
@@ -179,17 +209,9 @@ class IntuneClient:
         family = os_family(d.get("operatingSystem"))
         version = str(d.get("osVersion") or "")
         updates: tuple[Update, ...] = ()
-        split = split_version(version) if family is OsFamily.WINDOWS else None
-        latest = self._updates.get(split[0]) if split else None
-        if split and latest and split[1] < latest.revision:
-            updates = (
-                Update(
-                    classification=Classification.SECURITY,
-                    severity=Severity.IMPORTANT,
-                    failed=False,
-                    detected=latest.released_at,
-                ),
-            )
+        missing = lacking_update(version, self._updates) if family is OsFamily.WINDOWS else None
+        if missing is not None:
+            updates = (missing,)
         av = None
         reboot = False
         if protection is not None:
@@ -197,6 +219,19 @@ class IntuneClient:
                 enabled=_bool(protection.get("malwareProtectionEnabled")),
                 realtime=_bool(protection.get("realTimeProtectionEnabled")),
                 signatures_current=_not(protection.get("signatureUpdateOverdue")),
+                # Defender's scans, the only scan times Graph serves (no Windows Update scan
+                # time, no signature date: see docs/patch-metrics.md).
+                last_scan=max(
+                    (
+                        t
+                        for t in (
+                            parse_time(protection.get("lastQuickScanDateTime")),
+                            parse_time(protection.get("lastFullScanDateTime")),
+                        )
+                        if t is not None and t > 0
+                    ),
+                    default=None,
+                ),
             )
             reboot = protection.get("rebootRequired") is True
         return DeviceRecord(

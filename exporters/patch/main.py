@@ -57,6 +57,7 @@ def make_client(
             max_retries=s.max_retries,
             install_lookback=s.install_lookback,
             max_cursor_restarts=s.max_cursor_restarts,
+            scan_lookback=s.scan_lookback,
         )
         return NinjaOneClient(
             src.name,

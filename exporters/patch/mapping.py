@@ -17,13 +17,14 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from mspwatch.exporters.core.http import RequestStats
 
-from .policy import PolicySettings, Reason, Verdict, judge, last_patch_tuesday
+from .policy import PolicySettings, Reason, Verdict, judge, last_patch_tuesday, patch_tuesdays_since
 from .records import Classification, DeviceRecord, Severity, SourceData
 
 DAY = 86400.0
@@ -69,7 +70,30 @@ def map_source(s: SourceScrape) -> list[Metric]:
     families: list[Metric] = [requests, retries, restarts, *_policy(s)]
     if s.data is not None:
         families += _devices(s, s.data.devices)
+        if s.data.update_table is not None:
+            families += _update_table(s, s.data.update_table)
     return families
+
+
+def _update_table(s: SourceScrape, table: dict[str, float]) -> list[Metric]:
+    """The hand-kept quality-update table (patch.yml ``intune.quality_updates``) and whether
+    it has this month's update: it goes stale each Patch Tuesday until someone adds it."""
+    released = _g(
+        "quality_update_released_timestamp_seconds",
+        "Release of the newest cumulative update listed per Windows build (intune.quality_updates).",
+        ["build"],
+    )
+    for build in sorted(table):
+        released.add_metric([build], table[build])
+    if not table:
+        return []
+    newest = datetime.fromtimestamp(max(table.values()), s.zone).date()
+    missed = _g(
+        "quality_updates_missed_patch_tuesdays",
+        "Patch Tuesdays since the newest release in intune.quality_updates (0: the table is current).",
+    )
+    missed.add_metric([], float(patch_tuesdays_since(newest, s.now, s.zone)))
+    return [released, missed]
 
 
 def _policy(s: SourceScrape) -> list[Metric]:
@@ -132,7 +156,8 @@ def _devices(s: SourceScrape, devices: list[DeviceRecord]) -> list[Metric]:
     )
     scan = _g(
         "device_last_scan_timestamp_seconds",
-        "Last update scan, where a source reports one (the NinjaOne and Intune calls used give none).",
+        "Last update scan (NinjaOne: newest PATCH_MANAGEMENT_SCAN_COMPLETED activity; 0 if none within"
+        " the scan lookback); Intune reports none.",
         dev,
     )
     boot = _g("device_last_boot_timestamp_seconds", "Last boot (lastBootTime); 0 if unknown.", dev)
@@ -163,6 +188,12 @@ def _devices(s: SourceScrape, devices: list[DeviceRecord]) -> list[Metric]:
         "Antivirus definitions up to date (definitionStatus); only where the source says.",
         dev,
     )
+    av_scan = _g(
+        "device_av_last_scan_timestamp_seconds",
+        "Newest antivirus scan, quick or full (Defender lastQuickScanDateTime, lastFullScanDateTime);"
+        " only where the source says.",
+        dev,
+    )
     for name, d in zip(unique_names(devices), devices, strict=True):
         v: Verdict = judge(d, s.policy, s.zone, s.now)
         info.add_metric([name, d.id, d.os_family.value, d.role.value, d.os_name, d.os_version], 1.0)
@@ -181,8 +212,8 @@ def _devices(s: SourceScrape, devices: list[DeviceRecord]) -> list[Metric]:
         attempts.add_metric([name, "failed"], float(len(d.installs) - len(ok)))
         last_install.add_metric([name], max((a.at for a in ok), default=0.0))
         contact.add_metric([name], d.last_contact or 0.0)
-        if d.last_scan is not None:
-            scan.add_metric([name], d.last_scan)
+        if d.last_scan is not None or d.no_scan_since is not None:
+            scan.add_metric([name], d.last_scan or 0.0)
         boot.add_metric([name], d.last_boot or 0.0)
         reboot.add_metric([name], 1.0 if d.reboot_pending else 0.0)
         reboot_since.add_metric([name], d.reboot_pending_since or 0.0)
@@ -196,8 +227,10 @@ def _devices(s: SourceScrape, devices: list[DeviceRecord]) -> list[Metric]:
             av_realtime.add_metric([name], 1.0 if av.realtime else 0.0)
         if av is not None and av.signatures_current is not None:
             av_current.add_metric([name], 1.0 if av.signatures_current else 0.0)
+        if av is not None and av.last_scan is not None:
+            av_scan.add_metric([name], av.last_scan)
     # Families only some sources fill are left out when empty (no bare HELP/TYPE lines).
-    optional = [f for f in (scan, av_enabled, av_realtime, av_current) if f.samples]
+    optional = [f for f in (scan, av_enabled, av_realtime, av_current, av_scan) if f.samples]
     return [
         info,
         compliant,

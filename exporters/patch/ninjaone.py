@@ -9,10 +9,15 @@ Per scrape (``df=org = <id>`` on every call)::
     GET  /v2/queries/os-patches           pending, approved, failed, rejected updates
     GET  /v2/queries/os-patch-installs    install attempts since now - install_lookback
     GET  /v2/queries/antivirus-status     productState, definitionStatus
+    GET  /v2/activities                   patch scans: type PATCH_MANAGEMENT, statusCode
+                                          PATCH_MANAGEMENT_SCAN_COMPLETED, activityTime
 
 Queries page with ``cursor=<name>`` until ``results`` is empty; a cursor the server no
 longer knows (4xx on a cursor page) restarts that query from its first page, a bounded
-number of times. Retries, ``Retry-After`` and the deadline are the shared HTTP client's
+number of times. The activity log is newest first and pages with ``olderThan`` = the
+smallest id seen; the first scrape reads ``scan_lookback`` back, later ones only what is
+newer than the newest id seen (``newerThan``), so a steady scrape costs one page.
+Retries, ``Retry-After`` and the deadline are the shared HTTP client's
 (:mod:`mspwatch.exporters.core.http`); a 401 gets a new token once. The token and the
 client secret never reach a log line or an error message. The API client needs read
 access (scope ``monitoring``) only.
@@ -27,7 +32,7 @@ import ssl
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -55,6 +60,8 @@ log = logging.getLogger("mspwatch.patch.ninjaone")
 _TOKEN_SLACK = 60.0  # renew this long before the token expires
 _MAX_PAGES = 10_000
 _ORG_CACHE_TTL = 3600.0
+SCAN_TYPE = "PATCH_MANAGEMENT"
+SCAN_DONE = "PATCH_MANAGEMENT_SCAN_COMPLETED"
 
 TYPES: dict[str, Classification] = {
     "SECURITY_UPDATES": Classification.SECURITY,
@@ -101,6 +108,10 @@ def node_kind(node_class: object) -> tuple[OsFamily, Role]:
     return family, Role.OTHER
 
 
+def _is_int(raw: object) -> bool:
+    return isinstance(raw, int) and not isinstance(raw, bool)
+
+
 def _epoch(raw: object) -> float | None:
     if isinstance(raw, bool) or not isinstance(raw, int | float) or raw <= 0:
         return None
@@ -125,6 +136,17 @@ class NinjaOptions:
     install_lookback: float = 35 * 86400.0
     max_cursor_restarts: int = 2
     scope: str = "monitoring"
+    scan_lookback: float = 14 * 86400.0  # how far back the first scrape reads patch scans
+
+
+@dataclass
+class ScanLog:
+    """What the activity log said so far: the newest scan per device, read incrementally."""
+
+    org: int
+    since: float  # the first read went back to here: a device not in ``last`` has no scan since
+    newest_id: int = 0  # the highest activity id seen; the next read asks only for newer ones
+    last: dict[int, float] = field(default_factory=dict)  # device id -> newest scan
 
 
 class _ClientCredentials:
@@ -210,6 +232,7 @@ class NinjaOneClient:
         )
         self._auth = _ClientCredentials(self._json, client_id, client_secret, options.scope)
         self._org: tuple[int, float] | None = None  # (id, monotonic time looked up)
+        self._scans: ScanLog | None = None
 
     async def aclose(self) -> None:
         await self._json.aclose()
@@ -312,7 +335,7 @@ class NinjaOneClient:
         # Devices first, alone: it settles the token (a grant, or a renewal after a 401)
         # before the four queries go out together.
         devices = await self._after_pages("/v2/devices", deadline, stats, df)
-        oses, patches, installs, avs = await asyncio.gather(
+        oses, patches, installs, avs, scans = await asyncio.gather(
             self._query("/v2/queries/operating-systems", deadline, stats, df),
             self._query("/v2/queries/os-patches", deadline, stats, df),
             self._query(
@@ -322,8 +345,54 @@ class NinjaOneClient:
                 {**df, "installedAfter": int(now - self._options.install_lookback)},
             ),
             self._query("/v2/queries/antivirus-status", deadline, stats, df),
+            self._scan_log(org, now, deadline, stats),
         )
-        return SourceData(devices=build_devices(devices, oses, patches, installs, avs))
+        # Only now, with every read done, is the scan log kept (a failed scrape reads it again).
+        scans.last = {k: v for k, v in scans.last.items() if k in {d["id"] for d in devices}}
+        self._scans = scans
+        return SourceData(devices=build_devices(devices, oses, patches, installs, avs, scans))
+
+    async def _scan_log(self, org: int, now: float, deadline: Deadline, stats: RequestStats) -> ScanLog:
+        """The patch scans since the last scrape, merged into a copy of the log so far."""
+        old = self._scans if self._scans is not None and self._scans.org == org else None
+        log_ = (
+            ScanLog(org, now - self._options.scan_lookback)
+            if old is None
+            else ScanLog(org, old.since, old.newest_id, dict(old.last))
+        )
+        params: dict[str, str | int] = {
+            "class": "DEVICE",
+            "type": SCAN_TYPE,
+            "status": SCAN_DONE,
+            "df": f"org = {org}",
+            "pageSize": min(self._options.page_size, 1000),  # the API's maximum
+        }
+        if old is None:
+            params["after"] = int(log_.since)
+        else:
+            params["newerThan"] = old.newest_id
+        size = int(params["pageSize"])
+        older: int | None = None
+        for _ in range(_MAX_PAGES):
+            query = dict(params) if older is None else {**params, "olderThan": older}
+            body = await self._get_json("/v2/activities", deadline, stats, query)
+            rows = body.get("activities") if isinstance(body, dict) else None
+            if not isinstance(rows, list):
+                raise SourceError(SourceReason.MALFORMED, "/v2/activities: no 'activities' list")
+            ids = [r["id"] for r in rows if isinstance(r, dict) and _is_int(r.get("id"))]
+            if len(ids) != len(rows):
+                raise SourceError(SourceReason.MALFORMED, "/v2/activities: an entry without a numeric id")
+            for row in rows:
+                # Filtered again here: the status filter's exact matching is undocumented.
+                device, at = row.get("deviceId"), _epoch(row.get("activityTime"))
+                if _word(row.get("statusCode")) == _word(SCAN_DONE) and _is_int(device) and at is not None:
+                    log_.last[device] = max(at, log_.last.get(device, 0.0))
+            if ids:
+                log_.newest_id = max(log_.newest_id, *ids)
+            if len(rows) < size:
+                return log_
+            older = min(ids)
+        raise SourceError(SourceReason.MALFORMED, f"/v2/activities: more than {_MAX_PAGES} pages")
 
 
 class _CursorGone(Exception):
@@ -336,6 +405,7 @@ def build_devices(
     patches: list[dict[str, Any]],
     installs: list[dict[str, Any]],
     avs: list[dict[str, Any]],
+    scans: ScanLog | None = None,
 ) -> list[DeviceRecord]:
     """Join the lists on device id into records (pure: tested without HTTP)."""
     os_by = {r.get("deviceId"): r for r in oses}
@@ -387,7 +457,8 @@ def build_devices(
                 os_name=str(os_row.get("name") or ""),
                 os_version=str(os_row.get("buildNumber") or ""),
                 last_contact=_epoch(d.get("lastContact")),
-                last_scan=None,  # these endpoints carry no patch-scan time: not judged
+                last_scan=scans.last.get(did) if scans and isinstance(did, int) else None,
+                no_scan_since=scans.since if scans and did not in scans.last else None,
                 last_boot=last_boot,
                 reboot_pending=reboot,
                 reboot_pending_since=since if reboot else None,

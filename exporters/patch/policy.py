@@ -95,6 +95,24 @@ def last_patch_tuesday(ts: float, zone: ZoneInfo) -> float:
     return start
 
 
+def patch_tuesdays_since(day: date, now: float, zone: ZoneInfo) -> int:
+    """Patch Tuesdays after ``day`` that have begun by ``now`` in ``zone``.
+
+    >>> utc = ZoneInfo("UTC")
+    >>> [patch_tuesdays_since(date(2026, 1, 13), parse_iso(t), utc)
+    ...  for t in ("2026-02-09T23:59:59Z", "2026-02-10T00:00:00Z", "2026-04-01T00:00:00Z")]
+    [0, 1, 2]
+    """
+    count, year, month = 0, day.year, day.month
+    while True:
+        tuesday = patch_tuesday(year, month)
+        if tuesday > day:
+            if _local_midnight(tuesday, zone) > now:
+                return count
+            count += 1
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+
+
 def deadline(detected: float, days: float, anchor: str, zone: ZoneInfo) -> float:
     """When an update first seen at ``detected`` becomes overdue.
 
@@ -131,7 +149,8 @@ def judge(device: DeviceRecord, policy: PolicySettings, zone: ZoneInfo, now: flo
 
     An update the source gives no detection time for is anchored on the latest Patch
     Tuesday before ``now`` (neither the strictest nor the laxest reading). Checks whose
-    input the source does not report (scan time, antivirus) are not judged.
+    input the source does not report (scan time, antivirus, signature date) are not judged;
+    a device the source found no scan for since ``no_scan_since`` counts from then.
     """
     reasons: set[Reason] = set()
     overdue_security = overdue_other = 0
@@ -154,7 +173,8 @@ def judge(device: DeviceRecord, policy: PolicySettings, zone: ZoneInfo, now: flo
         reasons.add(Reason.MISSING_OTHER)
     if device.last_contact is None or now - device.last_contact > policy.max_days_since_contact * DAY:
         reasons.add(Reason.NOT_REPORTING)
-    if device.last_scan is not None and now - device.last_scan > policy.max_days_since_scan * DAY:
+    scanned = device.last_scan if device.last_scan is not None else device.no_scan_since
+    if scanned is not None and now - scanned > policy.max_days_since_scan * DAY:
         reasons.add(Reason.NOT_SCANNED)
     if (
         device.reboot_pending

@@ -104,7 +104,11 @@ class Antivirus:
     enabled: bool | None  # product on / malware protection enabled
     realtime: bool | None  # real-time protection on (None: the source does not say)
     signatures_current: bool | None  # False: the source calls the definitions out of date
-    signature_time: float | None = None  # when definitions were last updated, if known
+    # When definitions were last updated. Neither source read today reports it (NinjaOne's
+    # antivirus-status and Graph's windowsProtectionState carry a flag, not a date), so the
+    # signature age limit applies to a source that does; av_outdated follows the flag.
+    signature_time: float | None = None
+    last_scan: float | None = None  # newest antivirus scan, quick or full (Defender)
 
 
 @dataclass(frozen=True)
@@ -116,7 +120,10 @@ class DeviceRecord:
     os_name: str  # "Windows Server 2022 Standard"; "" when unknown
     os_version: str  # "10.0.20348.2966"; "" when unknown
     last_contact: float | None
-    last_scan: float | None = None  # last time updates were checked
+    last_scan: float | None = None  # last time updates were checked (None: not reported)
+    # The source looked for update scans back to this time and found none for the device
+    # (NinjaOne's activity log): not scanned since at least then.
+    no_scan_since: float | None = None
     last_boot: float | None = None
     reboot_pending: bool = False
     reboot_pending_since: float | None = None
@@ -130,3 +137,6 @@ class SourceData:
     """Everything one scrape of one source found."""
 
     devices: list[DeviceRecord] = field(default_factory=list)
+    # Intune: the hand-kept quality-update table it judged against, build -> the release
+    # (Unix seconds) of its newest listed cumulative update; None for other sources.
+    update_table: dict[str, float] | None = None

@@ -23,7 +23,7 @@ import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -65,31 +65,52 @@ def spawn(
         )
 
 
-def _signal(proc: subprocess.Popen[bytes], sig: int) -> None:
-    # The group when the child leads one (spawned here), else the process alone.
+def _leads_group(proc: subprocess.Popen[Any]) -> bool:
+    # Spawned here (a new session), the child's PID is its process group's id.
     try:
-        if os.getpgid(proc.pid) == proc.pid:
-            os.killpg(proc.pid, sig)
-            return
+        return os.getpgid(proc.pid) == proc.pid
     except ProcessLookupError:
-        return
+        return False
+
+
+def _signal(proc: subprocess.Popen[Any], sig: int, group: bool) -> None:
     with contextlib.suppress(ProcessLookupError):
-        os.kill(proc.pid, sig)
+        if group:
+            os.killpg(proc.pid, sig)
+        else:
+            os.kill(proc.pid, sig)
 
 
-def stop_process(proc: subprocess.Popen[bytes], grace: float = STOP_GRACE, sig: int = signal.SIGTERM) -> int:
+def _gone(proc: subprocess.Popen[Any], group: bool) -> bool:
+    if proc.poll() is None:  # reaps the leader once it exits
+        return False
+    if not group:
+        return True
+    try:
+        os.killpg(proc.pid, 0)  # what the leader started may outlive it
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def stop_process(proc: subprocess.Popen[Any], grace: float = STOP_GRACE, sig: int = signal.SIGTERM) -> int:
     """Stop a process we started, by PID: ``sig``, SIGKILL after ``grace`` s; its exit code.
 
-    A child that leads its own group (see :func:`spawn`) is stopped with its whole group.
+    A child that leads its own group (see :func:`spawn`) is stopped with its whole group:
+    this returns once no process of the group is left. One that has already exited is only
+    reaped.
     """
     if proc.poll() is not None:
         return proc.returncode
-    _signal(proc, sig)
-    try:
-        return proc.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        _signal(proc, signal.SIGKILL)
-        return proc.wait(timeout=grace)
+    group = _leads_group(proc)
+    for signum in (sig, signal.SIGKILL):
+        _signal(proc, signum, group)
+        end = time.monotonic() + grace
+        while not _gone(proc, group) and time.monotonic() < end:
+            time.sleep(0.05)
+        if _gone(proc, group):
+            break
+    return proc.wait(timeout=grace)
 
 
 def log_tail(log: Path, lines: int = 5) -> str:
@@ -138,7 +159,7 @@ def wait_until(
         sleep(interval)
 
 
-def exited(proc: subprocess.Popen[bytes], log: Path | None = None) -> Callable[[], None]:
+def exited(proc: subprocess.Popen[Any], log: Path | None = None) -> Callable[[], None]:
     """An ``alive`` check for :func:`wait_until`: raise if ``proc`` has exited, with its log's tail."""
 
     def check() -> None:
@@ -168,7 +189,7 @@ def wait_for_port(
     *,
     udp: bool = False,
     timeout: float = 30.0,
-    proc: subprocess.Popen[bytes] | None = None,
+    proc: subprocess.Popen[Any] | None = None,
     log: Path | None = None,
     host: str = "127.0.0.1",
 ) -> None:
@@ -185,7 +206,7 @@ def wait_for_url(
     url: str,
     *,
     timeout: float = 30.0,
-    proc: subprocess.Popen[bytes] | None = None,
+    proc: subprocess.Popen[Any] | None = None,
     log: Path | None = None,
 ) -> bytes:
     """Wait until ``url`` (loopback http) answers 200; return the body.
@@ -239,11 +260,11 @@ class Processes:
     def __init__(self, logdir: Path, *, cwd: Path | None = None) -> None:
         self.logdir = logdir
         self.cwd = cwd
-        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.procs: dict[str, subprocess.Popen[Any]] = {}
 
     def start(
         self, name: str, args: Sequence[str], env: Mapping[str, str] | None = None
-    ) -> subprocess.Popen[bytes]:
+    ) -> subprocess.Popen[Any]:
         """Start ``args`` as ``name`` (a name already running is stopped first)."""
         self.stop(name)
         proc = spawn(args, self.log(name), env=env, cwd=self.cwd)

@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from .kit import COMPOSE, Demo, DemoArea, Ports, get_json, own_metrics, own_pid, tool, wait_http
+from .kit import ALERTRULES, COMPOSE, Demo, DemoArea, Ports, get_json, own_metrics, own_pid, tool, wait_http
 from .runner import DemoError
 
 DEMO_WEBHOOK_TOKEN = "demo-webhook-token"  # noqa: S105 - sent to the demo's own receiver only
@@ -29,6 +29,9 @@ def alertmanager_config(ports: Ports, token_file: Path) -> dict[str, Any]:
     config: dict[str, Any] = yaml.safe_load((COMPOSE / "alertmanager.yml").read_text(encoding="utf-8"))
     for receiver in config.get("receivers", []):
         for hook in receiver.get("webhook_configs", []):
+            # `url_file` (the dead-man's switch's ping URL on Alertmanager >= 0.28) goes too:
+            # the demo's Alertmanager is 0.25, and its receiver is the URL now.
+            hook.pop("url_file", None)
             hook["url"] = f"http://127.0.0.1:{ports.alert_receiver}/hook/{receiver['name']}"
             auth = hook.get("http_config", {}).get("authorization")
             if auth is not None and "credentials_file" in auth:
@@ -63,6 +66,12 @@ class AlertingArea(DemoArea):
     @staticmethod
     def url(demo: Demo) -> str:
         return f"http://127.0.0.1:{demo.ports.alertmanager}"
+
+    def rule_files(self) -> list[Path]:
+        # The platform's rules: the Watchdog heartbeat (to the demo receiver's
+        # /hook/dead-mans-switch every minute), Prometheus/Alertmanager self-monitoring and
+        # the SLO burn rates with the customers' targets.
+        return [ALERTRULES / "slo.yml", ALERTRULES / "slo-targets.yml"]
 
     @staticmethod
     def notifications(demo: Demo) -> Path:
@@ -116,11 +125,11 @@ class AlertingArea(DemoArea):
             expect=own_metrics("alertmanager_build_info", demo.started),
         )
 
-    def banner(self, demo: Demo) -> list[str]:
+    def links(self, demo: Demo) -> list[tuple[str, str]]:
         return [
-            f"Alertmanager:  {self.url(demo)}",
-            f"notifications (compose/alertmanager.yml routing, webhooks to the demo receiver): "
-            f"{self.notifications(demo)}",
+            ("Alertmanager", self.url(demo)),
+            ("webhook receiver", f"http://127.0.0.1:{demo.ports.alert_receiver}"),
+            ("notifications (its log)", str(self.notifications(demo))),
         ]
 
     def _prometheus_sends_here(self, demo: Demo, timeout: float) -> bool:
@@ -153,3 +162,50 @@ class AlertingArea(DemoArea):
         names += sorted(set(counts) - set(names))
         print("notifications so far: " + ", ".join(f"{name} {counts[name]}" for name in names))
         return sends
+
+
+def delivered_alerts(path: Path) -> dict[str, set[str]]:
+    """{alertname: receivers} of every firing alert in the receiver's file so far."""
+    out: dict[str, set[str]] = {}
+    if not path.exists():
+        return out
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            note = json.loads(line)
+        except ValueError:
+            continue  # a line being written right now
+        for alert in note.get("alerts", []):
+            if alert.get("status") == "firing":
+                out.setdefault(alert.get("labels", {}).get("alertname", "?"), set()).add(
+                    note.get("receiver", "?")
+                )
+    return out
+
+
+def area_alerts(rule_files: list[Path]) -> set[str]:
+    """The alert names of an area's rule files."""
+    names: set[str] = set()
+    for path in rule_files:
+        for group in yaml.safe_load(path.read_text(encoding="utf-8")).get("groups", []):
+            names.update(r["alert"] for r in group.get("rules", []) if "alert" in r)
+    return names
+
+
+def check_delivered(demo: Demo, failing: dict[str, set[str]], timeout: float) -> bool:
+    """Wait until, for each area with a failing scenario (area -> its alert names), one of its
+    alerts has reached the webhook receiver; print one line per area::
+
+        alerts delivered: backup BackupJobFailed (msp-ticketing)
+    """
+    end = time.monotonic() + timeout
+    while True:
+        seen = delivered_alerts(AlertingArea.notifications(demo))
+        missing = [area for area, names in failing.items() if not names & seen.keys()]
+        if not missing or time.monotonic() > end:
+            break
+        demo.procs.sleep(5)
+    for area, names in failing.items():
+        got = sorted(names & seen.keys())
+        what = ", ".join(f"{n} ({', '.join(sorted(seen[n]))})" for n in got) or "none"
+        print(f"alerts delivered: {area} {what}")
+    return not missing

@@ -28,8 +28,8 @@ from .kit import (
     Demo,
     DemoArea,
     Ports,
+    alert_rules_line,
     demo_jobs,
-    get_json,
     own_pid,
     query,
     start_exporter,
@@ -109,14 +109,19 @@ class BackupArea(DemoArea):
             )
         wait_exporter(demo, "backup", demo.ports.backup_exporter)
 
-    def banner(self, demo: Demo) -> list[str]:
-        sources = [s for c in demo.inventory.customers for s in c.backup_sources]
-        return [
-            f"Backup exporter: http://127.0.0.1:{demo.ports.backup_exporter}/backup?target=acme-vbr",
-            f"{len(sources)} backup sources; record a restore test with: mspwatch backup "
-            f"record-restore-test --config.file={self._estate(demo) / 'backup.yml'} "
-            "--source=acme-vbr --job='PMS database' --result=success",
-        ]
+    def links(self, demo: Demo) -> list[tuple[str, str]]:
+        rows = [("Backup exporter", f"http://127.0.0.1:{demo.ports.backup_exporter}/backup?target=acme-vbr")]
+        for source in self._veeam_sources(demo):
+            host = urllib.parse.urlsplit(source.url).hostname
+            rows.append((f"Veeam simulator ({source.name})", f"http://{host}:{demo.ports.veeam_simulator}"))
+        rows.append(
+            (
+                "record a restore test",
+                f"mspwatch backup record-restore-test --config.file={self._estate(demo) / 'backup.yml'} "
+                "--source=acme-vbr --job='PMS database' --result=success",
+            )
+        )
+        return rows
 
     def tick(self, demo: Demo) -> None:
         if time.monotonic() - self._refreshed >= REFRESH_SECONDS:
@@ -130,13 +135,9 @@ class BackupArea(DemoArea):
         ok = len(up) >= sum(expected.values()) and all(s["value"][1] == "1" for s in up)
         for line in summary_lines(prometheus, expected, up):
             print(line)
-        groups = get_json(f"{prometheus}/api/v1/rules?type=alert")["data"]["groups"]
-        rules = [r for g in groups if Path(g["file"]).name == "backup.yml" for r in g["rules"]]
-        # Every rule waits (`for:`) before firing: right after start they are pending.
-        active = sorted({r["name"] for r in rules if r.get("alerts")})
-        names = ", ".join(active) or "none yet"
-        print(f"backup alert rules: {len(rules)} loaded; pending or firing: {names}")
-        return ok and bool(rules)
+        line, rules = alert_rules_line(demo, "backup")
+        print(line)
+        return ok and rules > 0
 
 
 def _by_customer(prometheus: str, promql: str) -> dict[str, dict[str, float]]:

@@ -13,8 +13,10 @@ import json
 import random
 import re
 import shutil
+import signal
 import socket
 import ssl
+import subprocess
 import sys
 import time
 import urllib.parse
@@ -27,10 +29,10 @@ from typing import Any
 import yaml
 
 from mspwatch.common.net import split_host_port
-from mspwatch.common.procs import wait_until
+from mspwatch.common.procs import stop_process, wait_until
 from mspwatch.inventory import Device, Inventory, VeeamSource, load_inventory
 
-from .runner import DemoError, Runner
+from .runner import DemoError, Runner, Stopped
 
 ROOT = Path(__file__).resolve().parents[2]
 ESTATE = ROOT / "simulators" / "estate"
@@ -190,8 +192,8 @@ class DemoArea:
     def wait_ready(self, demo: Demo) -> None:
         """Return once the area's processes answer as themselves (not just something on the port)."""
 
-    def banner(self, demo: Demo) -> list[str]:
-        """Lines that tell the user where to look."""
+    def links(self, demo: Demo) -> list[tuple[str, str]]:
+        """(what, where) rows of the table the demo prints once it runs: URLs, files."""
         return []
 
     def check(self, demo: Demo) -> bool:
@@ -388,3 +390,92 @@ def demo_jobs(
         job.update((overrides or {}).get(name, {}))
         out.append(job)
     return out
+
+
+# --- one-shot steps (the history, the reports) ---------------------------------------------
+
+
+class Interrupted(DemoError):
+    """SIGINT or SIGTERM arrived while the demo ran a one-shot step before its processes."""
+
+    def __init__(self, signame: str) -> None:
+        super().__init__(f"{signame} received")
+        self.signame = signame
+
+
+def raise_on_signals() -> dict[int, Any]:
+    """Turn SIGINT and SIGTERM into :class:`Interrupted` in the main thread (a background job
+    starts with SIGINT ignored: Ctrl-C and kill must still stop it); return the old handlers."""
+
+    def handler(signum: int, _frame: Any) -> None:
+        raise Interrupted(signal.Signals(signum).name)
+
+    return {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+
+def run_step(args: list[str], procs: Runner | None = None, env: dict[str, str] | None = None) -> int:
+    """Run a one-shot child (``python -m ...``) to its end and return its exit code.
+
+    The child runs in its own session, so stopping it stops what it started too (promtool,
+    a Prometheus for the rules): on :class:`Interrupted` (before the runner runs) or when
+    ``procs`` is stopping (a step of the runner), its process group gets SIGTERM, then SIGKILL
+    after 5 s, and the exception goes on. Its output goes to the demo's own stdout.
+    """
+    sys.stdout.flush()
+    child = subprocess.Popen(args, start_new_session=True, env=env)
+    try:
+        while True:
+            try:
+                return child.wait(timeout=0.2)
+            except subprocess.TimeoutExpired:
+                if procs is not None and procs.stopping:
+                    raise Stopped("the demo is stopping") from None
+    except BaseException:
+        stop_group(child)
+        raise
+
+
+def stop_group(child: subprocess.Popen[Any]) -> None:
+    """SIGTERM to the child's process group, SIGKILL after 5 s; reap the child."""
+    stop_process(child, grace=5.0)
+    print(
+        f"stopped {Path(child.args[0]).name if isinstance(child.args, list) else 'step'} "
+        f"(pid {child.pid}) and its children",
+        flush=True,
+    )
+
+
+# --- checks shared by the areas -------------------------------------------------------------
+
+
+def alert_rules_line(demo: Demo, area: str) -> tuple[str, int]:
+    """``<area> alert rules: N loaded; pending or firing: ...`` for alertrules/<area>.yml, and N."""
+    groups = get_json(f"{demo.prometheus_url}/api/v1/rules?type=alert")["data"]["groups"]
+    rules = [r for g in groups if Path(g["file"]).name == f"{area}.yml" for r in g["rules"]]
+    # Every rule waits (`for:`) before firing: right after start they are pending.
+    active = sorted({r["name"] for r in rules if r.get("alerts")})
+    return (
+        f"{area} alert rules: {len(rules)} loaded; pending or firing: {', '.join(active) or 'none yet'}",
+        len(rules),
+    )
+
+
+def check_sources(
+    demo: Demo,
+    area: str,
+    up_query: str,
+    expected: int,
+    noun: str,
+    summary: Callable[[list[dict[str, Any]]], list[str]],
+    timeout: float = 120,
+) -> bool:
+    """Wait until ``up_query`` has ``expected`` series at 1, print ``summary(up)`` (one line per
+    customer), ``N of M <noun> up`` and the area's alert rules; True if all up and rules loaded."""
+    up = wait_all_up(demo.prometheus_url, demo.procs, up_query, expected, timeout)
+    for line in summary(up):
+        print(line)
+    n_up = sum(1 for s in up if s["value"][1] == "1")
+    print(f"{n_up} of {max(len(up), expected)} {noun} up")
+    line, rules = alert_rules_line(demo, area)
+    print(line)
+    return n_up >= expected and len(up) >= expected and rules > 0

@@ -28,12 +28,11 @@ from .kit import (
     Demo,
     DemoArea,
     Ports,
+    check_sources,
     demo_jobs,
-    get_json,
     own_pid,
     query,
     start_exporter,
-    wait_all_up,
     wait_exporter,
     wait_http,
 )
@@ -116,28 +115,24 @@ class M365Area(DemoArea):
         )
         wait_exporter(demo, "m365", demo.ports.m365_exporter)
 
-    def banner(self, demo: Demo) -> list[str]:
+    def links(self, demo: Demo) -> list[tuple[str, str]]:
         first = tenants(demo)[0][1].name if tenants(demo) else "acme"
+        graph = f"https://127.0.0.1:{demo.ports.graph_simulator}"
         return [
-            f"M365 exporter: http://127.0.0.1:{demo.ports.m365_exporter}/m365?target={first}",
-            f"{len(tenants(demo))} Microsoft 365 tenants on the Graph simulator "
-            f"(https://127.0.0.1:{demo.ports.graph_simulator}, clock: "
-            f"https://127.0.0.1:{demo.ports.graph_simulator}/_sim/clock)",
+            ("Microsoft 365 exporter", f"http://127.0.0.1:{demo.ports.m365_exporter}/m365?target={first}"),
+            (f"Graph simulator ({len(tenants(demo))} tenants)", f"{graph} (clock: {graph}/_sim/clock)"),
         ]
 
     def check(self, demo: Demo) -> bool:
         expected = tenants(demo)
-        prometheus = demo.prometheus_url
-        up = wait_all_up(prometheus, demo.procs, 'm365_up{job="m365"}', len(expected), 120)
-        for line in summary_lines(prometheus, expected, up):
-            print(line)
-        n_up = sum(1 for s in up if s["value"][1] == "1")
-        print(f"{n_up} of {max(len(up), len(expected))} Microsoft 365 tenants up")
-        groups = get_json(f"{prometheus}/api/v1/rules?type=alert")["data"]["groups"]
-        rules = [r for g in groups if Path(g["file"]).name == "m365.yml" for r in g["rules"]]
-        active = sorted({r["name"] for r in rules if r.get("alerts")})
-        print(f"m365 alert rules: {len(rules)} loaded; pending or firing: {', '.join(active) or 'none yet'}")
-        return n_up >= len(expected) and len(up) >= len(expected) and bool(rules)
+        return check_sources(
+            demo,
+            "m365",
+            'm365_up{job="m365"}',
+            len(expected),
+            "Microsoft 365 tenants",
+            lambda up: summary_lines(demo.prometheus_url, expected, up),
+        )
 
 
 _SUMMARY = (

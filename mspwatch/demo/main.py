@@ -10,8 +10,13 @@ Prometheus scraping them all through file_sd targets written from
 ``simulators/estate/inventory.yml``, with the SNMP, backup and Microsoft 365 alert rules loaded
 and its alerts sent to that Alertmanager. The processes run under honcho (``runner.py``):
 Ctrl-C or SIGTERM stops every one of them, as does one of them exiting.
+Before anything starts, the demo backfills ``--history-days`` (35) days of the estate's past
+into Prometheus's data dir (reused on the next start while fresh, see ``past.py``); once every
+area is ready it writes last month's PDFs with ``mspwatch report`` and prints one table of
+where everything is.
 ``--check`` runs a demo of its own (a fresh data directory and free ports unless given), waits
-until every target has been scraped, prints a summary per area and exits.
+until every target has been scraped, checks the history, the alerts delivered and the PDFs,
+prints a summary per area and exits.
 """
 
 from __future__ import annotations
@@ -21,7 +26,10 @@ import contextlib
 import fcntl
 import os
 import shutil
+import signal
+import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,23 +38,35 @@ from typing import Any
 import yaml
 
 from mspwatch.inventory import load_inventory, write_targets
+from mspwatch.simulators.history.demo import LIVE_PROBLEMS
 
-from .alerting import AlertingArea
+from .alerting import AlertingArea, area_alerts, check_delivered
 from .backup import BackupArea
 from .kit import (
     ESTATE,
     Demo,
     DemoArea,
+    Interrupted,
     Ports,
     canonical_prometheus,
     demo_jobs,
     free_offset,
     own_metrics,
+    raise_on_signals,
     tool,
     wait_http,
     write_estate_inventory,
 )
 from .m365 import M365Area
+from .past import (
+    HISTORY_DAYS,
+    check_history,
+    check_reports,
+    last_month,
+    prepare_history,
+    reports_dir,
+    write_reports,
+)
 from .patch import PatchArea
 from .runner import DemoError, Runner
 from .snmp import SnmpArea
@@ -54,6 +74,9 @@ from .snmp import SnmpArea
 __all__ = ["Ports", "areas", "prometheus_config", "register", "run"]
 
 RESEND_DELAY = "5s"
+# The alerts the history leaves firing are restored and sent within minutes; the others wait
+# their `for:` (up to an hour) before anything is delivered.
+DELIVERY_SECONDS = 900
 DEFAULT_DATA = Path("demo-data")
 
 
@@ -67,12 +90,14 @@ def prometheus_config(
 ) -> dict[str, Any]:
     """compose/prometheus.yml as the demo runs it: the areas' jobs, rules and Alertmanager.
 
-    Addresses, paths and intervals change (every 15 s, to answer sooner); the jobs, their
-    relabelling and the rules are the stack's own.
+    Addresses, paths and intervals change (scrapes every 15 s, to answer sooner); the jobs,
+    their relabelling and the rules are the stack's own.
     """
     demo_areas = areas() if demo_areas is None else demo_areas
     config = canonical_prometheus()
-    config["global"] = {"scrape_interval": "15s", "scrape_timeout": "10s", "evaluation_interval": "15s"}
+    # Rules every minute: Prometheus restores the alerts the history left firing at its second
+    # evaluation, which must come after the exporters' first scrapes (seconds to a minute).
+    config["global"] = {"scrape_interval": "15s", "scrape_timeout": "10s", "evaluation_interval": "1m"}
     rules = [str(path) for area in demo_areas for path in area.rule_files()]
     config.pop("rule_files", None)
     if rules:
@@ -89,16 +114,20 @@ def prometheus_config(
 
 def run(args: argparse.Namespace) -> int:
     """Run the demo (or ``--check``); expected failures are one line on stdout, no traceback."""
+    handlers = raise_on_signals()  # until the runner installs honcho's
     try:
         with _data_dir(args) as data:
             data.passed = (rc := _run(args, data.path)) == 0
             return rc
+    except Interrupted as exc:  # while preparing: what the step started is stopped already
+        print(f"{exc.signame} received while preparing; nothing of the stack was started", flush=True)
+        return (130 if exc.signame == "SIGINT" else 143) if args.check else 0
     except DemoError as exc:
         print(f"error: {exc}", flush=True)
         return 1
-    except KeyboardInterrupt:  # Ctrl-C while preparing: nothing runs yet
-        print("interrupted; nothing was started", flush=True)
-        return 130
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
 
 
 @dataclass
@@ -154,6 +183,9 @@ def _run(args: argparse.Namespace, work: Path) -> int:
     demo = Demo(work, ports, inventory, targets, runner, env=dict(os.environ))
     demo_areas = areas()
     print(f"data and logs: {work}" + (f" (ports moved by {offset})" if offset else ""), flush=True)
+    t0 = time.monotonic()
+    stamp = prepare_history(demo, work / "estate" / "inventory.yml", args.history_days)
+    month = args.report_month or last_month(time.time())
     for area in demo_areas:
         area.start(demo)
     prom_cfg = work / "prometheus.yml"
@@ -181,13 +213,17 @@ def _run(args: argparse.Namespace, work: Path) -> int:
         )
         for area in demo_areas:
             area.wait_ready(demo)
-        print(f"\nPrometheus:    {demo.prometheus_url}")
-        for area in demo_areas:
-            for line in area.banner(demo):
-                print(line)
-        print(flush=True)
+        print(f"stack ready {time.monotonic() - t0:.0f} s after start", flush=True)
+        written = write_reports(demo, work / "estate" / "inventory.yml", month, stamp)
+        print_table(demo, demo_areas, month, written)
+        print(f"ready {time.monotonic() - t0:.0f} s after start", flush=True)
         if args.check:
             results = [area.check(demo) for area in demo_areas]  # every area reports
+            results.append(check_history(demo, args.history_days))
+            live = {problem[0] for problem in LIVE_PROBLEMS}
+            failing = {a.name: names for a in demo_areas if (names := area_alerts(a.rule_files())) & live}
+            results.append(check_delivered(demo, failing, DELIVERY_SECONDS))
+            results.append(check_reports(demo, month))
             return 0 if all(results) else 1
         print("Ctrl-C stops everything.", flush=True)
         while True:
@@ -199,6 +235,28 @@ def _run(args: argparse.Namespace, work: Path) -> int:
     if runner.signal is not None and not args.check:
         return 0  # asked to stop, and stopped
     return rc
+
+
+def print_table(demo: Demo, demo_areas: list[DemoArea], month: str, written: list[Path]) -> None:
+    """One table of where everything is: URLs, files, the data dir, the PDFs."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="mspwatch demo", show_header=True, header_style="bold")
+    table.add_column("what", no_wrap=True)
+    table.add_column("where", overflow="fold")
+    table.add_row("Prometheus", demo.prometheus_url)
+    for area in demo_areas:
+        for what, where in area.links(demo):
+            table.add_row(what, where)
+    table.add_row("data dir and logs", f"{demo.work} (logs in {demo.work / 'logs'})")
+    table.add_row(f"reports {month}", str(reports_dir(demo, month)))
+    for pdf in written:
+        table.add_row("", pdf.name)
+    # Not a terminal (a log, a test): wide enough that no URL is cut.
+    console = Console(width=None if sys.stdout.isatty() else 250, soft_wrap=False)
+    console.print(table)
+    sys.stdout.flush()
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -229,5 +287,18 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         action="store_true",
         help="start a demo of its own (fresh data dir, free ports), wait until every device, "
         "backup source and Microsoft 365 tenant has been scraped, print a summary and exit",
+    )
+    p.add_argument(
+        "--history-days",
+        type=int,
+        default=HISTORY_DAYS,
+        help=f"days of the estate's past to backfill before the start (default {HISTORY_DAYS}); "
+        "a fresh history in the data dir is reused",
+    )
+    p.add_argument(
+        "--report-month",
+        default=None,
+        metavar="YYYY-MM",
+        help="the month whose PDFs the demo writes (default: last month)",
     )
     p.set_defaults(func=run)

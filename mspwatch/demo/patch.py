@@ -24,12 +24,11 @@ from .kit import (
     Demo,
     DemoArea,
     Ports,
+    check_sources,
     demo_jobs,
-    get_json,
     own_pid,
     query,
     start_exporter,
-    wait_all_up,
     wait_exporter,
     wait_http,
 )
@@ -84,28 +83,24 @@ class PatchArea(DemoArea):
         )
         wait_exporter(demo, "patch", demo.ports.patch_exporter)
 
-    def banner(self, demo: Demo) -> list[str]:
+    def links(self, demo: Demo) -> list[tuple[str, str]]:
         first = sources(demo)[0][1].name if sources(demo) else "acme-ninja"
-        port = demo.ports.ninjaone_simulator
+        ninja = f"http://127.0.0.1:{demo.ports.ninjaone_simulator}"
         return [
-            f"Patch exporter: http://127.0.0.1:{demo.ports.patch_exporter}/patch?target={first}",
-            f"{len(sources(demo))} patch sources on the NinjaOne simulator (http://127.0.0.1:{port},"
-            f" clock: http://127.0.0.1:{port}/admin/clock)",
+            ("Patch exporter", f"http://127.0.0.1:{demo.ports.patch_exporter}/patch?target={first}"),
+            (f"NinjaOne simulator ({len(sources(demo))} sources)", f"{ninja} (clock: {ninja}/admin/clock)"),
         ]
 
     def check(self, demo: Demo) -> bool:
         expected = sources(demo)
-        prometheus = demo.prometheus_url
-        up = wait_all_up(prometheus, demo.procs, 'patch_up{job="patch"}', len(expected), 120)
-        for line in summary_lines(prometheus, expected, up):
-            print(line)
-        n_up = sum(1 for s in up if s["value"][1] == "1")
-        print(f"{n_up} of {max(len(up), len(expected))} patch sources up")
-        groups = get_json(f"{prometheus}/api/v1/rules?type=alert")["data"]["groups"]
-        rules = [r for g in groups if Path(g["file"]).name == "patch.yml" for r in g["rules"]]
-        active = sorted({r["name"] for r in rules if r.get("alerts")})
-        print(f"patch alert rules: {len(rules)} loaded; pending or firing: {', '.join(active) or 'none yet'}")
-        return n_up >= len(expected) and len(up) >= len(expected) and bool(rules)
+        return check_sources(
+            demo,
+            "patch",
+            'patch_up{job="patch"}',
+            len(expected),
+            "patch sources",
+            lambda up: summary_lines(demo.prometheus_url, expected, up),
+        )
 
 
 def summary_lines(

@@ -147,11 +147,18 @@ class SnmpArea(DemoArea):
                     raise DemoError(f"snmpsim does not answer as {community} on {endpoint}: {wrong}")
                 demo.procs.sleep(0.5)
 
-    def banner(self, demo: Demo) -> list[str]:
+    def links(self, demo: Demo) -> list[tuple[str, str]]:
+        first = _devices(demo)[0]
         return [
-            f"SNMP exporter: http://127.0.0.1:{demo.ports.snmp_exporter}/snmp?target="
-            f"{_devices(demo)[0].address}&auth={_devices(demo)[0].snmp_auth}",
-            f"{len(_devices(demo))} simulated devices for {len(demo.inventory.customers)} customers",
+            (
+                "SNMP exporter",
+                f"http://127.0.0.1:{demo.ports.snmp_exporter}/snmp?target={first.address}&auth={first.snmp_auth}",
+            ),
+            ("blackbox_exporter (ping)", f"http://127.0.0.1:{demo.ports.blackbox}"),
+            (
+                f"snmpsim ({len(_devices(demo))} devices, {len(demo.inventory.customers)} customers)",
+                f"udp 127.0.10.x:{demo.ports.snmp_agent}, log {demo.procs.log('snmpsim')}",
+            ),
         ]
 
     def check(self, demo: Demo) -> bool:

@@ -75,9 +75,11 @@ class PatchPolicy(StrictModel):
     max_days_since_contact: int = Field(default=7, ge=1, le=365)
     """A device not seen by its source for longer is not reporting."""
     max_days_since_scan: int = Field(default=7, ge=1, le=365)
-    """A device whose last update scan is older is not reporting."""
+    """A device whose last update scan is older is `not_scanned` (NinjaOne: its patch-scan
+    activities; Intune reports no update scan, so it is not judged there)."""
     max_reboot_pending_days: int = Field(default=7, ge=1, le=365)
     """Longest a reboot may stay pending after an install."""
     max_av_signature_age_days: int = Field(default=3, ge=1, le=365)
-    """Oldest antivirus signatures a compliant device may have."""
+    """Oldest antivirus signatures a compliant device may have, where the source gives their
+    date; NinjaOne and Intune give none, so `av_outdated` follows the source's own flag."""
     target_compliance: float = Field(default=95.0, gt=0, le=100, description="percent of the fleet")

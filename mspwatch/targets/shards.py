@@ -7,7 +7,9 @@ writes ``prometheus-shard-0.yml`` .. ``prometheus-shard-<N-1>.yml``. Each is the
 config plus, on every scrape job but Prometheus' own, a ``hashmod`` of the target's
 customer, site and host that keeps one shard's share (so the shards split the estate
 with no overlap and no gap), an external label ``shard``, ``remote_write`` to
-VictoriaMetrics and every Alertmanager peer.
+VictoriaMetrics and every Alertmanager peer, and only the rule groups that are exact on one
+shard's targets (compose/scale/rules/shard/, from ``mspwatch.targets.rulesplit``; vmalert
+evaluates the others on VictoriaMetrics).
 Jobs, intervals and relabelling stay those of the canonical file: edit that one and
 regenerate (a test fails when the committed shard files differ from what this writes).
 """
@@ -26,6 +28,8 @@ import yaml
 # Jobs every shard keeps whole: each Prometheus scrapes itself (``localhost``).
 SELF_JOBS = frozenset({"prometheus"})
 REMOTE_WRITE_URL = "http://victoriametrics:8428/api/v1/write"
+# The per-target rule groups (``python -m mspwatch.targets.rulesplit``); vmalert runs the rest.
+SHARD_RULES = "/etc/prometheus/shard-rules/*.yml"
 ALERTMANAGERS = ("alertmanager:9093", "alertmanager-2:9093")
 
 
@@ -59,12 +63,15 @@ def shard_config(
     *,
     remote_write_url: str = REMOTE_WRITE_URL,
     alertmanagers: Sequence[str] = ALERTMANAGERS,
+    rule_files: Sequence[str] = (SHARD_RULES,),
 ) -> dict[str, Any]:
     """The config of shard ``shard`` of ``shards`` (a new dict; ``base`` is not changed)."""
     if not 0 <= shard < shards:
         raise ValueError(f"shard {shard} is not in 0..{shards - 1}")
     cfg = copy.deepcopy(base)
     cfg.setdefault("global", {}).setdefault("external_labels", {})["shard"] = str(shard)
+    # A rule that needs the whole estate would give each shard's part of the answer.
+    cfg["rule_files"] = list(rule_files)
     # Every shard sends to every peer; the peers de-duplicate by gossip (no load balancer).
     cfg["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": list(alertmanagers)}]}]}
     cfg["remote_write"] = [{"url": remote_write_url}]

@@ -95,6 +95,7 @@ class PatchDevice:
     missing_critical_days: tuple[int, int] | None = None  # [first, last) days with a critical missing
     silent_from_day: int | None = None  # stops reporting from this day
     av_off_days: tuple[int, int] | None = None
+    source_kind: str = ""  # the patch source's kind (a label of the live series); "" for none
 
 
 @dataclass(frozen=True)

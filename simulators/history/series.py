@@ -219,6 +219,8 @@ class _Generator:
         t = self.slow
         day = (t - self.h.start) // DAY
         lab = {"job": "patch", "customer": pd.customer, "instance": pd.source, "device": pd.device}
+        if pd.source_kind:
+            lab["source_kind"] = pd.source_kind
         missing = np.zeros(t.shape)
         if pd.missing_critical_days is not None:
             a, b = pd.missing_critical_days
@@ -259,7 +261,8 @@ def _merge(series: list[Series]) -> list[Series]:
         values = np.concatenate([p.values for p in parts])
         order = np.argsort(times, kind="stable")
         times, values = times[order], values[order]
-        keep = np.concatenate([[True], times[1:] != times[:-1]])
+        keep = np.ones(times.shape, dtype=bool)  # empty when every episode lies before the start
+        keep[1:] = times[1:] != times[:-1]
         out.append(Series(name, labels, times[keep], values[keep]))
     return out
 

@@ -10,6 +10,8 @@ API routes (all but the token endpoint need a bearer token)::
     GET  /v2/queries/os-patches          df, status, type, severity, pageSize, cursor
     GET  /v2/queries/os-patch-installs   df, status, installedAfter, installedBefore, pageSize, cursor
     GET  /v2/queries/antivirus-status    df, pageSize, cursor
+    GET  /v2/activities                  class, type, status, df, after, before (epoch s),
+                                         newerThan, olderThan, pageSize: newest first
 
 Queries answer ``{"cursor": {"name", "offset", "count", "expires"}, "results": [..]}``;
 the next page is ``?cursor=<name>&pageSize=N`` until ``results`` is empty. An unknown or
@@ -22,6 +24,7 @@ Admin routes for tests and demos (no auth; bind to loopback): those of
 from __future__ import annotations
 
 import asyncio
+import bisect
 import json
 import re
 import secrets
@@ -69,6 +72,14 @@ class Device:
     patches: list[Patch]
 
 
+@dataclass(frozen=True)
+class Activity:
+    id: int
+    at: float
+    device: Device
+    status_code: str  # PATCH_MANAGEMENT_SCAN_STARTED | PATCH_MANAGEMENT_SCAN_COMPLETED
+
+
 @dataclass
 class Cursor:
     rows: list[dict[str, Any]]
@@ -92,6 +103,8 @@ class State(SimState):
     scenario: Scenario = field(init=False)
     orgs: list[tuple[int, str]] = field(default_factory=list)
     devices: list[Device] = field(default_factory=list)
+    activities: list[Activity] = field(default_factory=list)  # by id, oldest first
+    org_activities: dict[int, list[Activity]] = field(default_factory=dict)  # the same, per org
     faults: list[Fault] = field(default_factory=list)
     tokens: dict[str, float] = field(default_factory=dict)  # token -> expiry (sim clock)
     cursors: dict[str, Cursor] = field(default_factory=dict)
@@ -130,6 +143,23 @@ class State(SimState):
                             patches=patches,
                         )
                     )
+        scans: list[tuple[float, int, str, Device]] = []
+        for d in self.devices:
+            if d.spec.last_scan is None:
+                continue
+            at = resolve_when(d.spec.last_scan, clock)
+            oldest = at - d.spec.scan_history
+            while at >= oldest:  # a scan starts two minutes before it completes
+                scans.append((at - 120, d.id, "PATCH_MANAGEMENT_SCAN_STARTED", d))
+                scans.append((at, d.id, "PATCH_MANAGEMENT_SCAN_COMPLETED", d))
+                if d.spec.scan_every <= 0:
+                    break
+                at -= d.spec.scan_every
+        scans.sort(key=lambda s: (s[0], s[1], s[2]))
+        self.activities = [Activity(i, at, d, code) for i, (at, _, code, d) in enumerate(scans, start=1)]
+        self.org_activities = {}
+        for a in self.activities:
+            self.org_activities.setdefault(a.device.org_id, []).append(a)
         self.faults = [Fault(f) for f in sc.faults]
         self.tokens.clear()
         self.cursors.clear()
@@ -229,6 +259,8 @@ class NinjaOneSimulator:
                 return _json(200, _after_page(rows, q, self._page_size(q)))
             if path in QUERY_PATHS:
                 return self.query(path, q)
+            if path == "/v2/activities":
+                return _json(200, self.activities(q))
         except BadParam as exc:
             return _error(400, str(exc))
         return _error(404, "Not Found")
@@ -290,6 +322,65 @@ class NinjaOneSimulator:
             "created": d.last_boot - 90 * 86400,
             "lastContact": self.state.contact(d),
             "lastUpdate": self.state.contact(d),
+        }
+
+    def activities(self, q: dict[str, str]) -> dict[str, Any]:
+        """The activity log, newest first, filtered as the API documents its parameters."""
+        st = self.state
+        raw = q.get("pageSize", "200")
+        if not raw.isdigit():
+            raise BadParam("pageSize: want a whole number")
+        size = max(10, min(int(raw), 1000))  # the API's documented bounds
+        orgs = _org_filter(q.get("df"))
+        after = _epoch(q.get("after"), "after")
+        before = _epoch(q.get("before"), "before")
+        newer = _int_param(q, "newerThan")
+        older = _int_param(q, "olderThan")
+        codes = {c.strip().upper() for c in q.get("status", "").split(",") if c.strip()}
+        kind = q.get("type", "").upper()
+        wanted_class = q.get("class", "ALL").upper()
+        pool = st.activities if orgs is None or len(orgs) != 1 else st.org_activities.get(min(orgs), [])
+        ids = [a.id for a in pool]
+        # ids grow with time: newerThan/olderThan and the clock cut the list without a scan
+        lo = bisect.bisect_right(ids, newer) if newer is not None else 0
+        hi = bisect.bisect_left(ids, older) if older is not None else len(pool)
+        times = [a.at for a in st.activities]
+        last_visible = bisect.bisect_right(times, st.now)
+        out = []
+        for a in reversed(pool[lo:hi]):
+            if a.at > st.now:
+                continue
+            if wanted_class not in ("ALL", "DEVICE") or (kind and kind != "PATCH_MANAGEMENT"):
+                break
+            if (
+                (orgs is not None and a.device.org_id not in orgs)
+                or (after is not None and a.at < after)
+                or (before is not None and a.at >= before)
+                or (codes and a.status_code not in codes)
+            ):
+                continue
+            out.append(self.activity(a))
+            if len(out) == size:
+                break
+        return {"lastActivityId": last_visible, "activities": out}
+
+    def activity(self, a: Activity) -> dict[str, Any]:
+        done = a.status_code.endswith("COMPLETED")
+        return {
+            "id": a.id,
+            "activityTime": a.at,
+            "deviceId": a.device.id,
+            "severity": "NONE",
+            "priority": "NONE",
+            "seriesUid": f"00000000-0000-4000-8000-{a.device.id:012d}",
+            "activityType": "PATCH_MANAGEMENT",
+            "statusCode": a.status_code,
+            "status": "Patch scan completed" if done else "Patch scan started",
+            "activityResult": "SUCCESS" if done else "UNSPECIFIED",
+            "sourceName": "OS patch management",
+            "subject": "",
+            "message": f"{a.device.name}: patch scan {'completed' if done else 'started'}",
+            "type": "Patch Management",
         }
 
     def query(self, path: str, q: dict[str, str]) -> tuple[int, bytes, dict[str, str]]:
@@ -421,6 +512,15 @@ def _after_page(rows: list[dict[str, Any]], q: dict[str, str], size: int) -> lis
         raise BadParam("after: want an id")
     after = int(raw) if raw else 0
     return [r for r in rows if int(r["id"]) > after][:size]
+
+
+def _int_param(q: dict[str, str], name: str) -> int | None:
+    raw = q.get(name)
+    if raw is None or raw == "":
+        return None
+    if not raw.isdigit():
+        raise BadParam(f"{name}: want an activity id")
+    return int(raw)
 
 
 def _epoch(raw: str | None, name: str) -> float | None:

@@ -14,6 +14,7 @@ relative to the scenario clock (``-8h``, ``+3d``), as in the Veeam simulator::
             build: "10.0.20348.2966"
             last_contact: -5m
             last_boot: -2d
+            last_scan: -8d                    # no patch scan for a week: not_scanned
             av: {product: Windows Defender, state: "ON", definitions: UP_TO_DATE}
             patches:
               - {kb: KB5050001, type: SECURITY_UPDATES, severity: CRITICAL, detected: "2026-01-13T19:00:00Z"}
@@ -24,6 +25,10 @@ relative to the scenario clock (``-8h``, ``+3d``), as in the Veeam simulator::
     faults:
       - {path: /v2/devices, status: 429, retry_after: 1, skip: 1}
       - {path: /v2/queries/os-patches, expire_cursor: true}      # the next cursor page
+
+Each device's patch scans (``last_scan``, default ``-6h``; with ``scan_history: 10d`` also
+one every ``scan_every`` before it) are in the activity log (``/v2/activities``) once they
+have happened.
 
 A patch is visible once ``detected`` has passed. With an ``ok`` attempt in the past it is
 installed: gone from ``os-patches``, listed in ``os-patch-installs``; a failed attempt in
@@ -74,6 +79,11 @@ class DeviceSpec(StrictModel):
     last_boot: When = "-1d"
     offline: bool | None = None  # default: no contact for 15 minutes
     needs_reboot: bool | None = None
+    # Patch scans in the activity log: the newest at ``last_scan`` (null: never scanned),
+    # then one every ``scan_every`` back over ``scan_history`` (default: that one only).
+    last_scan: When | None = "-6h"
+    scan_every: Seconds = 86400.0
+    scan_history: Seconds = 0.0
     av: AntivirusSpec | None = None
     patches: list[PatchSpec] = []
 

@@ -147,3 +147,42 @@ def test_the_docs_name_every_receiver_and_inhibited_alert() -> None:
             for name, _, value in (_matcher(m) for m in rule[side]):
                 if name == "alertname":
                     assert all(f"`{alert}`" in doc for alert in value.split("|")), value
+
+
+def _heartbeat_rule() -> dict[str, Any]:
+    for group in yaml.safe_load((ROOT / "alertrules" / "slo.yml").read_text())["groups"]:
+        for rule in group["rules"]:
+            if rule.get("alert") == "Watchdog":
+                return dict(rule)
+    raise AssertionError("alertrules/slo.yml defines no Watchdog")
+
+
+def test_the_heartbeat_route_is_first_unmuted_and_repeats_every_minute() -> None:
+    """Nothing can hold the Watchdog back: its route comes before every other (the info sink,
+    the customer blocks with their maintenance windows), mutes nothing, stops there, and
+    re-sends at least every minute so a dead-man's switch with a few minutes' grace stays quiet."""
+    route = _config()["route"]["routes"][0]
+    assert route["receiver"] == "dead-mans-switch"
+    rule = _heartbeat_rule()
+    labels = {"alertname": "Watchdog", **{k: str(v) for k, v in rule["labels"].items()}}
+    assert all(
+        _matches(op, value, labels.get(name, "")) for name, op, value in map(_matcher, route["matchers"])
+    )
+    assert route["continue"] is False
+    assert "mute_time_intervals" not in route and "active_time_intervals" not in route
+    assert "routes" not in route
+    assert (route["group_wait"], route["group_interval"], route["repeat_interval"]) == ("0s", "1m", "1m")
+    (hook,) = next(r for r in _config()["receivers"] if r["name"] == "dead-mans-switch")["webhook_configs"]
+    assert hook["send_resolved"] is False
+    assert "credentials_file" in hook["http_config"]["authorization"]  # the secret stays out of the repo
+
+
+def test_no_inhibit_rule_can_silence_the_heartbeat() -> None:
+    rule = _heartbeat_rule()
+    labels = {"alertname": "Watchdog", **{k: str(v) for k, v in rule["labels"].items()}}
+    for inhibit in _config()["inhibit_rules"]:
+        hits = [
+            _matches(op, value, labels.get(name, ""))
+            for name, op, value in map(_matcher, inhibit["target_matchers"])
+        ]
+        assert not all(hits), f"this inhibit rule can silence the Watchdog: {inhibit}"

@@ -103,6 +103,8 @@ def _alertmanager_config(tmp_path: Path, hook_port: int) -> Path:
         for key, value in (("group_wait", "5s"), ("group_interval", "1s")):
             if key in route or route is config["route"]:
                 route[key] = value
+        if route.get("receiver") == "dead-mans-switch":
+            route["repeat_interval"] = "1s"  # the heartbeat's every minute, at test speed
         # The estate's maintenance windows would hold notifications if the test ran inside
         # one; tests/alertmanager/test_generated.py proves the windows themselves.
         route.pop("mute_time_intervals", None)
@@ -125,6 +127,13 @@ def _prometheus_config(tmp_path: Path, hook_port: int, am_port: int) -> Path:
         path = tmp_path / f"{area}-rules.yml"
         path.write_text(yaml.safe_dump(rules, sort_keys=False))
         rule_files.append(path.name)
+    # the heartbeat, as alertrules/slo.yml defines it (the SLO rules there need recordings)
+    slo = yaml.safe_load((ROOT / "alertrules" / "slo.yml").read_text())
+    watchdog = [r for g in slo["groups"] for r in g["rules"] if r.get("alert") == "Watchdog"]
+    (tmp_path / "watchdog-rules.yml").write_text(
+        yaml.safe_dump({"groups": [{"name": "heartbeat", "rules": watchdog}]}, sort_keys=False)
+    )
+    rule_files.append("watchdog-rules.yml")
     config = {
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
         "rule_files": rule_files,
@@ -173,6 +182,7 @@ EXPECTED = {
     ("acme-dental-escalation", "M365ServiceInterrupted", "acme-dental/Microsoft Teams"),
     ("msp-ticketing", "M365ServiceDegraded", "acme-dental/Exchange Online"),
     ("platform-team", "SnmpExporterConfigReloadFailed", "-/snmp-exporter:9116"),
+    ("dead-mans-switch", "Watchdog", "-/"),  # the heartbeat, though its severity is info
 }
 # Firing in Prometheus, inhibited in Alertmanager: each shares its notification group with
 # an expected alert above, so it would have been in that very notification.
@@ -294,3 +304,14 @@ def test_alerts_reach_their_receivers_and_inhibited_ones_do_not(
     body, alert = alert_in("platform-team", "SnmpExporterConfigReloadFailed", "")
     assert body["groupLabels"] == {"alertname": "SnmpExporterConfigReloadFailed", "job": "snmp"}
     assert "customer" not in alert["labels"]
+
+    # The heartbeat keeps coming while Watchdog fires: the dead-man's switch sees pings, not
+    # one notification.
+    def heartbeats() -> list[dict[str, Any]]:
+        return [b for b in hooks.received() if b["receiver"] == "dead-mans-switch"]
+
+    _poll("a repeated heartbeat", lambda: len(heartbeats()) >= 3)
+    for body in heartbeats():
+        assert body["groupLabels"] == {"alertname": "Watchdog"}
+        assert [a["labels"]["alertname"] for a in body["alerts"]] == ["Watchdog"]
+        assert body["status"] == "firing"

@@ -206,7 +206,8 @@ def test_a_receiver_the_base_does_not_define_fails_naming_the_field() -> None:
         render(yaml.safe_load(BASE.read_text()), inv, "base.yml", "inventory.yml")
     assert str(err.value) == (
         "inventory.yml: customers.1.alerting.receivers.0: unknown receiver 'bolt-pager' "
-        "(receivers in base.yml: acme-dental-escalation, msp-paging, msp-ticketing, null, platform-team)"
+        "(receivers in base.yml: acme-dental-escalation, dead-mans-switch, msp-paging, msp-ticketing, null, "
+        "platform-team)"
     )
 
 

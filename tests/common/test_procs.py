@@ -92,7 +92,22 @@ def test_stop_reaches_the_grandchildren(tmp_path: Path) -> None:
     grandchild = wait_until("the grandchild's pid", lambda: int(pidfile.read_text() or 0), 60)
     assert _alive(grandchild)
     stop_process(proc)
-    wait_until("the grandchild gone", lambda: not _alive(grandchild), 30)
+    assert not _alive(grandchild)  # stop_process returns once the whole group is gone
+
+
+def test_stop_waits_for_a_grandchild_that_outlives_the_leader(tmp_path: Path) -> None:
+    """The leader exits on SIGTERM at once; its child ignores SIGTERM: SIGKILL after the grace."""
+    pidfile = tmp_path / "grandchild.pid"
+    stubborn = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(600)"
+    code = (
+        "import subprocess, sys, time; "
+        f"g = subprocess.Popen([sys.executable, '-c', {stubborn!r}]); "
+        f"time.sleep(1); open({str(pidfile)!r}, 'w').write(str(g.pid)); time.sleep(600)"
+    )
+    proc = spawn([PY, "-c", code], tmp_path / "parent.log")
+    grandchild = wait_until("the grandchild's pid", lambda: int(pidfile.read_text() or 0), 60)
+    assert stop_process(proc, grace=0.5) == -signal.SIGTERM  # the leader went at once
+    assert not _alive(grandchild)  # the grandchild only to SIGKILL, before stop_process returned
 
 
 def test_stop_sends_sigkill_after_the_grace(tmp_path: Path) -> None:

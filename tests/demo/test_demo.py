@@ -4,6 +4,7 @@ labels; Alertmanager is ready to route what fires."""
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import os
@@ -26,9 +27,18 @@ import yaml
 from honcho.printer import Message
 
 from mspwatch.demo.alerting import alertmanager_config, count_notifications, webhook_receivers
-from mspwatch.demo.kit import free_offset, own_metrics, own_pid, wait_http, write_estate_inventory
+from mspwatch.demo.kit import Demo, free_offset, own_metrics, own_pid, wait_http, write_estate_inventory
 from mspwatch.demo.m365 import exporter_config
 from mspwatch.demo.main import Ports, areas, prometheus_config
+from mspwatch.demo.past import (
+    STAMP,
+    Stamp,
+    last_month,
+    prepare_history,
+    read_stamp,
+    stale_because,
+    write_stamp,
+)
 from mspwatch.demo.receiver import make_handler
 from mspwatch.demo.runner import DemoError, Runner
 from mspwatch.inventory import load_inventory, write_targets
@@ -39,6 +49,22 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 DEMO = [sys.executable, "-m", "mspwatch.cli", "demo"]
+
+
+def history_days(now: float | None = None) -> int:
+    """A short history that still holds last month's last day (the PDFs are last month's),
+    whatever today's date: 2 days on the 1st, a day more for each day of the month.
+
+    >>> history_days(dt.datetime(2026, 12, 1, 14, tzinfo=dt.UTC).timestamp())
+    2
+    >>> history_days(dt.datetime(2026, 12, 20, tzinfo=dt.UTC).timestamp())
+    21
+    """
+    today = dt.datetime.fromtimestamp(time.time() if now is None else now, dt.UTC)
+    return max(2, today.day + 1)
+
+
+HISTORY = f"--history-days={history_days()}"
 STALE = '{"receiver": "stale-from-an-old-run", "status": "firing", "alerts": []}\n'
 ESTATE_INVENTORY = ROOT / "simulators" / "estate" / "inventory.yml"
 
@@ -111,7 +137,7 @@ def running_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Bac
     (cwd / "demo-data").mkdir()
     (cwd / "demo-data" / "notifications.jsonl").write_text(STALE)
     offset = free_offset(load_inventory(ESTATE_INVENTORY))
-    demo = Background(cwd, f"--port-offset={offset}")
+    demo = Background(cwd, f"--port-offset={offset}", HISTORY)
     try:
         demo.wait_output("Ctrl-C stops everything.", 1200)
         yield demo, cwd, offset
@@ -147,7 +173,7 @@ def test_demo_check(running_demo: tuple[Background, Path, int]) -> None:
     dir and free ports, and it reports only what its own run produced."""
     demo, cwd, _ = running_demo
     proc = subprocess.run(
-        [*DEMO, "--check"], cwd=cwd, capture_output=True, text=True, timeout=1500, check=False
+        [*DEMO, "--check", HISTORY], cwd=cwd, capture_output=True, text=True, timeout=2400, check=False
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "Traceback" not in proc.stdout + proc.stderr
@@ -196,11 +222,46 @@ def test_demo_check(running_demo: tuple[Background, Path, int]) -> None:
     assert re.search(r"^Alertmanager:  http://127\.0\.0\.1:\d+$", proc.stdout, re.M)
     assert "Alertmanager ready, Prometheus sends to it: " in proc.stdout
     assert re.search(
-        r"^notifications so far: msp-paging \d+, msp-ticketing \d+, platform-team \d+, "
+        r"^notifications so far: dead-mans-switch \d+, msp-paging \d+, msp-ticketing \d+, platform-team \d+, "
         r"acme-dental-escalation \d+$",
         proc.stdout,
         re.M,
     ), proc.stdout[-3000:]
+    # The past: history for every customer on each of the last days (up to 30), Prometheus
+    # restored the alerts the history left firing, so each area with a failing live scenario
+    # had one delivered within minutes (not after its hour of `for:`), and last month's PDFs.
+    span = min(history_days(), 30)
+    for customer in ("acme-dental", "bolt-logistics"):
+        assert f"history {customer}: samples on {span} of the last {span} days" in proc.stdout
+    delivered = dict(re.findall(r"^alerts delivered: (\S+) (.*)$", proc.stdout, re.M))
+    assert set(delivered) == {"backup", "m365", "patch"}, proc.stdout[-3000:]
+    assert "BackupJobFailed (msp-ticketing)" in delivered["backup"], delivered
+    assert "M365ServiceDegraded" in delivered["m365"] and "PatchCriticalUpdateOverdue" in delivered["patch"]
+    month = last_month(time.time())
+    for customer in ("acme-dental", "bolt-logistics"):
+        line = re.search(
+            rf"^report {customer} {month}: (\S+) \(([\d,]+) bytes, names the customer: True\)$",
+            proc.stdout,
+            re.M,
+        )
+        assert line and int(line.group(2).replace(",", "")) > 10_000, proc.stdout[-3000:]
+    assert re.search(rf"^report summary {month}: \S+summary\.pdf \([\d,]+ bytes\)$", proc.stdout, re.M)
+    # One table of where everything is.
+    for row in (
+        "Prometheus",
+        "Alertmanager",
+        "SNMP exporter",
+        "Backup exporter",
+        "Patch exporter",
+        "Microsoft 365 exporter",
+        "NinjaOne simulator",
+        "Graph simulator",
+        "webhook receiver",
+        "notifications (its log)",
+        "data dir and logs",
+        f"reports {month}",
+    ):
+        assert re.search(rf"^│ {re.escape(row)} +│ \S", proc.stdout, re.M), row
     # Every process the check started is gone again; the running demo's are not.
     pids = _pids(proc.stdout)
     assert len(pids) == 13, pids
@@ -264,7 +325,7 @@ def test_a_signal_while_starting_stops_everything(tmp_path: Path, sig: signal.Si
     """Before anything is ready (snmpsim still opening its recordings) a signal stops every
     process; SIGINT too, although a background job starts with SIGINT ignored."""
     offset = free_offset(load_inventory(ESTATE_INVENTORY))
-    demo = Background(tmp_path, f"--port-offset={offset}", f"--data.dir={tmp_path / 'data'}")
+    demo = Background(tmp_path, f"--port-offset={offset}", f"--data.dir={tmp_path / 'data'}", HISTORY)
     try:
         _wait_for(lambda: len(_pids(demo.output())) == 13, 120, "13 processes started")
         pids = _pids(demo.output())
@@ -282,7 +343,7 @@ def test_a_process_that_cannot_bind_fails_the_start_with_its_log(tmp_path: Path)
         taken.bind(("127.0.0.1", Ports().shifted(offset).prometheus))
         taken.listen()
         proc = subprocess.run(
-            [*DEMO, "--check", f"--data.dir={tmp_path}", f"--port-offset={offset}"],
+            [*DEMO, "--check", f"--data.dir={tmp_path}", f"--port-offset={offset}", HISTORY],
             capture_output=True,
             text=True,
             timeout=300,
@@ -403,6 +464,8 @@ def test_backup_scrape_job_follows_the_multi_target_pattern(tmp_path: Path) -> N
         "backup.yml",
         "m365.yml",
         "patch.yml",
+        "slo.yml",
+        "slo-targets.yml",
     ]
     m365 = jobs["m365"]
     assert m365["metrics_path"] == "/m365"
@@ -459,6 +522,7 @@ def test_alertmanager_demo_config_keeps_the_routing(tmp_path: Path) -> None:
     for key in ("route", "inhibit_rules", "time_intervals"):
         assert demo[key] == committed[key]
     assert webhook_receivers(demo) == [
+        "dead-mans-switch",  # the Watchdog heartbeat reaches the demo receiver too
         "msp-paging",
         "msp-ticketing",
         "platform-team",
@@ -501,3 +565,104 @@ def test_demo_receiver_appends_each_notification(tmp_path: Path) -> None:
     lines = [json.loads(line) for line in output.read_text().splitlines()]
     assert [line["receiver"] for line in lines] == ["msp-ticketing", "msp-paging", "msp-ticketing"]
     assert count_notifications(output) == {"msp-ticketing": 2, "msp-paging": 1}
+
+
+def _session(pid: int) -> int | None:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[3])
+    except (FileNotFoundError, IndexError, ValueError):
+        return None
+
+
+def _in_session(sid: int) -> list[int]:
+    return [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and _session(int(p.name)) == sid]
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                out.append(int(proc.name))
+        except (FileNotFoundError, IndexError, ValueError):
+            continue
+    return out
+
+
+def _comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except FileNotFoundError:
+        return ""
+
+
+def test_sigterm_during_the_backfill_stops_promtool(tmp_path: Path) -> None:
+    """The history is written by a child in its own session; a signal stops it and every
+    promtool it runs, and nothing of the stack starts."""
+    offset = free_offset(load_inventory(ESTATE_INVENTORY))
+    demo = Background(
+        tmp_path, f"--port-offset={offset}", f"--data.dir={tmp_path / 'data'}", "--history-days=10"
+    )
+    try:
+        sessions: set[int] = set()  # the history child's session: the child is its leader
+
+        def promtool_runs() -> bool:
+            sessions.update(_children(demo.pid))
+            return any(_comm(p) == "promtool" for sid in sessions for p in _in_session(sid))
+
+        _wait_for(lambda: promtool_runs() or demo.shell.poll() is not None, 600, "promtool backfilling")
+        assert promtool_runs(), demo.output()[-2000:]
+        assert demo.stop(signal.SIGTERM) == 0
+    finally:
+        demo.kill()
+    out = demo.output()
+    assert "SIGTERM received while preparing; nothing of the stack was started" in out, out[-2000:]
+    assert [pid for sid in sessions for pid in _in_session(sid)] == []
+    assert _pids(out) == {}
+    assert "Traceback" not in out
+
+
+def test_a_fresh_history_is_reused_and_a_stale_one_rewritten(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    inventory = write_estate_inventory(tmp_path / "estate" / "inventory.yml", Ports())
+    runner = Runner(tmp_path)
+    demo = Demo(tmp_path, Ports(), inventory, tmp_path / "targets", runner, env=dict(os.environ))
+    now = time.time()
+    wanted = Stamp(end=int(now) - 7200, days=35, seed=1, inventory="i", generator="g")
+    block = tmp_path / "prometheus" / "01BLOCK"
+    block.mkdir(parents=True)
+    assert (
+        stale_because(None, wanted, tmp_path / "prometheus", now) == "no record of a history in this data dir"
+    )
+    assert (
+        stale_because(wanted, wanted, tmp_path / "prometheus", now)
+        == "the Prometheus data dir holds no blocks"
+    )
+    (block / "meta.json").write_text("{}")
+    assert stale_because(wanted, wanted, tmp_path / "prometheus", now) is None
+    assert (
+        stale_because(wanted, Stamp(**{**vars(wanted), "days": 3}), tmp_path / "prometheus", now)
+        == "the days changed"
+    )
+    assert (
+        stale_because(wanted, wanted, tmp_path / "prometheus", now + 86400)
+        == "it ended 1d ago (more than a day)"
+    )
+    # A stamp written by this demo's inventory and generator: reused, nothing is run.
+    from mspwatch.demo.past import _digest, generator_digest
+
+    fresh = Stamp(
+        end=int(now) - 7200,
+        days=35,
+        seed=1,
+        inventory=_digest(tmp_path / "estate" / "inventory.yml"),
+        generator=generator_digest(),
+    )
+    write_stamp(tmp_path, fresh)
+    assert prepare_history(demo, tmp_path / "estate" / "inventory.yml", 35) == fresh
+    assert capsys.readouterr().out == (
+        "history: reusing the 35 days written 2h ago (the time since, when the demo was not running, "
+        "shows as no data)\n"
+    )
+    assert read_stamp(tmp_path) == fresh and (tmp_path / STAMP).exists() and block.exists()

@@ -64,14 +64,25 @@ def test_wheel_installs_only_the_mspwatch_import_root(tmp_path: Path) -> None:
         check=True,
         capture_output=True,
     )
-    (wheel,) = out.glob("mspwatch-*.whl")
-    names = zipfile.ZipFile(wheel).namelist()
+    (wheel_path,) = out.glob("mspwatch-*.whl")
+    names = zipfile.ZipFile(wheel_path).namelist()
     roots = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
     assert roots == {"mspwatch"}
     wheel_modules = {_module_of(n) for n in names if n.endswith(".py")}
     assert wheel_modules == source_modules()
     # data the code reads at run time travels with it
     assert "mspwatch/exporters/snmp/profiles/interfaces.yaml" in names
+    # the dashboards (`mspwatch grafana push` reads them from the package) and the
+    # provisioning files, byte for byte as committed, every one of them
+    wheel = zipfile.ZipFile(wheel_path)
+    shipped = {
+        f"mspwatch/{rel}": (ROOT / rel).read_bytes()
+        for rel in (r.decode() for r in filter(None, tracked))
+        if rel.startswith(("dashboards/json/", "dashboards/provisioning/"))
+    }
+    assert len([n for n in shipped if n.endswith(".json")]) >= 10
+    assert len([n for n in shipped if "/provisioning/" in n]) >= 2
+    assert {n: wheel.read(n) for n in names if n in shipped} == shipped
 
 
 def test_mypy_checks_every_module() -> None:

@@ -28,11 +28,13 @@ CUSTOMER = "acme-dental"
 Alert = tuple[str, str, str, str]
 
 EXPECTED: dict[str, set[Alert]] = {
-    # fleet.yaml: 3 of 9 devices compliant (target 95%).
+    # fleet.yaml: 3 of 10 devices compliant (target 95%).
     "ninjaone-fleet": {
         ("PatchCriticalUpdateOverdue", "warning", "acme-sql1", "missing_critical"),
         ("PatchRebootPendingTooLong", "warning", "acme-fs1", "reboot_pending"),
         ("PatchDeviceNotReporting", "warning", "acme-lt-07", "not_reporting"),
+        ("PatchDeviceNonCompliant", "warning", "acme-lt-07", "not_scanned"),
+        ("PatchDeviceNonCompliant", "warning", "acme-ws-06", "not_scanned"),
         ("PatchAntivirusOutdated", "warning", "acme-ws-02", "av_outdated"),
         ("PatchAntivirusOff", "critical", "acme-ws-03", "av_off"),
         ("PatchInstallFailing", "warning", "acme-ws-04", "failed_install"),

@@ -145,7 +145,9 @@ INVALID_CASES = {
     "intune-unknown-app.yml": "{dir}/intune-inventory.yml: customers.0.patch_sources.0.tenant:"
     " tenant 'acme' uses app 'partner' (apps in intune-unknown-app.yml: msp)",
     "quality-update-twice.yml": "{dir}/quality-update-twice.yml: intune.quality_updates:"
-    " build '10.0.26100' is listed twice",
+    " build '10.0.26100' revision 2894 is listed twice",
+    "quality-update-order.yml": "{dir}/quality-update-order.yml: intune.quality_updates:"
+    " build '10.0.26100': revision 3037 released 2026-01-13 is not after revision 2894 (2026-02-10)",
     # the Graph files are checked by the helper m365.yml uses too: loaded, not only found
     "graph-ca-not-pem.yml": "{dir}/graph-ca-not-pem.yml: graph.ca_file: {dir}/intune-inventory.yml"
     " is not a PEM CA bundle",

@@ -74,7 +74,7 @@ async def test_throttled_page_within_deadline(fleet: Sim) -> None:
     text = await scrape(fleet, budget=10)
     assert value(text, "patch_up") == 1.0
     assert value(text, "patch_scrape_retries") == 1.0
-    assert devices(text) == 9
+    assert devices(text) == 10
     statuses = [r["status"] for r in fleet.requests() if r["path"] == "/v2/devices"]
     assert statuses == [429, 200]
 
@@ -116,6 +116,8 @@ async def test_cursor_keeps_expiring(fleet: Sim) -> None:
         ("/v2/devices", '{"devices": []}'),  # an object where the API returns an array
         ("/v2/queries/antivirus-status", '{"cursor": null}'),  # no results list
         ("/v2/devices", '[{"displayName": "no-id"}]'),
+        ("/v2/activities", '[{"id": 1}]'),  # an array where the API returns an object
+        ("/v2/activities", '{"lastActivityId": 3, "activities": [{"deviceId": 1}]}'),  # no id
     ],
 )
 async def test_malformed_answers(fleet: Sim, path: str, body: str) -> None:
@@ -160,6 +162,23 @@ async def test_hanging_endpoint_bounded(fleet: Sim) -> None:
     assert value(text, "patch_up") == 0.0
     assert reason_of(text) == "deadline"
     assert threading.active_count() == threads
+
+
+async def test_hanging_activity_log_bounded(fleet: Sim) -> None:
+    """The scan read is bounded like every other call, and a failed scrape keeps no half log."""
+    fleet.fault(path="/v2/activities", delay=30)
+    client = ninja_client(fleet)
+    try:
+        text = await scrape(fleet, client, budget=2)
+        assert reason_of(text) == "deadline"
+        text = await scrape(fleet, client)  # the log is read afresh from scan_lookback back
+    finally:
+        await client.aclose()
+    assert value(text, "patch_up") == 1.0
+    # (the simulator logs the held request only once it answers, after the test)
+    reads = [r["query"] for r in fleet.requests() if r["path"] == "/v2/activities"]
+    assert reads and all("after" in q and "newerThan" not in q for q in reads)
+    assert value(text, 'patch_device_noncompliant{device="acme-ws-06",reason="not_scanned"}') == 1.0
 
 
 async def test_endpoint_that_accepts_and_never_answers() -> None:

@@ -15,8 +15,9 @@ from mspwatch.common.secrets import Secret
 from mspwatch.exporters.graph.auth import MsalTokenProvider
 from mspwatch.exporters.graph.client import GraphClient, RequestStats, make_http_client
 from mspwatch.exporters.graph.config import GraphApp, GraphOptions
-from mspwatch.exporters.patch.intune import IntuneClient, QualityUpdate
+from mspwatch.exporters.patch.intune import IntuneClient, QualityUpdate, lacking_update
 from mspwatch.exporters.patch.policy import parse_iso
+from mspwatch.exporters.patch.records import Classification
 from mspwatch.exporters.patch.scrape import scrape_source
 from tests.conftest import assert_golden, promtool_check_metrics
 from tests.m365.conftest import MSP_CLIENT_ID, MSP_SECRET
@@ -29,7 +30,7 @@ from .test_policy import Policy
 GOLDEN = Path(__file__).parent / "golden"
 TENANT = "0a1c3e5f-0000-4000-8000-00000000ac3e"
 NOW = parse_iso("2026-02-02T09:00:00Z")
-UPDATES = {"10.0.26100": QualityUpdate(revision=2894, released=date(2026, 1, 13))}
+UPDATES = {"10.0.26100": (QualityUpdate(revision=2894, released=date(2026, 1, 13)),)}
 
 
 @pytest.fixture(scope="session")
@@ -141,3 +142,22 @@ async def test_throttled_page_and_a_503_within_the_deadline(intune_sim: GraphSim
     statuses = [(r["endpoint"], r["status"]) for r in intune_sim.requests() if r["tenant"] == "throttled"]
     assert statuses.count(("managedDevices", 429)) == 1
     assert statuses.count(("windowsProtectionState", 503)) == 1
+
+
+def test_a_device_months_behind_is_due_from_the_first_update_it_lacks() -> None:
+    table = {
+        "10.0.26100": (
+            QualityUpdate(2314, date(2025, 11, 11)),
+            QualityUpdate(2605, date(2025, 12, 9)),
+            QualityUpdate(2894, date(2026, 1, 13)),
+        )
+    }
+    noon = "T12:00:00Z"
+    assert lacking_update("10.0.26100.2894", table) is None
+    assert lacking_update("10.0.22631.1000", table) is None  # a build not listed: not judged
+    assert lacking_update("10.0.26100", table) is None  # no revision
+    behind_one = lacking_update("10.0.26100.2605", table)
+    assert behind_one is not None and behind_one.detected == parse_iso("2026-01-13" + noon)
+    behind_two = lacking_update("10.0.26100.2400", table)
+    assert behind_two is not None and behind_two.detected == parse_iso("2025-12-09" + noon)
+    assert behind_two.classification is Classification.SECURITY

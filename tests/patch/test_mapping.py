@@ -6,9 +6,10 @@ from __future__ import annotations
 from mspwatch.exporters.core.http import RequestStats
 from mspwatch.exporters.patch.mapping import SourceScrape, map_source, unique_names
 from mspwatch.exporters.patch.ninjaone import build_devices
+from mspwatch.exporters.patch.policy import parse_iso
 from mspwatch.exporters.patch.records import Antivirus, SourceData, SourceReason
 
-from .conftest import LONDON, render
+from .conftest import LONDON, render, value
 from .test_policy import NOW, Policy, device
 
 
@@ -103,3 +104,26 @@ def test_ninjaone_rows_join_on_device_id() -> None:
     assert [a.ok for a in pc7.installs] == [True, True, False]
     assert pc7.antivirus == Antivirus(enabled=True, realtime=None, signatures_current=False)
     assert (pc7.name, pc7.os_version, pc7.last_boot) == ("pc7", "10.0.26100.2605", NOW - 9 * 86400)
+
+
+def _table_scrape(table: dict[str, float] | None, now: str) -> str:
+    wanted = SourceScrape.__dataclass_fields__
+    fields = {"data": SourceData(devices=[], update_table=table), "now": parse_iso(now)}
+    fields |= {"policy": Policy(), "zone": LONDON, "stats": RequestStats()}
+    return render(map_source(SourceScrape(**{k: v for k, v in fields.items() if k in wanted})))  # type: ignore[arg-type]
+
+
+def test_a_quality_update_table_goes_stale_on_patch_tuesday() -> None:
+    """January's table is current until February's Patch Tuesday begins in the customer's
+    zone (London: 10 February 00:00 GMT), then one Patch Tuesday behind, two in March."""
+    table = {"10.0.26100": parse_iso("2026-01-13T12:00:00Z"), "10.0.22631": parse_iso("2025-12-09T12:00:00Z")}
+    missed = "patch_quality_updates_missed_patch_tuesdays"
+    assert value(_table_scrape(table, "2026-02-09T23:59:59Z"), missed) == 0.0
+    assert value(_table_scrape(table, "2026-02-10T00:00:00Z"), missed) == 1.0
+    text = _table_scrape(table, "2026-03-10T00:00:00Z")
+    assert value(text, missed) == 2.0
+    assert value(text, 'patch_quality_update_released_timestamp_seconds{build="10.0.22631"}') == 1765281600.0
+    # No table (a NinjaOne source), or an empty one: no series (an empty table judges no
+    # update at all; docs/patch-metrics.md says so).
+    assert "patch_quality" not in _table_scrape(None, "2026-02-10T00:00:00Z")
+    assert "patch_quality" not in _table_scrape({}, "2026-02-10T00:00:00Z")

@@ -21,7 +21,8 @@ def check(name: str, text: str, update: bool) -> None:
 
 async def test_fleet_golden(fleet: Sim, update_goldens: bool) -> None:
     """One device per case: compliant, missing critical 20 days after Patch Tuesday, reboot
-    pending 8 days, stopped reporting, AV outdated, AV off, failed install, unknown enums."""
+    pending 8 days, stopped reporting (and scanning), AV outdated, AV off, failed install,
+    unknown enums, patch scans stopped nine days ago."""
     text = await scrape(fleet)
     check("ninjaone-fleet", text, update_goldens)
     noncompliant = sorted(
@@ -32,10 +33,12 @@ async def test_fleet_golden(fleet: Sim, update_goldens: bool) -> None:
     assert noncompliant == [
         'device="acme-fs1",reason="reboot_pending"',
         'device="acme-lt-07",reason="not_reporting"',
+        'device="acme-lt-07",reason="not_scanned"',
         'device="acme-sql1",reason="missing_critical"',
         'device="acme-ws-02",reason="av_outdated"',
         'device="acme-ws-03",reason="av_off"',
         'device="acme-ws-04",reason="failed_install"',
+        'device="acme-ws-06",reason="not_scanned"',
     ]
 
 
@@ -70,13 +73,42 @@ async def test_three_pages_of_devices(fleet: Sim) -> None:
     pages = [r["query"] for r in fleet.requests() if r["path"] == "/v2/devices"]
     assert pages == [
         {"df": "org = 2", "pageSize": "100"},
-        {"df": "org = 2", "pageSize": "100", "after": "109"},
-        {"df": "org = 2", "pageSize": "100", "after": "209"},
+        {"df": "org = 2", "pageSize": "100", "after": "110"},
+        {"df": "org = 2", "pageSize": "100", "after": "210"},
     ]
-    # Ids 10..259 (the first organisation holds 1..9). Each query: two full pages, a short
+    # Ids 11..260 (the first organisation holds 1..10). Each query: two full pages, a short
     # one, then the empty page that ends the cursor.
     patches = [r for r in fleet.requests() if r["path"] == "/v2/queries/operating-systems"]
     assert len(patches) == 4
+
+
+async def test_patch_scans_are_read_once_then_incrementally(fleet: Sim) -> None:
+    """The activity log, newest first: the first scrape pages back ``scan_lookback`` by
+    ``olderThan``; the next asks only for what is newer than the newest id it saw."""
+    client = ninja_client(fleet, organization="Big Fleet")
+    try:
+        first = await scrape(fleet, client)
+        fleet.advance("1h")
+        second = await scrape(fleet, client)
+    finally:
+        await client.aclose()
+    scans = [r["query"] for r in fleet.requests() if r["path"] == "/v2/activities"]
+    common = {"class": "DEVICE", "type": "PATCH_MANAGEMENT", "status": "PATCH_MANAGEMENT_SCAN_COMPLETED"}
+    after = str(int(fleet.now() - 3600 - 14 * 86400))
+    # 250 scans at 100 a page (the server filters the "started" activities out).
+    assert [{k: v for k, v in q.items() if k not in ("olderThan",)} for q in scans[:3]] == [
+        {**common, "df": "org = 2", "pageSize": "100", "after": after}
+    ] * 3
+    older = [int(q["olderThan"]) for q in scans[1:3]]
+    assert "olderThan" not in scans[0] and older[0] > older[1]
+    # 562 activities in all (a started and a completed one per scan), the newest Big Fleet's
+    assert scans[3] == {**common, "df": "org = 2", "pageSize": "100", "newerThan": "562"}
+    assert len(scans) == 4
+    six_hours_ago = fleet.now() - 3600 - 6 * 3600
+    for text in (first, second):
+        stamps = lines_of(text, "patch_device_last_scan_timestamp_seconds")
+        assert len(stamps) == 250
+        assert {float(ln.rsplit(" ", 1)[1]) for ln in stamps} == {six_hours_ago}
 
 
 async def test_month_rolls_over(rollover: Sim) -> None:
@@ -111,6 +143,7 @@ async def test_month_rolls_over(rollover: Sim) -> None:
             [
                 'device="acme-dc1",reason="missing_critical"',
                 'device="acme-lt-surgeon",reason="not_reporting"',
+                'device="acme-lt-surgeon",reason="not_scanned"',
             ],
         ),
         (

@@ -143,6 +143,13 @@ JAN_PT_EVENING = "2026-01-13T19:00:00Z"
         (device(last_contact=NOW - 8 * 86400), {Reason.NOT_REPORTING}),
         (device(last_contact=None), {Reason.NOT_REPORTING}),
         (device(last_scan=NOW - 7.5 * 86400), {Reason.NOT_SCANNED}),
+        (device(last_scan=NOW - 6 * 86400), set()),
+        # The source looked back 14 days and found no scan (NinjaOne's activity log) ...
+        (device(no_scan_since=NOW - 14 * 86400), {Reason.NOT_SCANNED}),
+        # ... or only 5 days: not yet provably past the limit.
+        (device(no_scan_since=NOW - 5 * 86400), set()),
+        # A Defender scan is not an update scan: not judged.
+        (device(antivirus=Antivirus(True, True, True, last_scan=NOW - 30 * 86400)), set()),
         (device(reboot_pending=True, reboot_pending_since=NOW - 8 * 86400), {Reason.REBOOT_PENDING}),
         (device(reboot_pending=True, reboot_pending_since=NOW - 6 * 86400), set()),
         (device(antivirus=Antivirus(enabled=False, realtime=None, signatures_current=True)), {Reason.AV_OFF}),

@@ -41,7 +41,21 @@ def test_history_holds_the_documented_events() -> None:
     assert lengths[0] <= 2  # blips
     assert max(lengths) >= 60  # real outages
     assert [(g.customer, (g.end - g.start) // 60) for g in h.gaps] == [(None, 47)]
-    assert {a.alertname for a in h.alerts} == {"InterfaceErrorsHigh"}
+    # The flapping interface, and the live scenarios' problems running to the history's end.
+    assert {a.alertname for a in h.alerts} == {
+        "InterfaceErrorsHigh",
+        "BackupJobFailed",
+        "M365ServiceDegraded",
+        "PatchCriticalUpdateOverdue",
+    }
+    assert {a.alertname for a in h.alerts if a.end == h.end} == {
+        "BackupJobFailed",
+        "M365ServiceDegraded",
+        "PatchCriticalUpdateOverdue",
+    }
+    # Everything drawn at random is over before the last day (none is still running live).
+    assert max(o.end for o in h.outages) < h.end - 86400 + 3600
+    assert max(a.end for a in h.alerts if a.alertname == "InterfaceErrorsHigh") < h.end - 86400 + 3600
     assert any(j.failed_days for j in h.backup_jobs)
     assert any(t.incidents for t in h.tenants)
     assert any(p.silent_from_day is not None for p in h.patch_devices)

@@ -1,6 +1,8 @@
 """The scale-out stack on loopback, real processes: two hashmod Prometheus shards (configs
 from ``mspwatch.targets.shards`` applied to the canonical ``compose/prometheus.yml``), both
-remote-writing to VictoriaMetrics and alerting to a two-peer Alertmanager gossip cluster.
+remote-writing to VictoriaMetrics and alerting to a two-peer Alertmanager gossip cluster;
+optionally vmalert evaluating the estate-wide rules on VictoriaMetrics, and one plain
+Prometheus scraping the same targets (the reference a sharded answer must equal).
 
 Used by tests/stack/test_scale.py (small, fast) and benchmarks/scale_bench.py (a synthetic
 estate of thousands of devices, to measure ingest rate and memory). Every exporter address
@@ -15,9 +17,10 @@ import json
 import shutil
 import subprocess
 import threading
+import time
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -34,20 +37,23 @@ SHARDS = 2
 
 
 class CannedExporter:
-    """Answers every GET with ``text`` (any path, any ``?target=``); records webhook POSTs."""
+    """Answers every GET with ``text`` (any path), or with ``text(target)`` for the request's
+    ``?target=`` ("" when there is none); records webhook POSTs."""
 
-    def __init__(self, text: str) -> None:
-        self.text = text.encode()
+    def __init__(self, text: str | Callable[[str], str]) -> None:
+        self.text = text
         self.notifications: list[dict[str, Any]] = []
         kit = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
+                target = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query).get("target", [""])[0]
+                body = (kit.text if isinstance(kit.text, str) else kit.text(target)).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "text/plain; version=0.0.4")
-                self.send_header("Content-Length", str(len(kit.text)))
+                self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(kit.text)
+                self.wfile.write(body)
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
@@ -102,12 +108,32 @@ def query(base: str, promql: str) -> list[dict[str, Any]]:
     return list(answer["data"]["result"])
 
 
+def with_interval(rule_files: list[Path], out: Path, interval: str) -> list[str]:
+    """Copies of rule files with every group's own ``interval`` set to ``interval`` (as the
+    stack's scrape and evaluation intervals are shortened); return their paths."""
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for src in rule_files:
+        doc = yaml.safe_load(src.read_text())
+        for group in doc.get("groups") or []:
+            if "interval" in group:
+                group["interval"] = interval
+        dst = out / src.name
+        dst.write_text(yaml.safe_dump(doc, sort_keys=False))
+        paths.append(str(dst))
+    return paths
+
+
 @dataclass
 class Stack:
     vm: str
     prometheus: list[str]
     alertmanagers: list[str]
+    vmalert: str | None = None
+    reference: str | None = None
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    # Unix time when every server of the stack was listening.
+    started: float = 0.0
 
 
 @contextlib.contextmanager
@@ -117,11 +143,15 @@ def scale_stack(
     targets_dir: Path,
     exporter: CannedExporter,
     shard_rules: dict[int, list[str]],
+    estate_rules: list[str] | None = None,
+    reference_rules: list[str] | None = None,
     interval: str = "2s",
     group_wait: str = "1s",
     peer_timeout: str = "2s",
 ) -> Iterator[Stack]:
-    """Start VictoriaMetrics, two Alertmanager peers and two Prometheus shards; stop them by PID."""
+    """Start VictoriaMetrics, two Alertmanager peers and two Prometheus shards; with
+    ``estate_rules`` vmalert on them, with ``reference_rules`` one unsharded Prometheus
+    (no remote write, no alerting) on the same targets. Stop them all by PID."""
     procs = Processes(work, cwd=work)
     try:
         vm_port = free_port()
@@ -142,18 +172,22 @@ def scale_stack(
         am_cfg.write_text(
             yaml.safe_dump(
                 {
+                    # Only the tests' own alerts reach the webhook: the real rule files the
+                    # stack may run alert on the canned data too.
                     "route": {
-                        "receiver": "webhook",
+                        "receiver": "none",
                         "group_by": ["alertname"],
                         "group_wait": group_wait,
                         "group_interval": "10m",
                         "repeat_interval": "1h",
+                        "routes": [{"receiver": "webhook", "matchers": ['alertname=~"ScaleTest.*"']}],
                     },
                     "receivers": [
+                        {"name": "none"},
                         {
                             "name": "webhook",
                             "webhook_configs": [{"url": f"http://{exporter.address}/webhook"}],
-                        }
+                        },
                     ],
                 }
             )
@@ -175,7 +209,7 @@ def scale_stack(
             )
         for i, port in enumerate([vm_port, *am_web]):
             name = "victoriametrics" if i == 0 else f"alertmanager-{i - 1}"
-            wait_for_port(port, timeout=60, proc=procs.procs[name], log=procs.log(name))
+            wait_for_port(port, timeout=60, proc=procs[name])
         prom_ports = [free_port() for _ in range(SHARDS)]
         for i in range(SHARDS):
             base = loopback_base(targets_dir, exporter.address, shard_rules.get(i, []), interval)
@@ -185,6 +219,7 @@ def scale_stack(
                 SHARDS,
                 remote_write_url=f"http://127.0.0.1:{vm_port}/api/v1/write",
                 alertmanagers=[f"127.0.0.1:{p}" for p in am_web],
+                rule_files=shard_rules.get(i, []),
             )
             # Ship small batches quickly so what VictoriaMetrics holds follows the scrapes.
             cfg["remote_write"][0]["queue_config"] = {"batch_send_deadline": "1s"}
@@ -204,18 +239,55 @@ def scale_stack(
                     "--rules.alert.resend-delay=1s",
                 ],
             )
-        for i in range(SHARDS):
-            wait_for_port(
-                prom_ports[i],
-                timeout=60,
-                proc=procs.procs[f"prometheus-{i}"],
-                log=procs.log(f"prometheus-{i}"),
-            )
-        yield Stack(
+        stack = Stack(
             vm=f"http://127.0.0.1:{vm_port}",
             prometheus=[f"http://127.0.0.1:{p}" for p in prom_ports],
             alertmanagers=[f"http://127.0.0.1:{p}" for p in am_web],
             procs=procs.procs,
         )
+        waits = [(p, f"prometheus-{i}") for i, p in enumerate(prom_ports)]
+        if estate_rules is not None:
+            port = free_port()
+            # As compose/compose.yaml's vmalert service, on loopback and at the test's pace.
+            procs.start(
+                "vmalert",
+                [
+                    shutil.which("vmalert") or "vmalert",
+                    f"-datasource.url={stack.vm}",
+                    f"-remoteWrite.url={stack.vm}",
+                    f"-remoteRead.url={stack.vm}",
+                    *(f"-notifier.url={a}" for a in stack.alertmanagers),
+                    *(f"-rule={r}" for r in estate_rules),
+                    f"-evaluationInterval={interval}",
+                    "-remoteWrite.flushInterval=1s",
+                    f"-httpListenAddr=127.0.0.1:{port}",
+                ],
+            )
+            stack.vmalert = f"http://127.0.0.1:{port}"
+            waits.append((port, "vmalert"))
+        if reference_rules is not None:
+            port = free_port()
+            cfg = loopback_base(targets_dir, exporter.address, reference_rules, interval)
+            cfg.pop("alerting", None)
+            for job in cfg["scrape_configs"]:
+                if job["job_name"] == "prometheus":
+                    job["static_configs"] = [{"targets": [f"127.0.0.1:{port}"]}]
+            path = work / "prometheus-reference.yml"
+            path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+            procs.start(
+                "prometheus-reference",
+                [
+                    shutil.which("prometheus") or "prometheus",
+                    f"--config.file={path}",
+                    f"--storage.tsdb.path={work / 'prom-reference'}",
+                    f"--web.listen-address=127.0.0.1:{port}",
+                ],
+            )
+            stack.reference = f"http://127.0.0.1:{port}"
+            waits.append((port, "prometheus-reference"))
+        for port, name in waits:
+            wait_for_port(port, timeout=60, proc=procs.procs[name], log=procs.log(name))
+        stack.started = time.time()
+        yield stack
     finally:
         procs.stop_all()

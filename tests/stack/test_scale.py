@@ -1,12 +1,16 @@
 """Scale-out with real processes (tests/stack/scalekit.py): two hashmod Prometheus shards split
 the demo estate's targets (compose/targets/*.json) with no overlap and no gap, both
 remote-write to one VictoriaMetrics, and two Alertmanager peers turn one alert, sent by a
-shard to both, into one notification.
+shard to both, into one notification. The shards run the per-target rule groups and vmalert
+the estate-wide ones (compose/scale/rules/, ``mspwatch.targets.rulesplit``); every series
+vmalert records, and the monthly report's figures read from VictoriaMetrics, equal those of
+one plain Prometheus given the same targets and every rule file.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import time
 import urllib.request
@@ -18,10 +22,37 @@ import pytest
 import yaml
 
 from mspwatch.common.procs import wait_until
-from tests.conftest import require_tool
-from tests.stack.scalekit import COMPOSE, CannedExporter, Stack, http_json, query, scale_stack
+from mspwatch.inventory import load_inventory
+from mspwatch.reports import availability as av
+from mspwatch.reports import frames
+from mspwatch.reports.contract import Month
+from mspwatch.reports.query import Prometheus
+from tests.conftest import ROOT, require_tool
+from tests.stack.scalekit import (
+    COMPOSE,
+    CannedExporter,
+    Stack,
+    http_json,
+    query,
+    scale_stack,
+    with_interval,
+)
 
-CANNED = "# TYPE scale_test_value gauge\nscale_test_value 1\n"
+SPLIT = COMPOSE / "scale" / "rules"
+# Devices that answer neither ping nor SNMP: a whole site of acme-dental (branch-york) and one
+# firewall of bolt-logistics, on both shards, so no shard alone has the estate's count.
+DOWN = {"127.0.10.6", "127.0.10.7", "127.0.20.3"}
+
+
+def canned(target: str) -> str:
+    """What every exporter answers for ``target``: reachable unless its host is in DOWN."""
+    up = 0 if target.rsplit(":", 1)[0] in DOWN else 1
+    return (
+        "# TYPE scale_test_value gauge\nscale_test_value 1\n"
+        f"# TYPE probe_success gauge\nprobe_success {up}\n# TYPE snmp_up gauge\nsnmp_up {up}\n"
+    )
+
+
 ALERT = {
     "groups": [
         {
@@ -32,23 +63,38 @@ ALERT = {
 }
 
 
+INTERVAL = "2s"
+
+
 @pytest.fixture(scope="module")
 def exporter() -> Iterator[CannedExporter]:
-    with CannedExporter(CANNED) as canned:
-        yield canned
+    with CannedExporter(canned) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory, exporter: CannedExporter) -> Iterator[Stack]:
-    for tool in ("prometheus", "prometheus-alertmanager", "victoria-metrics"):
+    for tool in ("prometheus", "prometheus-alertmanager", "victoria-metrics", "vmalert"):
         require_tool(tool)
     work = tmp_path_factory.mktemp("scale")
     targets = work / "targets"
     shutil.copytree(COMPOSE / "targets", targets)
-    rules = work / "alert.yml"
-    rules.write_text(yaml.safe_dump(ALERT))
-    # The alert only on shard 0: one alert, sent to both peers.
-    with scale_stack(work, targets_dir=targets, exporter=exporter, shard_rules={0: [str(rules)]}) as s:
+    alert = work / "alert.yml"
+    alert.write_text(yaml.safe_dump(ALERT))
+    # The committed split, at the test's pace; the reference Prometheus runs every rule file.
+    shard = with_interval(sorted((SPLIT / "shard").glob("*.yml")), work / "shard-rules", INTERVAL)
+    estate = with_interval(sorted((SPLIT / "estate").glob("*.yml")), work / "estate-rules", INTERVAL)
+    whole = with_interval(sorted((ROOT / "alertrules").glob("*.yml")), work / "all-rules", INTERVAL)
+    # The test alert only on shard 0: one alert, sent to both peers.
+    with scale_stack(
+        work,
+        targets_dir=targets,
+        exporter=exporter,
+        shard_rules={0: [*shard, str(alert)], 1: shard},
+        estate_rules=estate,
+        reference_rules=[*whole, str(alert)],
+        interval=INTERVAL,
+    ) as s:
         yield s
 
 
@@ -162,3 +208,82 @@ def test_two_alertmanager_peers_send_one_notification_for_one_alert(
     # Both peers settled into one cluster (the dedup above relied on it).
     for am in stack.alertmanagers:
         assert http_json(f"{am}/api/v2/status")["cluster"]["status"] == "ready"
+
+
+def estate_records() -> list[str]:
+    """Every series name a vmalert group records."""
+    names = set()
+    for path in (SPLIT / "estate").glob("*.yml"):
+        for group in yaml.safe_load(path.read_text())["groups"]:
+            names |= {r["record"] for r in group["rules"] if "record" in r}
+    return sorted(names)
+
+
+def record_values(base: str, name: str) -> dict[tuple[tuple[str, str], ...], float]:
+    """Every series of ``name`` (labels without ``shard``) and its current value."""
+    out = {}
+    for r in query(base, name):
+        labels = tuple(sorted((k, v) for k, v in r["metric"].items() if k not in ("shard", "__name__")))
+        out[labels] = float(r["value"][1])
+    return out
+
+
+def test_vmalert_records_what_a_single_prometheus_records(stack: Stack) -> None:
+    assert stack.reference is not None and stack.vmalert is not None
+    names = estate_records()
+    assert {"fleet:devices_down:count", "customer_site:probe_success:max"} <= set(names)
+
+    def same() -> bool:
+        return all(record_values(stack.vm, n) == record_values(stack.reference or "", n) for n in names)
+
+    try:
+        wait_until("every estate record equal in VictoriaMetrics and the reference", same, 120)
+    except TimeoutError:
+        diff = {n: (record_values(stack.vm, n), record_values(stack.reference, n)) for n in names}
+        pytest.fail(f"differ: { {n: d for n, d in diff.items() if d[0] != d[1]} }")
+    assert record_values(stack.vm, "fleet:devices_down:count") == {(): 3.0}
+    site = (("customer", "acme-dental"), ("site", "branch-york"))
+    assert record_values(stack.vm, "customer_site:probe_success:max")[site] == 0.0
+    assert record_values(stack.vm, "fleet:sites_down:count") == {(): 1.0}
+    # The same count on one shard is only that shard's part: why vmalert runs it.
+    parts = [int(query(p, 'count(probe_success{job="icmp"} == 0)')[0]["value"][1]) for p in stack.prometheus]
+    assert sum(parts) == 3 and all(0 < n < 3 for n in parts), parts
+
+
+def test_the_report_from_victoriametrics_equals_the_report_from_one_prometheus(stack: Stack) -> None:
+    """The report's availability pipeline (frames -> per-minute states -> figures) for one
+    customer over a few whole minutes that both servers have fully scraped."""
+    assert stack.reference is not None
+    inventory = load_inventory(ROOT / "simulators" / "estate" / "inventory.yml")
+    customer = next(c for c in inventory.customers if c.name == "bolt-logistics")
+    # Two minutes (on the report's grid, which starts where the window does) that begin once
+    # both have scraped every target, a few intervals after the stack started.
+    start = math.ceil(stack.started + 15)
+    end = start + 2 * 60
+    wait_until("the window to pass", lambda: time.time() > end + 5, end - time.time() + 30)
+    month = Month("2026-12", customer.timezone, start, end)
+
+    def figures(url: str) -> dict[str, Any]:
+        with Prometheus(url) as prom:
+            devices = frames.discover_devices(prom, customer.name, month)
+            states = frames.device_states(prom, customer.name, month, devices)
+        contract = av.contract_mask(month, customer)
+        occs = av.occurrences(customer, month)
+        return {
+            "devices": devices,
+            "states": {k: v.tolist() for k, v in states.items()},
+            "figures": {
+                f"{d.site}/{d.device}": av.figures(
+                    states[(d.site, d.device)], contract, av.maintenance_mask(month, occs, d.site), 0
+                )
+                for d in devices
+            },
+        }
+
+    sharded, single = figures(stack.vm), figures(stack.reference)
+    assert sharded == single
+    assert len(sharded["devices"]) == 8
+    # Exact: the down firewall is down every minute, every other device up every minute.
+    for (site, device), minutes in sharded["states"].items():
+        expected = av.DOWN if (site, device) == ("depot", "fw1") else av.UP
+        assert minutes == [expected] * 2, (site, device)

@@ -1,0 +1,310 @@
+"""The demo's past: the estate's history backfilled before Prometheus starts, and last
+month's PDFs written once the stack runs.
+
+Before any process starts, ``prepare_history`` writes ``--history-days`` (35) days of the
+estate (``mspwatch.simulators.history``, for the demo's own copy of the inventory, so the
+labels are the live ones) as OpenMetrics day files and turns them into TSDB blocks inside
+``<data dir>/prometheus`` with promtool -- in a child process of its own session, so Ctrl-C
+stops it and every promtool it runs. ``<data dir>/history.json`` records what was written;
+a second start reuses it while it is fresh (same days, inventory and generator; ended less
+than a day ago), and says so::
+
+    history: reusing the 35 days written 2h ago (the 2h since, when the demo was not
+    running, show as no data)
+
+How the past meets the live estate (the rule the history generator follows):
+
+- The history ends at the minute the demo starts, not three hours before: the blocks go into
+  a fresh data dir before Prometheus starts, so no head block can overlap them (tried with
+  Prometheus 2.42: live samples append right after the newest block). The few minutes the
+  demo takes to start are a short gap of no data, as a restarted monitoring server leaves.
+- Every outage, blip, gap, incident and flapping alert of the history ends before its last
+  day; what is still wrong when the demo starts is the live simulators' story, which starts
+  at the live start (a history outage never ends twice).
+- Uptimes and interface counters: see ``mspwatch.simulators.history`` -- both come from the
+  same wall-clock formula snmpsim serves live (``mspwatch.simulators.snmp.live_lines``), so
+  the history ends at the values the live estate continues from.
+
+After every area is ready, ``write_reports`` runs ``mspwatch report`` for last month against
+the demo's Prometheus into ``<data dir>/reports/<YYYY-MM>/`` (again a child stopped on Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+import time
+import urllib.parse
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from .kit import ROOT, Demo, get_json, run_step
+from .runner import DemoError
+
+HISTORY_DAYS = 35
+SEED = 1
+FRESH_SECONDS = 86400  # a history that ended longer ago is written again
+STAMP = "history.json"
+GENERATOR = ROOT / "simulators" / "history"
+
+
+def last_month(now: float) -> str:
+    """The month before ``now`` (UTC), YYYY-MM.
+
+    >>> last_month(dt.datetime(2026, 12, 1, 14, 0, tzinfo=dt.UTC).timestamp())
+    '2026-11'
+    >>> last_month(dt.datetime(2027, 1, 31, tzinfo=dt.UTC).timestamp())
+    '2026-12'
+    """
+    first = dt.datetime.fromtimestamp(now, dt.UTC).replace(day=1)
+    return f"{first - dt.timedelta(days=1):%Y-%m}"
+
+
+def _digest(*paths: Path) -> str:
+    h = hashlib.sha256()
+    for path in paths:
+        h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def generator_digest() -> str:
+    """Changes whenever the history generator's code does (then the history is rewritten)."""
+    return _digest(*sorted(GENERATOR.glob("*.py")))
+
+
+@dataclass(frozen=True)
+class Stamp:
+    """What ``<data dir>/history.json`` records about the backfilled history."""
+
+    end: int  # the history's end (Unix seconds): the demo's first start
+    days: int
+    seed: int
+    inventory: str  # digest of the demo's inventory copy (ports are labels: instance)
+    generator: str
+    reports: str = ""  # the month whose PDFs were written from this history
+
+
+def read_stamp(work: Path) -> Stamp | None:
+    try:
+        return Stamp(**json.loads((work / STAMP).read_text(encoding="utf-8")))
+    except (FileNotFoundError, ValueError, TypeError):
+        return None
+
+
+def write_stamp(work: Path, stamp: Stamp) -> None:
+    tmp = work / f"{STAMP}.tmp"
+    tmp.write_text(json.dumps(asdict(stamp), indent=2) + "\n", encoding="utf-8")
+    tmp.replace(work / STAMP)
+
+
+def _ago(seconds: float) -> str:
+    """>>> _ago(30), _ago(7300), _ago(200000)
+    ('0m', '2h', '2d')
+    """
+    if seconds < 3600:
+        return f"{seconds // 60:.0f}m"
+    if seconds < 86400:
+        return f"{seconds // 3600:.0f}h"
+    return f"{seconds // 86400:.0f}d"
+
+
+def stale_because(stamp: Stamp | None, wanted: Stamp, tsdb: Path, now: float) -> str | None:
+    """Why the history in ``tsdb`` must be written again, or None to reuse it."""
+    if stamp is None:
+        return "no history yet" if not tsdb.exists() else "no record of a history in this data dir"
+    if not any(tsdb.glob("*/meta.json")):
+        return "the Prometheus data dir holds no blocks"
+    for field, what in (
+        ("days", "days"),
+        ("seed", "seed"),
+        ("inventory", "estate inventory (or --port-offset)"),
+        ("generator", "history generator"),
+    ):
+        if getattr(stamp, field) != getattr(wanted, field):
+            return f"the {what} changed"
+    if now - stamp.end > FRESH_SECONDS:
+        return f"it ended {_ago(now - stamp.end)} ago (more than a day)"
+    return None
+
+
+def prepare_history(demo: Demo, inventory_file: Path, days: int) -> Stamp:
+    """Backfill the history into the demo's Prometheus data dir, or reuse a fresh one."""
+    now = time.time()
+    tsdb = demo.work / "prometheus"
+    wanted = Stamp(
+        end=int(now) - int(now) % 60,
+        days=days,
+        seed=SEED,
+        inventory=_digest(inventory_file),
+        generator=generator_digest(),
+    )
+    stamp = read_stamp(demo.work)
+    reason = stale_because(stamp, wanted, tsdb, now)
+    if reason is None and stamp is not None:
+        print(
+            f"history: reusing the {stamp.days} days written {_ago(now - stamp.end)} ago "
+            f"(the time since, when the demo was not running, shows as no data)",
+            flush=True,
+        )
+        return stamp
+    if tsdb.exists():
+        print(f"history: writing it again ({reason}); removing the old {tsdb}", flush=True)
+        shutil.rmtree(tsdb)
+    else:
+        print(f"history: writing {days} days of the estate ({reason})", flush=True)
+    (demo.work / STAMP).unlink(missing_ok=True)
+    day_files = demo.work / "history"
+    shutil.rmtree(day_files, ignore_errors=True)
+    rc = run_step(
+        [
+            sys.executable,
+            "-m",
+            "mspwatch.demo.past",
+            f"--inventory={inventory_file}",
+            f"--days={days}",
+            f"--end={wanted.end}",
+            f"--seed={wanted.seed}",
+            f"--out={day_files}",
+            f"--backfill={tsdb}",
+        ],
+        env=demo.env,
+    )
+    if rc != 0:
+        shutil.rmtree(tsdb, ignore_errors=True)
+        raise DemoError(f"writing the history failed (exit code {rc}; its output is above)")
+    shutil.rmtree(day_files, ignore_errors=True)  # hundreds of MB, now inside the blocks
+    write_stamp(demo.work, wanted)
+    return wanted
+
+
+def reports_dir(demo: Demo, month: str) -> Path:
+    return demo.work / "reports" / month
+
+
+def pdfs(demo: Demo, month: str) -> list[Path]:
+    return sorted(reports_dir(demo, month).glob("*.pdf"))
+
+
+def write_reports(demo: Demo, inventory_file: Path, month: str, stamp: Stamp) -> list[Path]:
+    """Last month's PDFs from the demo's Prometheus (once per history and month)."""
+    if stamp.reports == month and pdfs(demo, month):
+        print(f"reports: the {month} PDFs of this history are written already", flush=True)
+        return pdfs(demo, month)
+    print(f"reports: writing the {month} PDFs from the demo's Prometheus ...", flush=True)
+    t0 = time.monotonic()
+    rc = run_step(
+        [
+            sys.executable,
+            "-m",
+            "mspwatch.cli",
+            "report",
+            f"--month={month}",
+            f"--prometheus-url={demo.prometheus_url}",
+            f"--inventory={inventory_file}",
+            f"--out={demo.work / 'reports'}",
+        ],
+        demo.procs,
+        env=demo.env,
+    )
+    if rc != 0:
+        raise DemoError(f"mspwatch report --month {month} failed (exit code {rc}; its output is above)")
+    print(f"reports: {len(pdfs(demo, month))} PDFs in {time.monotonic() - t0:.0f} s", flush=True)
+    write_stamp(demo.work, Stamp(**{**asdict(stamp), "reports": month}))
+    return pdfs(demo, month)
+
+
+# --- checks ------------------------------------------------------------------------------
+
+
+def check_history(demo: Demo, days: int) -> bool:
+    """Each customer has samples in each of the last ``min(days, 30)`` days (a query over 30
+    days, one point a day)::
+
+        history acme-dental: samples on 30 of the last 30 days
+    """
+    span = min(days, 30)
+    end = time.time()
+    ok = True
+    for customer in sorted(c.name for c in demo.inventory.customers):
+        promql = f'count(count_over_time(probe_success{{customer="{customer}"}}[1d]))'
+        params = {
+            "query": promql,
+            "start": f"{end - (span - 1) * 86400:.0f}",
+            "end": f"{end:.0f}",
+            "step": "1d",
+        }
+        result = get_json(f"{demo.prometheus_url}/api/v1/query_range?" + urllib.parse.urlencode(params))
+        points = result["data"]["result"][0]["values"] if result["data"]["result"] else []
+        have = sum(1 for _, v in points if float(v) > 0)
+        print(f"history {customer}: samples on {have} of the last {span} days")
+        ok = ok and have == span
+    return ok
+
+
+def check_reports(demo: Demo, month: str) -> bool:
+    """Every customer's PDF (and the summary) is there, non-empty, and names the customer."""
+    ok = True
+    for customer in demo.inventory.customers:
+        path = reports_dir(demo, month) / f"{customer.name}.pdf"
+        text = pdf_text(path)
+        found = (customer.display_name or customer.name) in text
+        size = path.stat().st_size if path.exists() else 0
+        print(f"report {customer.name} {month}: {path} ({size:,} bytes, names the customer: {found})")
+        ok = ok and size > 0 and found
+    summary = reports_dir(demo, month) / "summary.pdf"
+    print(f"report summary {month}: {summary} ({summary.stat().st_size if summary.exists() else 0:,} bytes)")
+    return ok and summary.exists() and summary.stat().st_size > 0
+
+
+def pdf_text(path: Path) -> str:
+    if not path.exists():
+        return ""
+    proc = subprocess.run(
+        ["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True, timeout=60, check=False
+    )
+    return proc.stdout
+
+
+# --- the child that writes the history ---------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m mspwatch.demo.past``: write the history and backfill it, with progress."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from mspwatch.simulators.history.demo import estate_history, load_estate
+    from mspwatch.simulators.history.write import backfill, write_openmetrics
+
+    p = argparse.ArgumentParser(prog="python -m mspwatch.demo.past", description=main.__doc__)
+    p.add_argument("--inventory", type=Path, required=True)
+    p.add_argument("--days", type=int, required=True)
+    p.add_argument("--end", type=int, required=True, help="Unix seconds: the history's end")
+    p.add_argument("--seed", type=int, default=SEED)
+    p.add_argument("--out", type=Path, required=True, help="directory for the OpenMetrics day files")
+    p.add_argument("--backfill", type=Path, required=True, help="Prometheus data dir to fill")
+    args = p.parse_args(argv)
+    columns: list[Any] = [SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn()]
+    with Progress(*columns, transient=False) as progress:
+        t0 = time.monotonic()
+        task = progress.add_task(f"history: generating {args.days} days of the estate")
+        history = estate_history(load_estate(args.inventory), args.end, args.days, args.seed)
+        files = write_openmetrics(history, args.out)
+        progress.update(task, description=f"history: {len(files)} day files written")
+        progress.stop_task(task)
+        task = progress.add_task(f"history: backfilling {len(files)} day files with promtool")
+        blocks = backfill(files, args.backfill)
+        progress.update(task, description=f"history: {blocks} blocks in {args.backfill}")
+        progress.stop_task(task)
+    print(f"history: {args.days} days written and backfilled in {time.monotonic() - t0:.0f} s", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
