@@ -5,13 +5,14 @@
 
 Generates a scenario with one NinjaOne organisation per customer, each with ``--devices``
 workstations carrying ``--patches`` updates (two thirds installed within the install
-lookback, the rest pending, one failed), starts the NinjaOne simulator on a free loopback
-port, and scrapes every customer's source with the exporter in this process, all at once as
-Prometheus would (``--in-flight`` sets max_sources_in_flight; the scrape deadline is 600 s so
-the queue shows as time, not as failures). Prints, per round, the wall time,
-the exporter's CPU time, the requests per scrape and the exposition size; then the
-process's max RSS. Round 0 includes the token grant and the organisation lookups. It never
-runs as part of ``make test``.
+lookback, the rest pending, one failed) and a patch scan a day for two weeks, starts the
+NinjaOne simulator on a free loopback port, and scrapes every customer's source with the
+exporter in this process, all at once as Prometheus would (``--in-flight`` sets
+max_sources_in_flight; the scrape deadline is 600 s so the queue shows as time, not as
+failures). Prints, per round, the wall time, the exporter's CPU time, the requests per
+scrape and the exposition size; then the process's max RSS. Round 0 includes the token
+grant, the organisation lookups and the first read of the activity log. It never runs as
+part of ``make test``.
 """
 
 from __future__ import annotations
@@ -60,7 +61,16 @@ def scenario(customers: int, devices: int, patches: int) -> dict[str, object]:
             {
                 "name": f"Customer {c:03d}",
                 "devices": [
-                    {"name": f"c{c:03d}-ws", "count": devices, "av": {}, "patches": specs},
+                    # a patch scan a day for two weeks: the first scrape reads them all
+                    # from the activity log, later ones only the new ones
+                    {
+                        "name": f"c{c:03d}-ws",
+                        "count": devices,
+                        "av": {},
+                        "patches": specs,
+                        "last_scan": "-6h",
+                        "scan_history": "14d",
+                    },
                 ],
             }
             for c in range(customers)

@@ -58,6 +58,19 @@ STATES: list[
 ]
 
 
+# A site's state (customer_site:state:max) adds 3: inside a maintenance window, planned.
+SITE_STATES: list[dm.ValueMapping] = [
+    dm.ValueMap(
+        options={
+            "0": dm.ValueMappingResult(text="ok", color=GREEN, index=0),
+            "1": dm.ValueMappingResult(text="degraded", color=AMBER, index=1),
+            "2": dm.ValueMappingResult(text="down", color=RED, index=2),
+            "3": dm.ValueMappingResult(text="maintenance", color=BLUE, index=3),
+        }
+    )
+]
+
+
 def query(expr: str, legend: str = "", ref: str = "A", *, instant: bool = False) -> prometheus.Dataquery:
     q = prometheus.Dataquery().expr(expr).ref_id(ref).datasource(DS)
     if legend:
@@ -132,7 +145,11 @@ def rows(title: str, description: str, expr: str, unit: str, at: dm.GridPos) -> 
 
 
 def timeline(
-    title: str, description: str, target: prometheus.Dataquery, at: dm.GridPos
+    title: str,
+    description: str,
+    target: prometheus.Dataquery,
+    at: dm.GridPos,
+    mappings: list[dm.ValueMapping] | None = None,
 ) -> statetimeline.Panel:
     return (
         statetimeline.Panel()
@@ -141,7 +158,7 @@ def timeline(
         .datasource(DS)
         .with_target(target)
         .unit("none")
-        .mappings(STATES)
+        .mappings(STATES if mappings is None else mappings)
         .thresholds(thresholds((None, GREEN), (1, AMBER), (2, RED)))
         .grid_pos(at)
     )

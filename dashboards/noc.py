@@ -2,8 +2,9 @@
 
 Two rows of big tiles count what is red now (green at zero, red from one), each linking to
 the dashboard that explains it; below them one row per customer with its worst state per
-area. Every figure is a recording rule of alertrules/recording.yml, so the screen costs a
-handful of cheap queries however many customers there are.
+area. Every figure is a recording rule of alertrules/recording.yml (on the one definition of
+"down" in alertrules/availability.yml), so the screen costs a handful of cheap queries however
+many customers there are.
 """
 
 from __future__ import annotations
@@ -26,13 +27,17 @@ TILES: tuple[tuple[str, str, str, str], ...] = (
     ),
     (
         "Sites down",
-        "Customer sites where no device answers ICMP (probe_success of every device is 0).",
+        "Customer sites whose gateways (core, router, uplink, firewall; every device where a site"
+        " has none) answer neither ping nor SNMP, outside maintenance windows"
+        " (customer_site:state:max 2, alertrules/availability.yml). Red from 1.",
         "fleet:sites_down:count",
         "mspwatch-status",
     ),
     (
         "Devices down",
-        "Devices that do not answer ICMP now (probe_success 0).",
+        "Devices that answer neither ping nor SNMP in the last minute, outside maintenance"
+        " windows (customer_site_device:reachable:max 0), as DeviceUnreachable and the report"
+        " mean it. Red from 1.",
         "fleet:devices_down:count",
         "mspwatch-snmp",
     ),

@@ -128,7 +128,11 @@ def committed(json_dir: Path, prefix: str) -> tuple[list[Folder], list[Dashboard
     """The folders (one per area directory) and dashboards under ``json_dir``, sorted."""
     folders: list[Folder] = []
     dashboards: list[Dashboard] = []
-    for area_dir in sorted(p for p in json_dir.iterdir() if p.is_dir()):
+    try:
+        area_dirs = sorted(p for p in json_dir.iterdir() if p.is_dir())
+    except OSError as exc:
+        raise PushError(f"--dashboards.dir: cannot read {json_dir}: {exc.strerror or exc}") from None
+    for area_dir in area_dirs:
         area = area_dir.name
         if area not in AREA_TITLES:
             raise PushError(f"{area_dir}: not an area folder (want one of {', '.join(AREA_TITLES)})")

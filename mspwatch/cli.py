@@ -26,6 +26,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "backup-exporter": ("mspwatch.exporters.backup.main", "serve backup job metrics per backup source"),
     "m365-exporter": ("mspwatch.exporters.m365.main", "serve Microsoft 365 metrics per tenant"),
     "patch-exporter": ("mspwatch.exporters.patch.main", "serve patch compliance metrics per patch source"),
+    "inventory-exporter": (
+        "mspwatch.exporters.inventory.main",
+        "serve the inventory's devices, maintenance windows and contract hours for the SLO rules",
+    ),
     "backup": ("mspwatch.exporters.backup.main", "backup tools: record-restore-test, remove-restore-test"),
     "targets": ("mspwatch.targets", "write what Prometheus and Alertmanager read from the inventory"),
     "demo": ("mspwatch.demo.main", "run the whole stack on the built-in simulated estate"),

@@ -7,7 +7,11 @@ from grafana_foundation_sdk.builders import dashboard as db
 from mspwatch.dashboards import common as c
 from mspwatch.dashboards.common import BY_CUSTOMER, pos, query
 
-AVAILABILITY = f"avg_over_time(customer:availability:ratio{{{BY_CUSTOMER}}}[$__range])"
+# Device-minutes over the range, as the monthly report counts them (alertrules/slo.yml).
+AVAILABILITY = (
+    f"sum_over_time(customer:availability_up_devices:sum{{{BY_CUSTOMER}}}[$__range])"
+    f" / sum_over_time(customer:availability_counted_devices:sum{{{BY_CUSTOMER}}}[$__range])"
+)
 TARGET = f"customer:slo_target:ratio{{{BY_CUSTOMER}}}"
 
 
@@ -23,7 +27,9 @@ def build() -> db.Dashboard:
         d,
         c.grid(
             "Availability against target",
-            "Availability over the range (sites answering ICMP) and the contract target.",
+            "Up device-minutes / counted device-minutes over the range: every device of the"
+            " inventory inside contract hours and outside maintenance, a device without data"
+            " counted as not up, as the monthly report counts (which also ignores short blips).",
             [
                 query(AVAILABILITY, "availability", "A", instant=True),
                 query(TARGET, "target", "B", instant=True),

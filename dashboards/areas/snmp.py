@@ -12,13 +12,14 @@ def build() -> db.Dashboard:
     d = c.detail(
         "mspwatch-snmp", "SNMP devices", "Reachability, SNMP and resources per device.", ["network"]
     ).link(c.link("Interface detail", "mspwatch-interface"))
-    icmp, snmp = f'job="icmp", {BY_DEVICE}', f'job="snmp", {BY_DEVICE}'
+    snmp = f'job="snmp", {BY_DEVICE}'
     return c.panels(
         d,
         c.rows(
             "Devices down",
-            "Devices that do not answer ICMP now (probe_success 0).",
-            f"probe_success{{{icmp}}} == 0",
+            "Devices that answer neither ping nor SNMP now (customer_site_device:reachable:max 0,"
+            " alertrules/availability.yml): what DeviceUnreachable, the wall screen and the report count.",
+            f"customer_site_device:reachable:max{{{BY_DEVICE}}} == 0",
             "none",
             pos(0, 0, 12, 8),
         ),
@@ -31,8 +32,9 @@ def build() -> db.Dashboard:
         ),
         c.series(
             "Reachability",
-            "probe_success per device: 1 answers ICMP, 0 does not.",
-            f"probe_success{{{icmp}}}",
+            "customer_site_device:reachable:max per device: 1 answers ping or SNMP, 0 neither;"
+            " a gap is no data.",
+            f"customer_site_device:reachable:max{{{BY_DEVICE}}}",
             "{{device}}",
             "none",
             pos(0, 8, 24, 8),

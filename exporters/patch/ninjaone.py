@@ -365,9 +365,9 @@ class NinjaOneClient:
             "type": SCAN_TYPE,
             "status": SCAN_DONE,
             "df": f"org = {org}",
-            "pageSize": min(self._options.page_size, 1000),  # the API's maximum
+            "pageSize": max(10, min(self._options.page_size, 1000)),  # the API's bounds
         }
-        if old is None:
+        if old is None or not old.newest_id:  # nothing seen yet: by time, not from id 0
             params["after"] = int(log_.since)
         else:
             params["newerThan"] = old.newest_id

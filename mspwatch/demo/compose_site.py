@@ -15,8 +15,9 @@ writes, from simulators/estate/ (the estate `make demo` runs):
 - ``targets/``: the file_sd files of that inventory, as ``mspwatch targets`` writes them.
 
 Left out, and why: the restic and drop-folder backup sources (the demo writes their files on
-a schedule; no container does), and the Microsoft 365 tenants (the Graph simulator's test
-certificate names only localhost, so the exporter cannot verify ``graph-simulator``).
+a schedule; no container does), and the Microsoft 365 tenants and the Intune patch source
+that reads one (the Graph simulator's test certificate names only localhost, so the
+exporters cannot verify ``graph-simulator``).
 
 ``docker compose --env-file .env --env-file demo/demo.env up -d`` mounts these in place of
 ``site/``, ``secrets/exporters/`` and ``targets/`` (compose/README.md). A test regenerates
@@ -81,9 +82,10 @@ def inventory(raw: dict[str, Any]) -> dict[str, Any]:
             source["url"] = f"http://{veeam_host(source['name'])}:{VEEAM_PORT}"
         customer["backup_sources"] = veeam
         customer["m365_tenants"] = []
-        for source in customer.get("patch_sources", []):
-            if source["kind"] == "ninjaone":
-                source["url"] = NINJAONE
+        ninja = [s for s in customer.get("patch_sources", []) if s["kind"] == "ninjaone"]
+        for source in ninja:
+            source["url"] = NINJAONE
+        customer["patch_sources"] = ninja
     return out
 
 
@@ -107,6 +109,8 @@ def exporter_configs() -> dict[str, dict[str, Any]]:
     m365["graph"] = {"url": "https://graph-simulator:9443", "authority_host": "https://graph-simulator:9443"}
     patch = yaml.safe_load((ESTATE / "patch.yml").read_text(encoding="utf-8"))
     patch["credentials"]["estate_ninja"]["client_secret"] = _secret("ninjaone-client-secret")
+    patch["apps"]["msp"]["client_secret"] = _secret("m365-client-secret")
+    patch["graph"] = m365["graph"]  # no Intune source reads it (see above)
     return {"snmp.yml": snmp, "backup.yml": backup, "m365.yml": m365, "patch.yml": patch}
 
 

@@ -56,6 +56,7 @@ class Ports:
     m365_exporter: int = 9818
     graph_simulator: int = 9443
     patch_exporter: int = 9819
+    inventory_exporter: int = 9821
     # One NinjaOne instance: an organisation per customer.
     ninjaone_simulator: int = 9820
     alertmanager: int = 9093
@@ -348,6 +349,7 @@ SERVICES = {
     "backup-exporter": "backup_exporter",
     "m365-exporter": "m365_exporter",
     "patch-exporter": "patch_exporter",
+    "inventory-exporter": "inventory_exporter",
     "alertmanager": "alertmanager",
     "localhost": "prometheus",
 }

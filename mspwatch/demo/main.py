@@ -41,6 +41,7 @@ from mspwatch.inventory import load_inventory, write_targets
 from mspwatch.simulators.history.demo import LIVE_PROBLEMS
 
 from .alerting import AlertingArea, area_alerts, check_delivered
+from .availability import AvailabilityArea
 from .backup import BackupArea
 from .kit import (
     ESTATE,
@@ -82,7 +83,7 @@ DEFAULT_DATA = Path("demo-data")
 
 def areas() -> list[DemoArea]:
     """The demo's areas, in start order. A new area is a DemoArea subclass added here."""
-    return [SnmpArea(), BackupArea(), M365Area(), PatchArea(), AlertingArea()]
+    return [SnmpArea(), BackupArea(), M365Area(), PatchArea(), AvailabilityArea(), AlertingArea()]
 
 
 def prometheus_config(

@@ -1,21 +1,30 @@
 """The demo's patching area: the NinjaOne simulator serving the ``estate`` scenario (an
-organisation per customer, its clock running with real time) and the patch exporter
-reading the patch sources of ``simulators/estate/inventory.yml``.
+organisation per customer, its clock running with real time), Bolt's Intune tenant in the
+Graph simulator (the Microsoft 365 area starts it), and the patch exporter reading the
+patch sources of ``simulators/estate/inventory.yml``.
 
-The demo copies ``simulators/estate/patch.yml`` next to its copy of the inventory (whose
-NinjaOne URLs ``main.py`` moves to the simulator's port, by ``--port-offset`` too) and gives the
-exporter the scenario's client secret in ``MSPWATCH_DEMO_NINJA_SECRET``.
+The demo writes ``simulators/estate/patch.yml`` next to its copy of the inventory (whose
+NinjaOne URLs ``main.py`` moves to the simulator's port, by ``--port-offset`` too), with the
+Graph URLs on the Graph simulator's port and the quality-update table dated on the latest
+two Patch Tuesdays, so the Intune devices tell the same story on any day. The exporter gets
+the NinjaOne scenario's client secret in ``MSPWATCH_DEMO_NINJA_SECRET`` and the Graph app's
+in ``MSPWATCH_DEMO_M365_SECRET`` (set by the Microsoft 365 area).
 """
 
 from __future__ import annotations
 
-import shutil
 import sys
+import time
 from collections import defaultdict
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from mspwatch.inventory import PatchSource
+import yaml
+
+from mspwatch.exporters.patch.policy import last_patch_tuesday
+from mspwatch.inventory import IntuneSource, PatchSource
 from mspwatch.simulators.ninjaone.scenario import load_scenario
 
 from .kit import (
@@ -37,6 +46,32 @@ SCENARIO = ESTATE.parent / "ninjaone" / "scenarios" / "estate.yaml"
 SECRET_ENV = "MSPWATCH_DEMO_NINJA_SECRET"  # noqa: S105 - the variable's name, not a secret
 
 
+def patch_tuesdays(now: float) -> tuple[date, date]:
+    """The latest Patch Tuesday (UTC) at or before ``now`` and the one before it.
+
+    >>> patch_tuesdays(datetime(2026, 12, 1, tzinfo=UTC).timestamp())
+    (datetime.date(2026, 11, 10), datetime.date(2026, 10, 13))
+    """
+    utc = ZoneInfo("UTC")
+    latest = last_patch_tuesday(now, utc)
+    before = last_patch_tuesday(latest - 1, utc)
+    return datetime.fromtimestamp(latest, UTC).date(), datetime.fromtimestamp(before, UTC).date()
+
+
+def exporter_config(ports: Ports, now: float | None = None) -> dict[str, Any]:
+    """``simulators/estate/patch.yml`` with the Graph URLs on the demo's simulator port and
+    its quality-update table (oldest revision first) dated on the latest two Patch Tuesdays."""
+    config: dict[str, Any] = yaml.safe_load((ESTATE / "patch.yml").read_text(encoding="utf-8"))
+    url = f"https://127.0.0.1:{ports.graph_simulator}"
+    config["graph"].update(url=url, authority_host=url)
+    latest, before = patch_tuesdays(time.time() if now is None else now)
+    table = sorted(config["intune"]["quality_updates"], key=lambda e: int(e["revision"]))
+    for entry, released in zip(table, (before, latest), strict=True):
+        entry["released"] = released.isoformat()
+    config["intune"]["quality_updates"] = table
+    return config
+
+
 def sources(demo: Demo) -> list[tuple[str, PatchSource]]:
     """(customer, source) for every patch source of the estate."""
     return [(c.name, s) for c in demo.inventory.customers for s in c.patch_sources]
@@ -51,7 +86,10 @@ class PatchArea(DemoArea):
     def start(self, demo: Demo) -> None:
         estate = self._estate(demo)  # beside the demo's copy of the inventory
         estate.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(ESTATE / "patch.yml", estate / "patch.yml")
+        # graph-tls/ beside it is the Microsoft 365 area's (it starts first)
+        (estate / "patch.yml").write_text(
+            yaml.safe_dump(exporter_config(demo.ports), sort_keys=False), encoding="utf-8"
+        )
         port = demo.ports.ninjaone_simulator
         demo.procs.add(
             "ninjaone-simulator",
@@ -86,10 +124,19 @@ class PatchArea(DemoArea):
     def links(self, demo: Demo) -> list[tuple[str, str]]:
         first = sources(demo)[0][1].name if sources(demo) else "acme-ninja"
         ninja = f"http://127.0.0.1:{demo.ports.ninjaone_simulator}"
-        return [
+        intune = [s.name for _, s in sources(demo) if isinstance(s, IntuneSource)]
+        links = [
             ("Patch exporter", f"http://127.0.0.1:{demo.ports.patch_exporter}/patch?target={first}"),
-            (f"NinjaOne simulator ({len(sources(demo))} sources)", f"{ninja} (clock: {ninja}/admin/clock)"),
+            (
+                f"NinjaOne simulator ({len(sources(demo)) - len(intune)} sources)",
+                f"{ninja} (clock: {ninja}/admin/clock)",
+            ),
         ]
+        for name in intune:  # its tenant is on the Graph simulator
+            links.append(
+                (f"Intune source {name}", f"http://127.0.0.1:{demo.ports.patch_exporter}/patch?target={name}")
+            )
+        return links
 
     def check(self, demo: Demo) -> bool:
         expected = sources(demo)

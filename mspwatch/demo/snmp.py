@@ -127,7 +127,7 @@ class SnmpArea(DemoArea):
         return demo_jobs(names, ports, targets_dir, {"snmp": fast, "icmp": fast})
 
     def rule_files(self) -> list[Path]:
-        return [ALERTRULES / "snmp.yml", ALERTRULES / "availability.yml"]
+        return [ALERTRULES / "snmp.yml"]
 
     def wait_ready(self, demo: Demo) -> None:
         wait_exporter(demo, "snmp", demo.ports.snmp_exporter)

@@ -1,6 +1,7 @@
 """Split the rule files between the Prometheus shards and vmalert (the ``scale`` profile).
 
-    python -m mspwatch.targets.rulesplit --rules=alertrules --out=compose/scale/rules
+    python -m mspwatch.targets.rulesplit --rules=alertrules --config=compose/prometheus.yml \\
+        --out=compose/scale/rules
 
 writes ``shard/<file>.yml`` (the groups every shard evaluates on its own targets) and
 ``estate/<file>.yml`` (the groups vmalert evaluates on VictoriaMetrics, which holds what every
@@ -12,7 +13,8 @@ shards when every part of its expression keeps the target apart:
 - every aggregation keeps ``instance``, or ``customer``, ``site`` and ``device``
   (``max by (customer, site, device, role)``: yes; ``max by (customer, site)``: no);
 - every join of two vectors matches on those labels (or on all labels), so it only pairs
-  series of one target;
+  series of one target, and neither side reads a job of one fixed target (the inventory
+  exporter's series name devices of every shard, but are scraped by one);
 - no ``absent()`` / ``absent_over_time()`` (missing on one shard is not missing), no
   ``scalar()`` of a vector, no ``ALERTS`` (vmalert's alerts are not on the shard), and no
   series recorded by a group that runs in vmalert;
@@ -90,13 +92,26 @@ def series_read(expr: str) -> set[str]:
     return {n for n in (_name(s) for s in _selectors(pp.parse(expr))) if n}
 
 
-def why_not_local(expr: str) -> list[str]:
+def _job(sel: pp.VectorSelector) -> str | None:
+    for m in sel.matchers.matchers:
+        if m.name == "job" and m.op == pp.MatchOp.Equal:
+            return str(m.value)
+    return None
+
+
+def why_not_local(expr: str, static_jobs: frozenset[str] = frozenset()) -> list[str]:
     """Each reason the expression cannot be evaluated per shard (empty: it can).
+
+    ``static_jobs``: jobs of one fixed target (the inventory exporter's), hashed to one shard
+    like any target, whose series name customers, sites and devices of every shard: joined
+    with a target's series they may be on the other shard, whatever the matching labels.
 
     >>> why_not_local('max by (customer, site, device) (probe_success{job="icmp"})')
     []
     >>> why_not_local('max by (customer, site) (probe_success{job="icmp"})')
     ['`max by (customer, site)` merges targets']
+    >>> why_not_local('a unless on (customer, site, device) b{job="inventory"}', frozenset({"inventory"}))
+    ['`unless` joins series of job inventory (one target, on one shard)']
     """
     reasons: list[str] = []
 
@@ -131,6 +146,9 @@ def why_not_local(expr: str) -> list[str]:
                 if not _keeps_target(matching.labels, on):
                     word = "on" if on else "ignoring"
                     reasons.append(f"`{node.op} {word} ({', '.join(matching.labels)})` joins targets")
+            jobs = {j for j in (_job(sel) for sel in left + right) if j is not None}
+            for job in sorted(jobs & static_jobs):
+                reasons.append(f"`{node.op}` joins series of job {job} (one target, on one shard)")
         elif isinstance(node, pp.VectorSelector) and _name(node) in ESTATE_SERIES:
             reasons.append(f"reads {_name(node)} (vmalert's alerts are not on the shards)")
 
@@ -160,7 +178,7 @@ class Placed:
     reasons: list[str] = field(default_factory=list)
 
 
-def split(files: dict[str, dict[str, Any]]) -> list[Placed]:
+def split(files: dict[str, dict[str, Any]], static_jobs: frozenset[str] = frozenset()) -> list[Placed]:
     """Place every group of every rule file (name -> parsed YAML), in file and group order.
 
     A group runs in vmalert when a rule of it fails the per-shard test or reads a series that
@@ -177,7 +195,7 @@ def split(files: dict[str, dict[str, Any]]) -> list[Placed]:
             for rule in p.group["rules"]:
                 what = rule.get("record") or rule.get("alert")
                 expr = str(rule["expr"])
-                reasons += [f"{what}: {r}" for r in why_not_local(expr)]
+                reasons += [f"{what}: {r}" for r in why_not_local(expr, static_jobs)]
                 if "record" in rule and not series_read(expr):
                     # A constant recorded on every shard would reach VictoriaMetrics once per
                     # shard (told apart only by the shard label) and break joins on it there.
@@ -214,10 +232,19 @@ def render(placed: list[Placed], estate: bool, source: str) -> str | None:
     return "\n".join(out) + "\n"
 
 
-def generate(rules: Path) -> dict[str, str]:
-    """Every generated file (``shard/<name>`` or ``estate/<name>``) and its text."""
+def static_jobs(prometheus_config: dict[str, Any]) -> frozenset[str]:
+    """Jobs of fixed targets (no file_sd) other than each shard's own Prometheus."""
+    from .shards import SELF_JOBS
+
+    jobs = prometheus_config.get("scrape_configs") or []
+    return frozenset(j["job_name"] for j in jobs if not j.get("file_sd_configs")) - SELF_JOBS
+
+
+def generate(rules: Path, config: Path) -> dict[str, str]:
+    """Every generated file (``shard/<name>`` or ``estate/<name>``) and its text; ``config``
+    is the canonical prometheus.yml (which jobs have one fixed target)."""
     files = {p.name: yaml.safe_load(p.read_text(encoding="utf-8")) or {} for p in sorted(rules.glob("*.yml"))}
-    placed = split(files)
+    placed = split(files, static_jobs(yaml.safe_load(config.read_text(encoding="utf-8"))))
     out: dict[str, str] = {}
     for name in files:
         for side, estate in (("shard", False), ("estate", True)):
@@ -232,9 +259,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m mspwatch.targets.rulesplit", description=__doc__.split("\n")[0]
     )
     p.add_argument("--rules", type=Path, required=True, help="the directory of rule files (alertrules/)")
+    p.add_argument("--config", type=Path, required=True, help="the canonical prometheus.yml")
     p.add_argument("--out", type=Path, required=True, help="writes <out>/shard/*.yml and <out>/estate/*.yml")
     args = p.parse_args(argv)
-    files = generate(args.rules)
+    files = generate(args.rules, args.config)
     for side in ("shard", "estate"):
         (args.out / side).mkdir(parents=True, exist_ok=True)
         # A group that moved leaves no stale file behind.

@@ -19,12 +19,15 @@ How the past meets the live demo, which starts where the history ends (``mspwatc
 
 from __future__ import annotations
 
+import datetime as dt
 import random
+from collections.abc import Iterable
 from pathlib import Path
 
 import yaml
 
-from mspwatch.inventory import Inventory, PatchSource, load_inventory
+from mspwatch.inventory import Customer, Inventory, PatchSource, load_inventory, maintenance_spans
+from mspwatch.inventory.localtime import weekly_spans
 from mspwatch.simulators.history.model import (
     MINUTE,
     AlertEpisode,
@@ -32,6 +35,7 @@ from mspwatch.simulators.history.model import (
     Device,
     Gap,
     History,
+    InventoryState,
     Outage,
     PatchDevice,
     Tenant,
@@ -120,6 +124,25 @@ def estate_devices(inv: Inventory) -> tuple[Device, ...]:
         for s in c.sites
         for d in s.devices
     )
+
+
+def inventory_states(customers: Iterable[Customer], start: int, end: int) -> tuple[InventoryState, ...]:
+    """Each customer's contract hours and maintenance over ``[start, end)``, in UTC, from the
+    inventory's own DST-correct window logic (what the inventory exporter serves)."""
+    lo, hi = dt.datetime.fromtimestamp(start, dt.UTC), dt.datetime.fromtimestamp(end, dt.UTC)
+
+    def utc(spans: list[tuple[dt.datetime, dt.datetime]]) -> tuple[tuple[int, int], ...]:
+        return tuple((int(a.timestamp()), int(b.timestamp())) for a, b in spans)
+
+    out = []
+    for c in customers:
+        bh = c.contract.business_hours
+        hours = None
+        if c.contract.hours == "business" and bh is not None:
+            hours = utc(weekly_spans(bh.days, bh.start, bh.end, c.zone, lo, hi))
+        windows = tuple((s.name, a, b) for s in c.sites for a, b in utc(maintenance_spans(c, s.name, lo, hi)))
+        out.append(InventoryState(c.name, hours, windows))
+    return tuple(out)
 
 
 def estate_history(inv: Inventory, end: int, days: int = 35, seed: int = 1) -> History:
@@ -255,6 +278,7 @@ def estate_history(inv: Inventory, end: int, days: int = 35, seed: int = 1) -> H
         backup_jobs=tuple(jobs),
         tenants=tuple(tenants),
         patch_devices=tuple(patch),
+        inventory=inventory_states(inv.customers, start, end),
     )
 
 

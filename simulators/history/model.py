@@ -99,6 +99,16 @@ class PatchDevice:
 
 
 @dataclass(frozen=True)
+class InventoryState:
+    """What the inventory exporter serves for one customer over the history
+    (docs/inventory-metrics.md): when its contract measures and its sites' maintenance."""
+
+    customer: str
+    contract_spans: tuple[tuple[int, int], ...] | None  # business hours in UTC; None: 24x7
+    maintenance: tuple[tuple[str, int, int], ...] = ()  # (site, start, end) open windows
+
+
+@dataclass(frozen=True)
 class History:
     start: int  # first minute (inclusive), a minute boundary
     end: int  # last minute (exclusive)
@@ -110,3 +120,6 @@ class History:
     tenants: tuple[Tenant, ...] = ()
     patch_devices: tuple[PatchDevice, ...] = field(default=())
     interfaces: bool = True  # interface counters (off in the report tests: they need none)
+    # The inventory exporter's series, for every customer of ``devices`` (24x7 and no
+    # maintenance for one without a state here).
+    inventory: tuple[InventoryState, ...] = ()

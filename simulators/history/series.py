@@ -23,6 +23,7 @@ from mspwatch.simulators.history.model import (
     BackupJob,
     Device,
     History,
+    InventoryState,
     PatchDevice,
     Tenant,
 )
@@ -40,6 +41,7 @@ PATCH_AV_ENABLED = "patch_device_av_enabled"
 
 M365_SERVICES = ("Exchange Online", "Microsoft Teams", "SharePoint Online")
 BACKUP_RESULTS = ("success", "warning", "failed", "none", "unknown")
+INVENTORY_INSTANCE = "inventory-exporter:9821"  # compose/prometheus.yml's job inventory
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,7 @@ class _Generator:
             out.extend(self._tenant(tenant))
         for pdev in self.h.patch_devices:
             out.extend(self._patch(pdev))
+        out.extend(self._inventory())
         return _merge(out)
 
     def _keep(self, customer: str, times: Ints, values: Floats) -> tuple[Ints, Floats]:
@@ -244,6 +247,36 @@ class _Generator:
         yield s(PATCH_OVERDUE, np.zeros(t.shape), deadline="other")
         yield s(PATCH_LAST_CONTACT, contact)
         yield s(PATCH_AV_ENABLED, av)
+
+    # --- the inventory exporter ----------------------------------------------------------
+    def _inventory(self) -> Iterator[Series]:
+        """What ``mspwatch inventory-exporter`` serves, as the SLO rules read it.
+
+        Written through monitoring gaps: the inventory is known even when nothing was
+        scraped, so rules evaluated over the history count a gap as no data, as the report
+        does. Device info changes only with the inventory: every 5 minutes is enough for a
+        5-minute lookback; windows and contract hours every minute, for exact edges.
+        """
+        t = self.minutes
+        base = {"job": "inventory", "instance": INVENTORY_INSTANCE}
+        states = {s.customer: s for s in self.h.inventory}
+        sites: dict[str, list[str]] = {}
+        for dev in self.h.devices:
+            if dev.site not in sites.setdefault(dev.customer, []):
+                sites[dev.customer].append(dev.site)
+            labels = _labels(customer=dev.customer, site=dev.site, device=dev.device, role=dev.role, **base)
+            yield Series("inventory_device_info", labels, self.slow, np.ones(self.slow.shape))
+        for customer, names in sites.items():
+            state = states.get(customer, InventoryState(customer, None))
+            spans = state.contract_spans
+            measuring = np.ones(t.shape) if spans is None else _in_any(t, list(spans)).astype(np.float64)
+            labels = _labels(customer=customer, **base)
+            yield Series("inventory_contract_measuring", labels, t, measuring)
+            for site in names:
+                windows = [(a, b) for s, a, b in state.maintenance if s == site]
+                active = _in_any(t, windows).astype(np.float64)
+                labels = _labels(customer=customer, site=site, **base)
+                yield Series("inventory_maintenance_active", labels, t, active)
 
 
 def _merge(series: list[Series]) -> list[Series]:

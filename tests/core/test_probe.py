@@ -305,6 +305,7 @@ async def test_a_reload_that_fails_in_any_way_keeps_the_old_config_and_says_0() 
         "mspwatch.exporters.backup.main",
         "mspwatch.exporters.m365.main",
         "mspwatch.exporters.patch.main",
+        "mspwatch.exporters.inventory.main",
     ],
 )
 def test_every_exporter_is_a_probe_app_with_one_vocabulary(module: str) -> None:

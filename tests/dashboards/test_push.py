@@ -395,6 +395,11 @@ def test_not_grafana(capsys: pytest.CaptureFixture[str], grafana: Served) -> Non
             "--timeout: invalid duration 'soon', want a duration such as 500ms, 30s, 1h30m or 7d",
         ),
         (
+            ["--url", "http://g", "--dashboards.dir", "/nonexistent/json"],
+            None,
+            "--dashboards.dir: cannot read /nonexistent/json: No such file or directory",
+        ),
+        (
             ["--url", "http://g", "--folder-prefix", "a b"],
             None,
             "--folder-prefix: 'a b' must be letters, digits, '-' or '_'",

@@ -1,6 +1,7 @@
 """Every panel query, its variables filled in, runs against a real Prometheus holding the
 demo estate's history (simulators/history, backfilled) with the recording rules backfilled
-over the last two days by `promtool tsdb create-blocks-from rules`.
+over the last two days by `promtool tsdb create-blocks-from rules`, in dependency order
+(tests/rulepasses.py).
 
 A query must execute (Prometheus is the parser: promtool has none); a query whose metrics
 are all in the TSDB must return data over the last two days. A failure names the
@@ -24,12 +25,11 @@ from mspwatch.simulators.history.write import backfill, write_openmetrics
 from tests.conftest import require_tool
 from tests.dashboards import dashlint
 from tests.dashboards.dashlint import ROOT
+from tests.rulepasses import create_blocks, rule_layers
 
 END = 1_793_750_400  # 2026-11-03T00:00Z: fixed, so the history is the same every run
 WINDOW = 2 * 86400  # the recording rules are backfilled over the last two days
 RULES = [ROOT / "alertrules" / n for n in ("availability.yml", "recording.yml", "slo.yml", "slo-targets.yml")]
-# Rules read other rules at most three deep (probe_success -> site -> state -> area).
-RULE_PASSES = 3
 
 
 def _start(binary: str, base: Path, data: Path) -> tuple[subprocess.Popen[bytes], str]:
@@ -61,15 +61,8 @@ def history_prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str
     (base / "prometheus.yml").write_text("global: {scrape_interval: 1m}\n", encoding="utf-8")
     proc, url = _start(binary, base, data)
     try:
-        for n in range(RULE_PASSES):
-            out = base / f"rules-{n}"
-            cmd = [
-                promtool, "tsdb", "create-blocks-from", "rules",
-                f"--start={END - WINDOW}", f"--end={END}", f"--url={url}",
-                "--eval-interval=1m", f"--output-dir={out}", *map(str, RULES),
-            ]  # fmt: skip
-            done = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=600)
-            assert done.returncode == 0, done.stderr[-2000:]
+        for n, layer in enumerate(rule_layers(RULES)):
+            out = create_blocks(promtool, url, base / f"rules-{n}", layer, END - WINDOW, END)
             stop_process(proc)
             for block in out.iterdir():
                 if block.is_dir():

@@ -206,18 +206,25 @@ def test_demo_check(running_demo: tuple[Background, Path, int]) -> None:
         "Secure Score 47.25 of 76 (62%), MFA 97 of 112 users, 3 of 3 admins"
     ) in proc.stdout
     assert f"m365 alert rules: {alert_count('m365')} loaded" in proc.stdout
-    # Patching: one NinjaOne organisation per customer; the scenario's times are relative to
-    # its start, so which devices fail the policy does not depend on the day.
-    assert "2 of 2 patch sources up" in proc.stdout
+    # Patching: one NinjaOne organisation per customer and Bolt's Intune tenant; the
+    # scenarios' times are relative to their start and the demo dates the quality-update
+    # table on the latest Patch Tuesdays, so which devices fail does not depend on the day.
+    assert "3 of 3 patch sources up" in proc.stdout
     assert (
         "patch acme-dental (acme-ninja): up, 7 devices, 5 compliant (71%, target 95%); "
-        "not compliant: missing_critical 1, not_reporting 1"
+        "not compliant: missing_critical 1, not_reporting 1, not_scanned 1"
     ) in proc.stdout
     assert (
         "patch bolt-logistics (bolt-ninja): up, 9 devices, 7 compliant (78%, target 90%); "
         "not compliant: av_outdated 1, reboot_pending 1"
     ) in proc.stdout
+    assert (
+        "patch bolt-logistics (bolt-intune): up, 7 devices, 4 compliant (57%, target 90%); "
+        "not compliant: av_off 1, missing_critical 1, not_reporting 1"
+    ) in proc.stdout
     assert f"patch alert rules: {alert_count('patch')} loaded" in proc.stdout
+    # Availability: the inventory exporter scraped, every device of the estate counted.
+    assert "inventory exporter: 1 target up, 15 devices counted by the SLO rules" in proc.stdout
     # Alertmanager: ready, the Prometheus URL's neighbour, and counting per receiver.
     assert re.search(r"^Alertmanager:  http://127\.0\.0\.1:\d+$", proc.stdout, re.M)
     assert "Alertmanager ready, Prometheus sends to it: " in proc.stdout
@@ -253,6 +260,7 @@ def test_demo_check(running_demo: tuple[Background, Path, int]) -> None:
         "SNMP exporter",
         "Backup exporter",
         "Patch exporter",
+        "Inventory exporter",
         "Microsoft 365 exporter",
         "NinjaOne simulator",
         "Graph simulator",
@@ -264,7 +272,7 @@ def test_demo_check(running_demo: tuple[Background, Path, int]) -> None:
         assert re.search(rf"^│ {re.escape(row)} +│ \S", proc.stdout, re.M), row
     # Every process the check started is gone again; the running demo's are not.
     pids = _pids(proc.stdout)
-    assert len(pids) == 13, pids
+    assert len(pids) == 14, pids
     assert all(_gone(pid) for pid in pids.values())
     assert not any(_gone(pid) for pid in _pids(demo.output()).values())
 
@@ -310,11 +318,11 @@ def test_the_estate_lives(running_demo: tuple[Background, Path, int]) -> None:
 def test_sigterm_stops_every_process_of_a_background_demo(running_demo: tuple[Background, Path, int]) -> None:
     demo, _, _ = running_demo
     pids = _pids(demo.output())
-    assert len(pids) == 13, pids
+    assert len(pids) == 14, pids
     assert demo.stop(signal.SIGTERM) == 0
     out = demo.output()
     assert "SIGTERM received: stopping every process the demo started" in out
-    assert "stopped 13 processes after SIGTERM" in out
+    assert "stopped 14 processes after SIGTERM" in out
     assert {name for name in pids if f"stopped {name} (pid {pids[name]})" in out} == set(pids)
     assert [name for name, pid in pids.items() if not _gone(pid)] == []
     assert "Traceback" not in out
@@ -327,14 +335,14 @@ def test_a_signal_while_starting_stops_everything(tmp_path: Path, sig: signal.Si
     offset = free_offset(load_inventory(ESTATE_INVENTORY))
     demo = Background(tmp_path, f"--port-offset={offset}", f"--data.dir={tmp_path / 'data'}", HISTORY)
     try:
-        _wait_for(lambda: len(_pids(demo.output())) == 13, 120, "13 processes started")
+        _wait_for(lambda: len(_pids(demo.output())) == 14, 120, "14 processes started")
         pids = _pids(demo.output())
         assert demo.stop(sig) == 0
     finally:
         demo.kill()
-    assert len(pids) == 13, pids
+    assert len(pids) == 14, pids
     assert [name for name, pid in pids.items() if not _gone(pid)] == []
-    assert f"stopped 13 processes after {sig.name}" in demo.output()
+    assert f"stopped 14 processes after {sig.name}" in demo.output()
 
 
 def test_a_process_that_cannot_bind_fails_the_start_with_its_log(tmp_path: Path) -> None:
@@ -449,6 +457,8 @@ def test_backup_scrape_job_follows_the_multi_target_pattern(tmp_path: Path) -> N
         "m365-exporter",
         "patch",
         "patch-exporter",
+        "inventory",
+        "inventory-exporter",
         "alertmanager",
         "prometheus",
     ]
@@ -460,10 +470,11 @@ def test_backup_scrape_job_follows_the_multi_target_pattern(tmp_path: Path) -> N
     assert jobs["backup-exporter"]["static_configs"] == [{"targets": ["127.0.0.1:9822"]}]
     assert [Path(p).name for p in config["rule_files"]] == [
         "snmp.yml",
-        "availability.yml",
         "backup.yml",
         "m365.yml",
         "patch.yml",
+        "availability.yml",
+        "recording.yml",
         "slo.yml",
         "slo-targets.yml",
     ]
@@ -513,6 +524,28 @@ def test_m365_inventory_scenario_and_config_agree() -> None:
     assert config["graph"]["url"] == config["graph"]["authority_host"] == "https://127.0.0.1:9450"
     client_ids = {c.client_id for name in tenants for c in scenario[name].clients}
     assert client_ids == {config["apps"]["msp"]["client_id"]}
+
+
+def test_patch_config_and_intune_tenant_agree() -> None:
+    """bolt-intune reads a tenant the Graph estate serves with managed devices, through the
+    Microsoft 365 app; the demo's patch.yml has the Graph port and a table dated on the
+    latest two Patch Tuesdays (on 1 December 2026: 10 November and 13 October)."""
+    from mspwatch.demo.patch import exporter_config as patch_config
+    from mspwatch.inventory import IntuneSource
+
+    inventory = load_inventory(ROOT / "simulators" / "estate" / "inventory.yml")
+    intune = {c.name: s for c in inventory.customers for s in c.patch_sources if isinstance(s, IntuneSource)}
+    assert {c: s.name for c, s in intune.items()} == {"bolt-logistics": "bolt-intune"}
+    scenario = {t.name: t for t in load_scenario(SCENARIOS_DIR / "estate.yaml").tenants}
+    assert len(scenario[intune["bolt-logistics"].tenant].managed_devices or []) == 7
+    config = patch_config(Ports().shifted(7), dt.datetime(2026, 12, 1, 9, tzinfo=dt.UTC).timestamp())
+    assert config["graph"]["url"] == config["graph"]["authority_host"] == "https://127.0.0.1:9450"
+    assert config["graph"]["ca_file"] == "graph-tls/ca.pem"  # the m365 area's, beside it
+    assert config["apps"] == exporter_config(Ports())["apps"]
+    assert config["intune"]["quality_updates"] == [
+        {"build": "10.0.26100", "revision": 7171, "released": "2026-10-13"},
+        {"build": "10.0.26100", "revision": 7462, "released": "2026-11-10"},
+    ]
 
 
 def test_alertmanager_demo_config_keeps_the_routing(tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ the OS-revision check; faults of the Graph path."""
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
@@ -47,7 +47,13 @@ def intune_sim(_intune_sim: GraphSim) -> GraphSim:
 class Intune:
     """An Intune client on the real Graph stack (msal tokens, shared pool)."""
 
-    def __init__(self, sim: GraphSim, secret: str = MSP_SECRET, tenant: str = TENANT) -> None:
+    def __init__(
+        self,
+        sim: GraphSim,
+        secret: str = MSP_SECRET,
+        tenant: str = TENANT,
+        updates: Mapping[str, Sequence[QualityUpdate]] = UPDATES,
+    ) -> None:
         self.options = GraphOptions(url=sim.url, authority_host=sim.url, ca_file=sim.ca_file)
         app = GraphApp(client_id=MSP_CLIENT_ID, client_secret=Secret(secret))
         self.pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="msal-test")
@@ -55,7 +61,7 @@ class Intune:
         self.stats = RequestStats()
         tokens = MsalTokenProvider(tenant, app, self.options, self.pool)
         graph = GraphClient(self.http, tokens, self.options, self.stats)
-        self.client = IntuneClient("acme-intune", graph, self.stats, UPDATES)
+        self.client = IntuneClient("acme-intune", graph, self.stats, updates)
 
     async def scrape(self, budget: float = 30.0) -> str:
         return await probe(
@@ -161,3 +167,42 @@ def test_a_device_months_behind_is_due_from_the_first_update_it_lacks() -> None:
     behind_two = lacking_update("10.0.26100.2400", table)
     assert behind_two is not None and behind_two.detected == parse_iso("2025-12-09" + noon)
     assert behind_two.classification is Classification.SECURITY
+
+
+@pytest.mark.parametrize("start", ["2026-12-01T09:00:00Z", "2026-12-08T10:00:00Z"])
+async def test_the_demo_intune_tenant_tells_the_same_story_any_day(tmp_path: Path, start: str) -> None:
+    """The demo's bolt-intune source: the Graph estate (times relative to its start) judged
+    against the table the demo writes (dated on the latest two Patch Tuesdays), three weeks
+    after a Patch Tuesday and on the Patch Tuesday itself."""
+    from mspwatch.demo.kit import Ports
+    from mspwatch.demo.patch import exporter_config
+    from mspwatch.exporters.patch.config import IntuneSettings
+
+    now = parse_iso(start)
+    table = IntuneSettings.model_validate(exporter_config(Ports(), now)["intune"]).table()
+    sims = start_graph(tmp_path, "estate", start)
+    sim = next(sims)
+    made = Intune(sim, tenant="boltlogistics.onmicrosoft.com", updates=table)
+    try:
+        text = await probe(
+            lambda deadline: scrape_source(
+                "bolt-intune", made.client, Policy(), LONDON, deadline, lambda: now
+            ),
+            30.0,
+        )
+    finally:
+        await made.close()
+        sims.close()
+    assert value(text, "patch_up") == 1.0
+    assert len(lines_of(text, "patch_device_compliant")) == 7
+    firing = sorted(
+        ln.split("{", 1)[1].split("}")[0]
+        for ln in lines_of(text, "patch_device_noncompliant")
+        if ln.endswith(" 1.0")
+    )
+    assert firing == [
+        'device="BOLT-LT-03",reason="missing_critical"',
+        'device="BOLT-LT-04",reason="av_off"',
+        'device="BOLT-LT-05",reason="not_reporting"',
+    ]
+    assert value(text, "patch_quality_updates_missed_patch_tuesdays") == 0.0

@@ -111,6 +111,24 @@ async def test_patch_scans_are_read_once_then_incrementally(fleet: Sim) -> None:
         assert {float(ln.rsplit(" ", 1)[1]) for ln in stamps} == {six_hours_ago}
 
 
+async def test_an_empty_activity_log_is_read_again_by_time(fleet: Sim) -> None:
+    """No scan at all in ``scan_lookback``: every device is not scanned (0), and the next
+    scrape asks by time again, not for everything newer than id 0."""
+    fleet.fault(path="/v2/activities", status=200, body='{"lastActivityId": 0, "activities": []}')
+    client = ninja_client(fleet)
+    try:
+        first = await scrape(fleet, client)
+        second = await scrape(fleet, client)
+    finally:
+        await client.aclose()
+    dev = 'device="acme-dc1"'
+    assert value(first, f"patch_device_last_scan_timestamp_seconds{{{dev}}}") == 0.0
+    assert value(first, f'patch_device_noncompliant{{{dev},reason="not_scanned"}}') == 1.0
+    assert value(second, f'patch_device_noncompliant{{{dev},reason="not_scanned"}}') == 0.0
+    reads = [r["query"] for r in fleet.requests() if r["path"] == "/v2/activities"]
+    assert [("after" in q, "newerThan" in q) for q in reads] == [(True, False), (True, False)]
+
+
 async def test_month_rolls_over(rollover: Sim) -> None:
     """The day before February's Patch Tuesday: compliant, nothing missing. After it:
     February's update is missing but within its deadline. Past 24 February: overdue."""

@@ -10,7 +10,7 @@ import datetime as dt
 
 from mspwatch.inventory import Customer
 from mspwatch.reports.build import CustomerSpec
-from mspwatch.simulators.history.demo import estate_devices, load_estate
+from mspwatch.simulators.history.demo import estate_devices, inventory_states, load_estate
 from mspwatch.simulators.history.model import (
     AlertEpisode,
     BackupJob,
@@ -135,4 +135,6 @@ def history() -> History:
             PatchDevice("acme-dental", "acme-rmm", "ws-02", silent_from_day=15),
             PatchDevice("acme-dental", "acme-rmm", "ws-03", av_off_days=(20, 25)),
         ),
+        # The inventory exporter's series for the SLO rules (tests/reports/test_slo_month.py).
+        inventory=inventory_states((ACME_CUSTOMER, BOLT_CUSTOMER), START, END),
     )

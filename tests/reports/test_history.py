@@ -64,3 +64,32 @@ def test_history_holds_the_documented_events() -> None:
         o for o in h.outages if dt.datetime.fromtimestamp(o.start, dt.UTC).strftime("%a %H:%M") == "Sun 02:30"
     ]
     assert {o.customer for o in sunday} == {"acme-dental", "bolt-logistics"}
+
+
+def test_history_carries_the_inventory_exporters_series() -> None:
+    """The SLO rules' inputs: contract hours and maintenance from the estate's inventory,
+    DST-correct, written every minute through monitoring gaps; the devices every 5 minutes."""
+    from mspwatch.simulators.history.series import history_series
+
+    h = estate_history(load_estate(), END, days=8, seed=1)
+    states = {s.customer: s for s in h.inventory}
+    assert states["bolt-logistics"].contract_spans is None  # 24x7
+    acme_hours = states["acme-dental"].contract_spans
+    assert acme_hours is not None and acme_hours[0] == (utc("2026-11-12T12:00"), utc("2026-11-12T18:00"))
+    assert states["acme-dental"].maintenance == ((
+        "hq", utc("2026-11-15T02:00"), utc("2026-11-15T04:00")),)  # fmt: skip
+    assert states["bolt-logistics"].maintenance == (
+        ("depot", utc("2026-11-14T22:00"), utc("2026-11-15T04:00")),
+        ("datacentre", utc("2026-11-14T22:00"), utc("2026-11-15T01:00")),
+    )
+    series = history_series(h)
+    by_key = {(s.name, dict(s.labels).get("customer"), dict(s.labels).get("site")): s for s in series}
+    hours = by_key[("inventory_contract_measuring", "acme-dental", None)]
+    at = dict(zip(hours.times.tolist(), hours.values.tolist(), strict=True))
+    assert at[utc("2026-11-16T07:59") + 30] == 0.0 and at[utc("2026-11-16T08:00") + 30] == 1.0
+    # The demo's 47-minute gap (Prometheus down) leaves the inventory's series whole.
+    assert len(hours.times) == 8 * 1440
+    window = by_key[("inventory_maintenance_active", "acme-dental", "hq")]
+    assert window.values.sum() == 120
+    devices = [s for s in series if s.name == "inventory_device_info"]
+    assert len(devices) == len(h.devices) and all(len(s.times) == 8 * 288 for s in devices)

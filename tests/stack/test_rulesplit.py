@@ -23,6 +23,7 @@ from tests.conftest import ROOT, assert_golden, require_tool
 from tests.stack.test_compose import docker_compose
 
 SPLIT = ROOT / "compose" / "scale" / "rules"
+CONFIG = ROOT / "compose" / "prometheus.yml"
 
 
 def groups(paths: list[Path]) -> list[tuple[str, dict[str, Any]]]:
@@ -30,10 +31,11 @@ def groups(paths: list[Path]) -> list[tuple[str, dict[str, Any]]]:
 
 
 def test_the_committed_split_is_what_the_generator_writes(update_goldens: bool) -> None:
-    files = rulesplit.generate(ROOT / "alertrules")
+    files = rulesplit.generate(ROOT / "alertrules", CONFIG)
     committed = {f"{p.parent.name}/{p.name}" for p in SPLIT.glob("*/*.yml")}
     assert committed == set(files), (
-        "run: python -m mspwatch.targets.rulesplit --rules=alertrules --out=compose/scale/rules"
+        "run: python -m mspwatch.targets.rulesplit --rules=alertrules --config=compose/prometheus.yml"
+        " --out=compose/scale/rules"
     )
     for rel, text in files.items():
         assert_golden(SPLIT / rel, text, update_goldens)
@@ -56,10 +58,11 @@ def test_every_rule_on_the_shards_keeps_the_targets_apart() -> None:
         for r in g["rules"]
         if "record" in r
     }
+    static = rulesplit.static_jobs(yaml.safe_load(CONFIG.read_text()))
     for name, group in groups(list((SPLIT / "shard").glob("*.yml"))):
         for rule in group["rules"]:
             what = f"{name} {group['name']} {rule.get('alert') or rule.get('record')}"
-            assert rulesplit.why_not_local(rule["expr"]) == [], what
+            assert rulesplit.why_not_local(rule["expr"], static) == [], what
             assert not rulesplit.series_read(rule["expr"]) & estate_series, what
 
 
@@ -86,6 +89,7 @@ def test_the_fleet_and_slo_figures_run_in_vmalert() -> None:
         ("a * ignoring (reason) b", []),
         ("vector(1)", []),
         ('label_replace(a, "device", "$1", "instance", "(.*)")', []),
+        ('inventory_maintenance_active{job="inventory"} == 1', []),
         # across targets
         ("max by (customer, site) (probe_success)", ["`max by (customer, site)` merges targets"]),
         ("count(up == 0)", ["`count` without `by` merges targets"]),
@@ -94,6 +98,10 @@ def test_the_fleet_and_slo_figures_run_in_vmalert() -> None:
         ("a / ignoring (instance) b", ["`/ ignoring (instance)` joins targets"]),
         ('absent(up{job="snmp"})', ["`absent()` on one shard does not see the others"]),
         ("a > scalar(b)", ["`scalar()` of a vector merges targets"]),
+        (
+            'a unless on (customer, site, device) inventory_device_info{job="inventory"}',
+            ["`unless` joins series of job inventory (one target, on one shard)"],
+        ),
         (
             'label_replace(a, "instance", "x", "", "")',
             ["`label_replace()` rewrites the target label instance"],
@@ -108,7 +116,13 @@ def test_the_fleet_and_slo_figures_run_in_vmalert() -> None:
     ],
 )
 def test_the_per_target_test(expr: str, reasons: list[str]) -> None:
-    assert rulesplit.why_not_local(expr) == reasons
+    assert rulesplit.why_not_local(expr, frozenset({"inventory"})) == reasons
+
+
+def test_the_fixed_target_jobs_come_from_the_canonical_config() -> None:
+    jobs = rulesplit.static_jobs(yaml.safe_load(CONFIG.read_text()))
+    assert {"snmp-exporter", "alertmanager"} <= jobs
+    assert not jobs & {"snmp", "icmp", "backup", "m365", "patch", "prometheus"}
 
 
 def test_a_group_follows_the_series_it_reads_and_constants_are_recorded_once() -> None:

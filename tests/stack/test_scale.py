@@ -27,6 +27,7 @@ from mspwatch.reports import availability as av
 from mspwatch.reports import frames
 from mspwatch.reports.contract import Month
 from mspwatch.reports.query import Prometheus
+from mspwatch.targets.shards import ALERTMANAGERS, SELF_JOBS
 from tests.conftest import ROOT, require_tool
 from tests.stack.scalekit import (
     COMPOSE,
@@ -110,6 +111,20 @@ def expected_targets() -> set[tuple[str, str]]:
     return out
 
 
+def platform_targets() -> int:
+    """Fixed targets of every shard-split job: each exporter's own, both Alertmanager peers."""
+    cfg = yaml.safe_load((COMPOSE / "prometheus.yml").read_text())
+    n = 0
+    for job in cfg["scrape_configs"]:
+        if job["job_name"] in SELF_JOBS:
+            continue
+        if job["job_name"] == "alertmanager":
+            n += len(ALERTMANAGERS)  # shard_config lists every peer
+            continue
+        n += sum(len(sc["targets"]) for sc in job.get("static_configs", []))
+    return n
+
+
 def active(url: str) -> list[dict[str, Any]]:
     return list(http_json(f"{url}/api/v1/targets?state=active")["data"]["activeTargets"])
 
@@ -132,8 +147,9 @@ def test_the_shards_split_every_target_with_no_overlap_and_no_gap(stack: Stack) 
             f"{url} targets", lambda u=url: [t for t in active(u) if t["labels"]["job"] != "prometheus"], 30
         )
         per_shard.append({(t["labels"]["job"], t["labels"]["instance"]) for t in targets})
-    # 38 estate targets, 5 exporter jobs and 2 Alertmanagers, plus each shard's own job.
-    wait_until("all targets", lambda: sum(len(active(u)) for u in stack.prometheus) >= 38 + 7 + 2, 30)
+    # 38 estate targets, the platform's (each exporter, 2 Alertmanagers), each shard's own.
+    want = 38 + platform_targets() + 2
+    wait_until("all targets", lambda: sum(len(active(u)) for u in stack.prometheus) >= want, 30)
     per_shard = [
         {
             (t["labels"]["job"], t["labels"]["instance"])
@@ -157,7 +173,7 @@ def test_the_shards_split_every_target_with_no_overlap_and_no_gap(stack: Stack) 
 
 
 def test_victoriametrics_receives_every_series_from_both_shards(stack: Stack) -> None:
-    total = len(expected_targets()) + 5 + 2  # file_sd targets, 5 exporter jobs, 2 alertmanagers
+    total = len(expected_targets()) + platform_targets()
 
     def counts() -> dict[str, int] | None:
         got = {r["metric"]["shard"]: int(r["value"][1]) for r in query(stack.vm, "count by (shard) (up)")}

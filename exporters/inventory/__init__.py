@@ -1,0 +1,1 @@
+"""Inventory-state exporter: what Prometheus cannot know (devices, maintenance, contract hours)."""

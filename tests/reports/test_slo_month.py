@@ -1,0 +1,133 @@
+"""The SLO rules over the ground-truth month give the report's availability.
+
+The month is backfilled into its own Prometheus; `promtool tsdb create-blocks-from rules`
+evaluates alertrules/availability.yml over it, once a minute as a running Prometheus would
+(first the device reachability, then the device-minutes that read it: tests/rulepasses.py);
+the device-minutes
+summed over the customer's month are the SLA board's month-to-date figure.
+
+One difference, and only one: the report ignores outages shorter than the contract's
+blip_threshold (counted up, and listed as blips); the rules count every minute. So the
+rules' up device-minutes are the report's less the blips' minutes, named below.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from mspwatch.reports.contract import month_span
+from mspwatch.reports.model import CustomerReport
+from mspwatch.simulators.history.write import backfill
+from tests.conftest import ROOT, free_port, require_tool, stop_process, wait_for_port
+from tests.reports import groundtruth
+from tests.rulepasses import create_blocks, rule_layers
+
+AVAILABILITY = ROOT / "alertrules" / "availability.yml"
+MONTH = month_span(groundtruth.MONTH, "Europe/London")
+# The report's blips, which the rules count as down: (device, start, minutes).
+BLIPS = {
+    "acme-dental": [("hq/fw1", groundtruth.utc("2026-10-20T10:00"), 1)],  # threshold 2 min
+    "bolt-logistics": [("datacentre/pdu-a", groundtruth.utc("2026-10-13T10:00"), 3)],  # threshold 5 min
+}
+
+
+def _start(binary: str, base: Path, data: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    with (base / "prometheus.log").open("ab") as log:
+        proc = subprocess.Popen(
+            [
+                binary,
+                f"--config.file={base / 'prometheus.yml'}",
+                f"--storage.tsdb.path={data}",
+                "--storage.tsdb.retention.time=10y",
+                f"--web.listen-address=127.0.0.1:{port}",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    wait_for_port(port, proc=proc)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(300):  # ready once the TSDB with the backfilled blocks is open
+        if httpx.get(f"{url}/-/ready", timeout=5).status_code == 200:
+            break
+        time.sleep(0.1)
+    return proc, url
+
+
+@pytest.fixture(scope="session")
+def slo_prometheus(tmp_path_factory: pytest.TempPathFactory, history_files: list[Path]) -> Iterator[str]:
+    binary, promtool = require_tool("prometheus"), require_tool("promtool")
+    base = tmp_path_factory.mktemp("slo-prometheus")
+    data = base / "data"
+    backfill(history_files, data, promtool)
+    (base / "prometheus.yml").write_text("global: {scrape_interval: 1m}\n", encoding="utf-8")
+    proc, url = _start(binary, base, data)
+    try:
+        for n, layer in enumerate(rule_layers([AVAILABILITY])):
+            start, end = MONTH.start - 3600, MONTH.end + 3600
+            out = create_blocks(promtool, url, base / f"rules-{n}", layer, start, end)
+            stop_process(proc)
+            for block in out.iterdir():
+                if block.is_dir():
+                    shutil.move(str(block), data / block.name)
+            proc, url = _start(binary, base, data)
+        yield url
+    finally:
+        stop_process(proc)
+
+
+def _month_sum(url: str, series: str) -> dict[str, float]:
+    """The series summed over the month's minutes.
+
+    The minute [K, K+60) has its sample at K+30 and is judged by the evaluation in
+    [K+30, K+90), wherever in the minute the group's offset puts it: the month's minutes
+    are the evaluations in [start+30, end+30).
+    """
+    millis = (MONTH.end - MONTH.start) * 1000 - 1
+    answer = httpx.get(
+        f"{url}/api/v1/query",
+        params={"query": f"sum_over_time({series}[{millis}ms])", "time": f"{MONTH.end + 29.999:.3f}"},
+        timeout=120,
+    ).json()
+    assert answer["status"] == "success", answer
+    return {r["metric"]["customer"]: float(r["value"][1]) for r in answer["data"]["result"]}
+
+
+@pytest.fixture(scope="session")
+def slo_month(slo_prometheus: str) -> dict[str, tuple[float, float]]:
+    counted = _month_sum(slo_prometheus, "customer:availability_counted_devices:sum")
+    up = _month_sum(slo_prometheus, "customer:availability_up_devices:sum")
+    return {c: (counted[c], up[c]) for c in counted}
+
+
+@pytest.mark.parametrize("name", ["acme", "bolt"])
+def test_the_slo_rules_count_what_the_report_counts(
+    name: str, slo_month: dict[str, tuple[float, float]], request: pytest.FixtureRequest
+) -> None:
+    report: CustomerReport = request.getfixturevalue(name)
+    customer = {"acme": "acme-dental", "bolt": "bolt-logistics"}[name]
+    counted, up = slo_month[customer]
+    t = report.total
+    # Contract hours and maintenance, DST-correct, from the inventory exporter's series.
+    assert counted == t.counted
+    # The only difference: the report's blips, counted up there and down here.
+    blip_minutes = sum(minutes for _, _, minutes in BLIPS[customer])
+    assert t.blips == len(BLIPS[customer])
+    assert up == t.up - blip_minutes
+    # No data (the 47-minute gap) is counted and not up in both.
+    assert counted - up == t.down + t.no_data + blip_minutes
+
+
+def test_the_month_figures(slo_month: dict[str, tuple[float, float]]) -> None:
+    """The same, as numbers (tests/reports/test_figures.py derives the report's)."""
+    assert slo_month == {
+        "acme-dental": (310_500, 309_916 - 1),
+        "bolt-logistics": (8 * 22 * 600, 8 * 22 * 600 - 60 - 3),
+    }
