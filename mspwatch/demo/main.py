@@ -15,8 +15,9 @@ into Prometheus's data dir (reused on the next start while fresh, see ``past.py`
 area is ready it writes last month's PDFs with ``mspwatch report`` and prints one table of
 where everything is.
 ``--check`` runs a demo of its own (a fresh data directory and free ports unless given), waits
-until every target has been scraped, checks the history, the alerts delivered and the PDFs,
-prints a summary per area and exits.
+until every target has been scraped, checks the history (30 days for each customer, the agents'
+counters running on across the start), one delivered alert per area with a failing scenario
+and the PDFs, prints a summary per area and exits.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ from .kit import (
 from .m365 import M365Area
 from .past import (
     HISTORY_DAYS,
+    check_continuity,
     check_history,
     check_reports,
     last_month,
@@ -221,6 +223,7 @@ def _run(args: argparse.Namespace, work: Path) -> int:
         if args.check:
             results = [area.check(demo) for area in demo_areas]  # every area reports
             results.append(check_history(demo, args.history_days))
+            results.append(check_continuity(demo, stamp))
             live = {problem[0] for problem in LIVE_PROBLEMS}
             failing = {a.name: names for a in demo_areas if (names := area_alerts(a.rule_files())) & live}
             results.append(check_delivered(demo, failing, DELIVERY_SECONDS))

@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
@@ -41,6 +42,9 @@ from mspwatch.simulators.history.model import (
     Tenant,
 )
 from mspwatch.simulators.history.series import DAY
+
+if TYPE_CHECKING:
+    from mspwatch.simulators.history.live import LiveDevice
 
 ESTATE = Path(__file__).resolve().parent.parent / "estate" / "inventory.yml"
 NINJA_SCENARIO = Path(__file__).resolve().parent.parent / "ninjaone" / "scenarios" / "estate.yaml"
@@ -117,13 +121,19 @@ def ninja_devices(organization: str, scenario: Path = NINJA_SCENARIO) -> list[st
     return names
 
 
-def estate_devices(inv: Inventory) -> tuple[Device, ...]:
-    return tuple(
-        Device(c.name, s.name, d.name, d.role, d.address)
-        for c in inv.customers
-        for s in c.sites
-        for d in s.devices
-    )
+def estate_devices(inv: Inventory, live: Mapping[str, LiveDevice] | None = None) -> tuple[Device, ...]:
+    """The inventory's devices; with ``live`` (address -> the demo agent's values) their
+    uptimes and byte counters are the live ones."""
+    live = live or {}
+    out = []
+    for c in inv.customers:
+        for s in c.sites:
+            for d in s.devices:
+                agent = live.get(d.address)
+                counters = agent.counters if agent is not None else ()
+                uptime = agent.uptime if agent is not None else None
+                out.append(Device(c.name, s.name, d.name, d.role, d.address, uptime, counters))
+    return tuple(out)
 
 
 def inventory_states(customers: Iterable[Customer], start: int, end: int) -> tuple[InventoryState, ...]:
@@ -145,12 +155,15 @@ def inventory_states(customers: Iterable[Customer], start: int, end: int) -> tup
     return tuple(out)
 
 
-def estate_history(inv: Inventory, end: int, days: int = 35, seed: int = 1) -> History:
-    """``days`` of history ending at ``end`` (rounded down to a minute)."""
+def estate_history(
+    inv: Inventory, end: int, days: int = 35, seed: int = 1, live: Mapping[str, LiveDevice] | None = None
+) -> History:
+    """``days`` of history ending at ``end`` (rounded down to a minute); ``live``: the demo
+    agents' counters by address (:func:`mspwatch.simulators.history.live.live_devices`)."""
     rng = random.Random(seed)
     end -= end % MINUTE
     start = end - days * DAY
-    devices = estate_devices(inv)
+    devices = estate_devices(inv, live)
 
     def at(day: float, hour: float) -> int:
         t = start - start % DAY + int(day * DAY + hour * 3600)

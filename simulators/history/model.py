@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+import numpy.typing as npt
+
 MINUTE = 60
 # Samples sit half-way through each minute (as a scrape would, never exactly on the edge),
 # so a query window ``(t-60, t]`` (VictoriaMetrics) and ``[t-60, t]`` (Prometheus) hold the
@@ -18,12 +21,39 @@ SLOW_STEP = 300
 
 
 @dataclass(frozen=True)
+class Counter:
+    """One live value: ``initial + rate * (t - since)``, wrapping at ``modulus``."""
+
+    name: str
+    labels: tuple[tuple[str, str], ...]
+    initial: float
+    rate: float  # per second
+    since: float
+    modulus: float
+
+    def at(self, times: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+        """Whole values, as the agent serves them.
+
+        >>> Counter("x", (), 500.0, 2.5, 1000.0, 2.0**64).at(np.array([1000, 1010])).tolist()
+        [500.0, 525.0]
+        """
+        values: npt.NDArray[np.float64] = np.floor(
+            np.mod(self.initial + self.rate * (times - self.since), self.modulus)
+        )
+        return values
+
+
+@dataclass(frozen=True)
 class Device:
     customer: str
     site: str
     device: str
     role: str
     address: str  # "host:port" of the SNMP agent
+    # The live agent's uptime and byte counters (simulators/history/live.py); without them
+    # the history makes up one "uplink" interface and no uptime.
+    uptime: Counter | None = None
+    counters: tuple[Counter, ...] = ()
 
     @property
     def host(self) -> str:

@@ -112,6 +112,22 @@ class _Generator:
         yield Series("snmp_up", _labels(job="snmp", instance=dev.address, **base), tt, vv)
         if not self.h.interfaces:
             return
+        if dev.counters or dev.uptime is not None:
+            # The live agent's own values, sampled while it answers (a down agent serves none):
+            # uptimes every minute, byte counters every 5 minutes (hundreds of them; graphs
+            # over days rate() them over windows of 10 minutes and more).
+            answered = t[~down]
+            slow = self.slow[~_in_any(self.slow, spans)]
+            for c in (dev.uptime,) if dev.uptime is not None else ():
+                yield Series(
+                    c.name,
+                    _labels(job="snmp", instance=dev.address, **base),
+                    *self._keep(dev.customer, answered, c.at(answered)),
+                )
+            for c in dev.counters:
+                labels = _labels(job="snmp", instance=dev.address, **dict(c.labels), **base)
+                yield Series(c.name, labels, *self._keep(dev.customer, slow, c.at(slow)))
+            return
         # Interface counters: a daily traffic curve, flat while the device is down.
         seed = sum(map(ord, dev.customer + dev.device))
         hours = (t % DAY) / 3600.0

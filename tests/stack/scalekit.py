@@ -28,7 +28,7 @@ from typing import Any
 
 import yaml
 
-from mspwatch.common.procs import Processes, free_port, wait_for_port
+from mspwatch.common.procs import Processes, free_port, wait_for_port, wait_until
 from mspwatch.targets.shards import shard_config
 from tests.conftest import ROOT
 
@@ -37,18 +37,19 @@ SHARDS = 2
 
 
 class CannedExporter:
-    """Answers every GET with ``text`` (any path), or with ``text(target)`` for the request's
-    ``?target=`` ("" when there is none); records webhook POSTs."""
+    """Answers every GET with ``text`` (any path), or with ``text(path, target)`` for the
+    request's path and ``?target=`` ("" when there is none); records webhook POSTs."""
 
-    def __init__(self, text: str | Callable[[str], str]) -> None:
+    def __init__(self, text: str | Callable[[str, str], str]) -> None:
         self.text = text
         self.notifications: list[dict[str, Any]] = []
         kit = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                target = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query).get("target", [""])[0]
-                body = (kit.text if isinstance(kit.text, str) else kit.text(target)).encode()
+                url = urllib.parse.urlsplit(self.path)
+                target = urllib.parse.parse_qs(url.query).get("target", [""])[0]
+                body = (kit.text if isinstance(kit.text, str) else kit.text(url.path, target)).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "text/plain; version=0.0.4")
                 self.send_header("Content-Length", str(len(body)))
@@ -136,6 +137,21 @@ class Stack:
     started: float = 0.0
 
 
+def _all_scraped(stack: Stack) -> bool:
+    """Every active target of every Prometheus scraped at least once, and VictoriaMetrics
+    holding an ``up`` of each shard's targets."""
+    servers = [*stack.prometheus, *([stack.reference] if stack.reference else [])]
+    shard_targets = 0
+    for i, url in enumerate(servers):
+        targets = http_json(f"{url}/api/v1/targets?state=active")["data"]["activeTargets"]
+        if not targets or any(t["health"] == "unknown" for t in targets):
+            return False
+        if i < len(stack.prometheus):
+            shard_targets += len(targets)
+    got = query(stack.vm, "count(up)")
+    return bool(got) and int(got[0]["value"][1]) == shard_targets
+
+
 @contextlib.contextmanager
 def scale_stack(
     work: Path,
@@ -151,7 +167,8 @@ def scale_stack(
 ) -> Iterator[Stack]:
     """Start VictoriaMetrics, two Alertmanager peers and two Prometheus shards; with
     ``estate_rules`` vmalert on them, with ``reference_rules`` one unsharded Prometheus
-    (no remote write, no alerting) on the same targets. Stop them all by PID."""
+    (no remote write, no alerting) on the same targets, both evaluating from the moment every
+    target has been scraped once. Stop them all by PID."""
     procs = Processes(work, cwd=work)
     try:
         vm_port = free_port()
@@ -209,7 +226,7 @@ def scale_stack(
             )
         for i, port in enumerate([vm_port, *am_web]):
             name = "victoriametrics" if i == 0 else f"alertmanager-{i - 1}"
-            wait_for_port(port, timeout=60, proc=procs[name])
+            wait_for_port(port, timeout=60, proc=procs.procs[name], log=procs.log(name))
         prom_ports = [free_port() for _ in range(SHARDS)]
         for i in range(SHARDS):
             base = loopback_base(targets_dir, exporter.address, shard_rules.get(i, []), interval)
@@ -245,7 +262,47 @@ def scale_stack(
             alertmanagers=[f"http://127.0.0.1:{p}" for p in am_web],
             procs=procs.procs,
         )
-        waits = [(p, f"prometheus-{i}") for i, p in enumerate(prom_ports)]
+        for i, port in enumerate(prom_ports):
+            wait_for_port(
+                port, timeout=60, proc=procs.procs[f"prometheus-{i}"], log=procs.log(f"prometheus-{i}")
+            )
+        reference_cfg: dict[str, Any] = {}
+        if reference_rules is not None:
+            port = free_port()
+            reference_cfg = loopback_base(targets_dir, exporter.address, [], interval)
+            reference_cfg.pop("alerting", None)
+            for job in reference_cfg["scrape_configs"]:
+                if job["job_name"] == "prometheus":
+                    job["static_configs"] = [{"targets": [f"127.0.0.1:{port}"]}]
+            path = work / "prometheus-reference.yml"
+            path.write_text(yaml.safe_dump(reference_cfg, sort_keys=False))
+            procs.start(
+                "prometheus-reference",
+                [
+                    shutil.which("prometheus") or "prometheus",
+                    f"--config.file={path}",
+                    f"--storage.tsdb.path={work / 'prom-reference'}",
+                    f"--web.listen-address=127.0.0.1:{port}",
+                    "--web.enable-lifecycle",
+                ],
+            )
+            stack.reference = f"http://127.0.0.1:{port}"
+            wait_for_port(
+                port,
+                timeout=60,
+                proc=procs.procs["prometheus-reference"],
+                log=procs.log("prometheus-reference"),
+            )
+        if estate_rules is not None or reference_rules is not None:
+            # Rules that compare start on complete data: a first evaluation over a part of the
+            # targets would stay in every *_over_time window after it (the SLO burn rates).
+            wait_until("every target scraped once, everywhere", lambda: _all_scraped(stack), 120)
+        if reference_rules is not None:
+            reference_cfg["rule_files"] = reference_rules
+            (work / "prometheus-reference.yml").write_text(yaml.safe_dump(reference_cfg, sort_keys=False))
+            reload = urllib.request.Request(f"{stack.reference}/-/reload", method="POST")  # noqa: S310
+            with urllib.request.urlopen(reload, timeout=30):  # noqa: S310 (loopback)
+                pass
         if estate_rules is not None:
             port = free_port()
             # As compose/compose.yaml's vmalert service, on loopback and at the test's pace.
@@ -264,29 +321,7 @@ def scale_stack(
                 ],
             )
             stack.vmalert = f"http://127.0.0.1:{port}"
-            waits.append((port, "vmalert"))
-        if reference_rules is not None:
-            port = free_port()
-            cfg = loopback_base(targets_dir, exporter.address, reference_rules, interval)
-            cfg.pop("alerting", None)
-            for job in cfg["scrape_configs"]:
-                if job["job_name"] == "prometheus":
-                    job["static_configs"] = [{"targets": [f"127.0.0.1:{port}"]}]
-            path = work / "prometheus-reference.yml"
-            path.write_text(yaml.safe_dump(cfg, sort_keys=False))
-            procs.start(
-                "prometheus-reference",
-                [
-                    shutil.which("prometheus") or "prometheus",
-                    f"--config.file={path}",
-                    f"--storage.tsdb.path={work / 'prom-reference'}",
-                    f"--web.listen-address=127.0.0.1:{port}",
-                ],
-            )
-            stack.reference = f"http://127.0.0.1:{port}"
-            waits.append((port, "prometheus-reference"))
-        for port, name in waits:
-            wait_for_port(port, timeout=60, proc=procs.procs[name], log=procs.log(name))
+            wait_for_port(port, timeout=60, proc=procs.procs["vmalert"], log=procs.log("vmalert"))
         stack.started = time.time()
         yield stack
     finally:
