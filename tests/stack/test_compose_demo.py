@@ -68,7 +68,7 @@ def demo_services() -> dict[str, Any]:
 def test_the_demo_env_mounts_the_demo_site_for_the_exporters_and_prometheus(
     demo_services: dict[str, Any],
 ) -> None:
-    for name in ("snmp-exporter", "backup-exporter", "m365-exporter", "patch-exporter"):
+    for name in ("snmp-exporter", "backup-exporter", "m365-exporter", "patch-exporter", "inventory-exporter"):
         mounts = {v["target"]: (v["source"], v.get("read_only")) for v in demo_services[name]["volumes"]}
         assert mounts["/etc/mspwatch"] == (str(DEMO / "site"), True), name
         assert mounts["/run/secrets/mspwatch"] == (str(DEMO / "secrets" / "exporters"), True), name
@@ -157,3 +157,4 @@ def test_every_file_a_container_is_told_to_read_is_there_with_the_demo_site() ->
     assert any("prometheus-shard-1: --config.file" in c for c in checked)
     assert any("vmalert: -rule=" in c for c in checked)
     assert sum("--config.file=/etc/mspwatch/" in c for c in checked) == 4, checked
+    assert "inventory-exporter: --inventory.file=/etc/mspwatch/inventory.yml" in checked
