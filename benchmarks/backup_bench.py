@@ -16,18 +16,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import resource
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
 
-import httpx
 import yaml
 from prometheus_client import generate_latest
 
+from mspwatch.common.procs import free_port, spawn, stop_process, wait_for_url
 from mspwatch.exporters.backup.main import BackupApp
 from mspwatch.exporters.core.deadline import Deadline
 
@@ -58,25 +56,6 @@ def scenario(jobs: int, runs: int) -> dict[str, object]:
             for i in range(jobs)
         ],
     }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_ready(url: str, proc: subprocess.Popen[bytes]) -> None:
-    end = time.monotonic() + 30
-    while time.monotonic() < end:
-        if proc.poll() is not None:
-            raise SystemExit(f"simulator exited with {proc.returncode}")
-        try:
-            httpx.get(f"{url}/admin/clock", timeout=1, trust_env=False)
-            return
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise SystemExit("simulator did not start within 30 s")
 
 
 async def scrape(config: Path, scrapes: int) -> None:
@@ -146,26 +125,23 @@ def main() -> int:
             ),
             encoding="utf-8",
         )
-        with (base / "sim.log").open("wb") as log:
-            proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "mspwatch.simulators.veeam",
-                    f"--listen=127.0.0.1:{port}",
-                    f"--scenario={base / 'scenario.yaml'}",
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+        proc = spawn(
+            [
+                sys.executable,
+                "-m",
+                "mspwatch.simulators.veeam",
+                f"--listen=127.0.0.1:{port}",
+                f"--scenario={base / 'scenario.yaml'}",
+            ],
+            base / "sim.log",
+        )
         try:
-            wait_ready(url, proc)
+            wait_for_url(f"{url}/admin/clock", timeout=30, proc=proc, log=base / "sim.log")
             sessions = args.jobs * args.runs_per_job
             print(f"{args.jobs} jobs, {sessions} sessions, page size {args.page_size}")
             asyncio.run(scrape(base / "backup.yml", args.scrapes))
         finally:
-            proc.terminate()
-            proc.wait(timeout=10)
+            stop_process(proc)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"exporter process max RSS {rss:.0f} MiB")
     return 0

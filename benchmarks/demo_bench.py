@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -76,10 +77,14 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 def ingest_rate(prometheus: str) -> float:
-    promql = "sum(rate of prometheus_tsdb_head_samples_appended_total)"
+    promql = "sum(rate(prometheus_tsdb_head_samples_appended_total[1m]))"
     url = f"{prometheus}/api/v1/query?" + urllib.parse.urlencode({"query": promql})
-    with urllib.request.urlopen(url, timeout=30) as resp:  # noqa: S310 (loopback)
-        result = json.load(resp)["data"]["result"]
+    try:
+        with urllib.request.urlopen(url, timeout=30) as resp:  # noqa: S310 (loopback)
+            result = json.load(resp)["data"]["result"]
+    except urllib.error.HTTPError as exc:
+        print(f"ingest query failed: {exc.code} {exc.read()[:300]!r}")
+        return float("nan")
     return float(result[0]["value"][1]) if result else 0.0
 
 
@@ -94,6 +99,7 @@ def main() -> int:
     try:
         print(f"load average before: {os.getloadavg()[0]:.2f}; data dir {work}", flush=True)
         proc, first = start(work / "data", offset, args.history_days, work / "first.log")
+        print(f"first start: {first}", flush=True)
         pids = started((work / "first.log").read_text())
         time.sleep(30)  # past the start-up burst
         cpu0 = {name: cpu_seconds(pid) for name, pid in pids.items()}
@@ -105,9 +111,11 @@ def main() -> int:
             time.sleep(1)
         elapsed = time.monotonic() - t0
         cpu = {name: (cpu_seconds(pid) - cpu0[name]) / elapsed for name, pid in pids.items()}
-        rate = ingest_rate(prometheus)
-        load = os.getloadavg()[0]
-        stop(proc)
+        try:
+            rate = ingest_rate(prometheus)
+            load = os.getloadavg()[0]
+        finally:
+            stop(proc)
         proc, second = start(work / "data", offset, args.history_days, work / "second.log")
         stop(proc)
         print(f"\nhistory {args.history_days} days; load average at steady state {load:.2f}")

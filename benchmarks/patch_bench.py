@@ -20,8 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import resource
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,9 +27,9 @@ from collections import Counter
 from datetime import datetime
 from pathlib import Path
 
-import httpx
 import yaml
 
+from mspwatch.common.procs import free_port, spawn, stop_process, wait_for_url
 from mspwatch.exporters.core.deadline import Deadline
 from mspwatch.exporters.core.exposition import render_text
 from mspwatch.exporters.patch.main import PatchApp
@@ -78,25 +76,6 @@ def scenario(customers: int, devices: int, patches: int) -> dict[str, object]:
             for c in range(customers)
         ],
     }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_ready(url: str, proc: subprocess.Popen[bytes]) -> None:
-    end = time.monotonic() + 300
-    while time.monotonic() < end:
-        if proc.poll() is not None:
-            raise SystemExit(f"simulator exited with {proc.returncode}")
-        try:
-            httpx.get(f"{url}/admin/clock", timeout=1, trust_env=False)
-            return
-        except httpx.TransportError:
-            time.sleep(0.2)
-    raise SystemExit("simulator did not start within 300 s")
 
 
 def value(text: str, name: str) -> float:
@@ -186,28 +165,25 @@ def main() -> int:
             "max_sources_in_flight": args.in_flight,
         }
         (base / "patch.yml").write_text(yaml.safe_dump(config), encoding="utf-8")
-        with (base / "sim.log").open("wb") as log:
-            proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "mspwatch.simulators.ninjaone",
-                    f"--listen=127.0.0.1:{port}",
-                    f"--scenario={base / 'scenario.yaml'}",
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+        proc = spawn(
+            [
+                sys.executable,
+                "-m",
+                "mspwatch.simulators.ninjaone",
+                f"--listen=127.0.0.1:{port}",
+                f"--scenario={base / 'scenario.yaml'}",
+            ],
+            base / "sim.log",
+        )
         try:
-            wait_ready(url, proc)
+            wait_for_url(f"{url}/admin/clock", timeout=300, proc=proc, log=base / "sim.log")
             print(
                 f"{args.customers} customers x {args.devices} devices x {args.patches} patches, "
                 f"page size {args.page_size}, {args.in_flight} sources in flight"
             )
             asyncio.run(rounds(base / "patch.yml", args.customers, args.rounds))
         finally:
-            proc.terminate()
-            proc.wait(timeout=10)
+            stop_process(proc)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"exporter process max RSS {rss:.0f} MiB")
     return 0

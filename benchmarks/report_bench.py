@@ -20,8 +20,6 @@ import os
 import random
 import resource
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,9 +27,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
 
+from mspwatch.common.procs import free_port, peak_rss_bytes, spawn, stop_process, wait_for_url
 from mspwatch.inventory import Customer
 from mspwatch.reports.build import CustomerSpec, build_customers
 from mspwatch.reports.frames import RECORDED
@@ -161,19 +159,6 @@ def backfill_days(histories: list[History], data: Path, tmp: Path, promtool: str
     return len(blocks), written / 1e9
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--customers", type=int, default=100)
@@ -197,27 +182,19 @@ def main() -> int:
         print(f"setup: {size:.1f} GB of OpenMetrics, {blocks} blocks in {t_fill:.1f} s", flush=True)
         (tmp / "prometheus.yml").write_text("global: {scrape_interval: 1m}\n")
         port = free_port()
-        with (tmp / "prometheus.log").open("wb") as log:
-            proc = subprocess.Popen(
-                [
-                    prometheus,
-                    f"--config.file={tmp / 'prometheus.yml'}",
-                    f"--storage.tsdb.path={tmp / 'data'}",
-                    "--storage.tsdb.retention.time=10y",
-                    f"--web.listen-address=127.0.0.1:{port}",
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+        proc = spawn(
+            [
+                prometheus,
+                f"--config.file={tmp / 'prometheus.yml'}",
+                f"--storage.tsdb.path={tmp / 'data'}",
+                "--storage.tsdb.retention.time=10y",
+                f"--web.listen-address=127.0.0.1:{port}",
+            ],
+            tmp / "prometheus.log",
+        )
         try:
             url = f"http://127.0.0.1:{port}"
-            for _ in range(600):
-                try:
-                    if httpx.get(f"{url}/-/ready", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                time.sleep(0.2)
+            wait_for_url(f"{url}/-/ready", timeout=600, proc=proc, log=tmp / "prometheus.log")
             prom = TimedPrometheus(url, timeout=300)
             load_before = os.getloadavg()
             t = time.perf_counter()
@@ -235,11 +212,10 @@ def main() -> int:
             t_render = time.perf_counter() - t
             t_query = prom.busy()
             t_compute = t_build - t_query
-            prom_mb = peak_rss_mb(proc.pid)
+            prom_mb = peak_rss_bytes(proc.pid) / 2**20
             load_after = os.getloadavg()
         finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+            stop_process(proc)
     me_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     kids_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     n, k = args.customers, max(1, len(rendered))

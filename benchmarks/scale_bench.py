@@ -27,13 +27,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from mspwatch.common.procs import rss_bytes, wait_until  # noqa: E402
 from tests.stack.scalekit import (  # noqa: E402
     COMPOSE,
     CannedExporter,
     query,
-    rss_bytes,
     scale_stack,
-    wait_until,
     with_interval,
 )
 

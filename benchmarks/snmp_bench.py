@@ -44,7 +44,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-CLK_TCK = os.sysconf("SC_CLK_TCK")
+from mspwatch.common.procs import CLK_TCK, Processes, cpu_seconds, wait_for_port  # noqa: E402
+
 IF_TABLE = "1.3.6.1.2.1.2.2"
 IF_X_TABLE = "1.3.6.1.2.1.31.1.1"
 SNMPD_BASE_PORT = 11161
@@ -58,44 +59,6 @@ SNMPSIM_RECORDING = "network/switch/cisco-n5000.snmprec.bz2"  # a switch with 60
 
 
 # --- processes ------------------------------------------------------------------------------
-
-
-class Procs:
-    """Processes this run started; stopped by PID, SIGTERM then SIGKILL."""
-
-    def __init__(self, logdir: Path) -> None:
-        self.logdir = logdir
-        self.procs: dict[str, subprocess.Popen[bytes]] = {}
-
-    def start(self, name: str, args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-        with (self.logdir / f"{name}.log").open("wb") as log:
-            proc = subprocess.Popen(
-                args, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
-            )
-        self.procs[name] = proc
-        return proc
-
-    def stop(self, name: str, sig: int = signal.SIGTERM) -> None:
-        proc = self.procs.pop(name, None)
-        if proc is None or proc.poll() is not None:
-            return
-        os.kill(proc.pid, sig)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
-
-    def stop_all(self) -> None:
-        for name in list(self.procs):
-            with contextlib.suppress(Exception):
-                self.stop(name)
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process, all threads, from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
 def children_cpu() -> float:
@@ -135,20 +98,6 @@ def wait_udp_agent(port: int, community: str, proc: subprocess.Popen[bytes], tim
             return
         time.sleep(0.3)
     raise TimeoutError(f"agent on port {port} did not answer within {timeout}s")
-
-
-def wait_tcp(port: int, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
-    import socket
-
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if proc.poll() is not None:
-            raise RuntimeError(f"process for port {port} exited with {proc.returncode}")
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
 
 
 # --- HTTP scrapes ---------------------------------------------------------------------------
@@ -360,7 +309,7 @@ def mspwatch_config(path: Path, max_devices_in_flight: int = 64) -> None:
     )
 
 
-def snmpd_start(procs: Procs, tmp: Path, index: int) -> int:
+def snmpd_start(procs: Processes, tmp: Path, index: int) -> int:
     port = SNMPD_BASE_PORT + index
     conf = tmp / f"snmpd-{index}.conf"
     # One agent stands in for many devices in the throughput run: give its socket the room
@@ -489,7 +438,7 @@ def machine_busy() -> tuple[float, float]:
     return busy / CLK_TCK, (f[7] if len(f) > 7 else 0) / CLK_TCK
 
 
-def profile_run(procs: Procs, tmp: Path, target: str, scrapes: int) -> None:
+def profile_run(procs: Processes, tmp: Path, target: str, scrapes: int) -> None:
     """Scrape a cProfile'd exporter and print where its time goes."""
     import pstats
 
@@ -509,7 +458,7 @@ def profile_run(procs: Procs, tmp: Path, target: str, scrapes: int) -> None:
             "--log.level=warning",
         ],
     )
-    wait_tcp(MSPWATCH_PROFILED_PORT, proc)
+    wait_for_port(MSPWATCH_PROFILED_PORT, proc=proc, log=procs.log("mspwatch-profiled"))
     tool = MspwatchTool("profiled", proc.pid, MSPWATCH_PROFILED_PORT)
     for _ in range(scrapes):
         tool.scrape(target, "public")
@@ -521,7 +470,7 @@ def profile_run(procs: Procs, tmp: Path, target: str, scrapes: int) -> None:
 
 def inner(args: argparse.Namespace) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="mspwatch-bench-"))
-    procs = Procs(tmp)
+    procs = Processes(tmp)
     try:
         _inner(args, tmp, procs)
     finally:
@@ -532,7 +481,7 @@ def inner(args: argparse.Namespace) -> None:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _inner(args: argparse.Namespace, tmp: Path, procs: Procs) -> None:
+def _inner(args: argparse.Namespace, tmp: Path, procs: Processes) -> None:
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True, timeout=30)
     mspwatch_config(tmp / "mspwatch.yml", args.max_devices_in_flight)
     snmp_exporter_config(tmp / "snmp_exporter.yml")
@@ -571,7 +520,7 @@ def _inner(args: argparse.Namespace, tmp: Path, procs: Procs) -> None:
         ],
     )
     for p, port in ((fast, MSPWATCH_PORT), (slow, MSPWATCH_PYSNMP_PORT), (peer, SNMP_EXPORTER_PORT)):
-        wait_tcp(port, p)
+        wait_for_port(port, proc=p)
     tools: list[Tool] = [
         MspwatchTool("mspwatch (fast client)", fast.pid, MSPWATCH_PORT),
         SnmpExporterTool("snmp_exporter 0.21", peer.pid, SNMP_EXPORTER_PORT),
@@ -635,7 +584,7 @@ def _inner(args: argparse.Namespace, tmp: Path, procs: Procs) -> None:
     print_table(medians(results))
 
 
-def snmpsim_run(procs: Procs, tmp: Path, tools: list[Tool], args: argparse.Namespace) -> list[Result]:
+def snmpsim_run(procs: Processes, tmp: Path, tools: list[Tool], args: argparse.Namespace) -> list[Result]:
     from mspwatch.simulators.snmp import snmpsim_data_dir
 
     data = tmp / "snmpsim-data"

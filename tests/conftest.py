@@ -1,17 +1,15 @@
-"""Shared test helpers: golden files, promtool, free ports, processes stopped by PID."""
+"""Shared test helpers: golden files, promtool, a per-test process set (mspwatch.common.procs)."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from mspwatch.common.procs import Processes
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -75,66 +73,9 @@ def promtool_check_metrics(text: str) -> str:
     return (proc.stdout + proc.stderr).decode().strip()
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp, socket.socket() as tcp:
-        # A port free for both UDP and TCP, so either kind of server can take it.
-        tcp.bind(("127.0.0.1", 0))
-        port = int(tcp.getsockname()[1])
-        udp.bind(("127.0.0.1", port))
-        return port
-
-
-def wait_for_port(
-    port: int, *, udp: bool = False, timeout: float = 30.0, proc: subprocess.Popen[bytes] | None = None
-) -> None:
-    """Wait until something listens on 127.0.0.1:port (TCP connect, or UDP bind fails)."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"process exited early with code {proc.returncode}")
-        if udp:
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-                try:
-                    s.bind(("127.0.0.1", port))
-                except OSError:
-                    return
-        else:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    return
-        time.sleep(0.1)
-    raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout}s")
-
-
-def stop_process(proc: subprocess.Popen[bytes]) -> None:
-    """Stop a process we started, by PID: SIGTERM, then SIGKILL."""
-    if proc.poll() is not None:
-        return
-    os.kill(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-
-
 @pytest.fixture
 def start_process(tmp_path: Path) -> Iterator[object]:
-    """Start processes for one test; each is stopped by PID afterwards. Logs go to tmp_path."""
-    procs: list[subprocess.Popen[bytes]] = []
-
-    def start(args: list[str], name: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-        with (tmp_path / f"{name}.log").open("wb") as log:  # the child keeps its own copy
-            proc = subprocess.Popen(
-                args,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env={**os.environ, **(env or {})},
-                cwd=tmp_path,
-            )
-        procs.append(proc)
-        return proc
-
-    yield start
-    for proc in procs:
-        stop_process(proc)
+    """Start processes for one test (``start(args, name, env)``); each is stopped by PID
+    afterwards. Logs go to ``tmp_path/<name>.log``, the working directory is ``tmp_path``."""
+    with Processes(tmp_path, cwd=tmp_path) as procs:
+        yield lambda args, name, env=None: procs.start(name, args, env)

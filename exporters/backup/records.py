@@ -9,6 +9,7 @@ from typing import Literal
 # One request-statistics type for every exporter: the core HTTP client's (a scrape counts
 # requests and retries in its own instance; restic and the drop folder count commands).
 from mspwatch.exporters.core.http import RequestStats as RequestStats
+from mspwatch.exporters.core.probe import SourceError as CoreSourceError
 
 Result = Literal["success", "warning", "failed", "none", "unknown"]
 RESULTS: tuple[Result, ...] = ("success", "warning", "failed", "none", "unknown")
@@ -28,15 +29,15 @@ class Reason(StrEnum):
     MALFORMED = "malformed"  # the answer was not the documented JSON
     COMMAND_FAILED = "command_failed"  # the configured command exited non-zero or could not start
     IO = "io"  # a configured file or folder is missing or unreadable
+    INTERNAL = "internal"  # the scrape crashed (a bug): see the exporter's log
 
 
-class SourceError(Exception):
+class SourceError(CoreSourceError):
     """A source could not be read; ``detail`` is for logs and never holds credentials."""
 
     def __init__(self, reason: Reason, detail: str) -> None:
-        super().__init__(f"{reason}: {detail}")
+        super().__init__(reason, detail)
         self.reason: Reason = reason
-        self.detail = detail
 
 
 _RESULT_ALIASES: dict[str, Result] = {

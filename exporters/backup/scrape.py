@@ -14,7 +14,6 @@ the answer is still HTTP 200 within the deadline::
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -24,11 +23,11 @@ from typing import Protocol
 from prometheus_client.core import Metric
 
 from mspwatch.exporters.core.deadline import Deadline
-from mspwatch.exporters.core.probe import ProbeFailure
+from mspwatch.exporters.core.probe import fetch_source
 from mspwatch.inventory import RpoConfig
 
 from .mapping import SourceScrape, map_source
-from .records import Reason, RequestStats, SourceData, SourceError
+from .records import Reason, RequestStats, SourceData
 from .restorelog import read_restore_tests
 
 log = logging.getLogger("mspwatch.backup")
@@ -62,32 +61,23 @@ async def scrape_source(
 ) -> list[Metric]:
     """Scrape one source; a source that cannot be read raises :class:`ProbeFailure`."""
     stats = RequestStats()  # this scrape's own: concurrent scrapes of a source do not mix
-    reason: Reason
-    try:
-        async with asyncio.timeout(deadline.remaining()):
-            data = await client.fetch(deadline, stats)
-    except SourceError as exc:
-        reason, detail = exc.reason, exc.detail
-    except TimeoutError:
-        reason, detail = Reason.DEADLINE, "no answer before the scrape deadline"
-    except Exception as exc:  # a bug or an answer shape we did not foresee: still a 200
-        reason, detail = Reason.MALFORMED, f"{type(exc).__name__}: {exc}"[:300]
-        log.error("source answer could not be mapped", extra={"source": name, "err": detail})
-    else:
-        logged = read_restore_tests(restore_log, name)
+
+    def down() -> list[Metric]:
         return map_source(
-            SourceScrape(
-                data=data,
-                now=clock(),
-                rpo=rpo,
-                stats=stats,
-                api_errors=client.api_errors,
-                logged_tests=logged,
-            )
+            SourceScrape(data=None, now=clock(), rpo=rpo, stats=stats, api_errors=client.api_errors)
         )
-    if reason is not Reason.MALFORMED:
-        log.info("source down", extra={"source": name, "reason": reason, "detail": detail})
-    health = map_source(
-        SourceScrape(data=None, now=clock(), rpo=rpo, stats=stats, api_errors=client.api_errors)
+
+    data = await fetch_source(
+        name, client.fetch(deadline, stats), deadline, malformed=Reason.MALFORMED, down=down, log=log
     )
-    raise ProbeFailure(reason, detail=detail, families=health)
+    logged = read_restore_tests(restore_log, name)
+    return map_source(
+        SourceScrape(
+            data=data,
+            now=clock(),
+            rpo=rpo,
+            stats=stats,
+            api_errors=client.api_errors,
+            logged_tests=logged,
+        )
+    )

@@ -13,7 +13,9 @@ the deadline and emits the outcome, the same three families for every exporter::
     snmp_scrape_duration_seconds 2.0041
 
 A wait for a slot that outlasts the deadline, and a scrape that overruns it, are the
-reason ``deadline``; every declared reason has a series, at 0 unless it is why ``up`` is 0.
+reason ``deadline``; a scrape that raises anything else unforeseen (a bug, an answer shape
+nobody foresaw) is the reason ``internal``, logged once with its traceback, and still an
+HTTP 200. Every declared reason has a series, at 0 unless it is why ``up`` is 0.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import asyncio
 import logging
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from enum import StrEnum
 from typing import ClassVar, Generic, TypeVar
 
@@ -35,7 +37,10 @@ log = logging.getLogger("mspwatch.probe")
 
 T = TypeVar("T")
 
-DEADLINE = "deadline"  # the one reason every exporter's enum must declare
+# The reasons the core itself gives, which every exporter's enum must declare.
+DEADLINE = "deadline"  # no slot, or no answer, before the scrape deadline
+INTERNAL = "internal"  # the scrape raised an exception nobody foresaw
+CORE_REASONS = (DEADLINE, INTERNAL)
 
 
 class BadRequest(Exception):
@@ -59,6 +64,50 @@ class ProbeFailure(Exception):
         self.reasons = frozenset(reasons)
         self.detail = detail
         self.families = list(families)
+
+
+class SourceError(Exception):
+    """A source could not be read, for a bounded ``reason`` of the exporter's enum.
+
+    ``detail`` is for logs and never holds credentials. Each exporter's clients raise a
+    subclass that narrows ``reason`` to its own enum.
+    """
+
+    def __init__(self, reason: StrEnum, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+async def fetch_source(
+    source: str,
+    fetch: Awaitable[T],
+    deadline: Deadline,
+    *,
+    malformed: StrEnum,
+    down: Callable[[], Sequence[Metric]],
+    log: logging.Logger,
+) -> T:
+    """Await one source's ``fetch`` by ``deadline``; a source that cannot be read raises
+    :class:`ProbeFailure` carrying ``down()``'s families (its request counters).
+
+    The reason is the :class:`SourceError`'s; ``deadline`` (of ``malformed``'s enum) when the
+    deadline comes first; ``malformed`` for any other exception, raised while a client read
+    an answer of a shape nobody foresaw (logged as an error; the others are info).
+    """
+    try:
+        async with asyncio.timeout(deadline.remaining()):
+            return await fetch
+    except SourceError as exc:
+        reason, detail = exc.reason, exc.detail
+    except TimeoutError:
+        reason, detail = type(malformed)(DEADLINE), "no answer before the scrape deadline"
+    except Exception as exc:  # an answer the client could not read: still a 200
+        reason, detail = malformed, f"{type(exc).__name__}: {exc}"[:300]
+        log.error("source answer could not be mapped", extra={"source": source, "err": detail})
+    if reason is not malformed:
+        log.info("source down", extra={"source": source, "reason": str(reason), "detail": detail})
+    raise ProbeFailure(reason, detail=detail, families=down())
 
 
 class Families:
@@ -102,7 +151,7 @@ class ProbeApp(ABC, Generic[T]):
 
     namespace: ClassVar[str]  # "snmp": the prefix of every family
     probe_path: ClassVar[str]  # "/snmp"
-    reasons: ClassVar[type[StrEnum]]  # every failure reason, declared once; has "deadline"
+    reasons: ClassVar[type[StrEnum]]  # every failure reason, declared once; has CORE_REASONS
     subject: ClassVar[str] = "target"  # what is scraped, for help texts: "device"
     up_help: ClassVar[str] = "1 if the target was scraped, 0 otherwise."
     # The reasons are appended: "..., 0 for the others: timeout, auth, deadline."
@@ -113,8 +162,10 @@ class ProbeApp(ABC, Generic[T]):
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
         reasons = cls.__dict__.get("reasons")
-        if reasons is not None and DEADLINE not in {r.value for r in reasons}:
-            raise TypeError(f"{cls.__name__}.reasons must declare {DEADLINE!r}")
+        if reasons is not None:
+            missing = [r for r in CORE_REASONS if r not in {m.value for m in reasons}]
+            if missing:
+                raise TypeError(f"{cls.__name__}.reasons must declare {', '.join(map(repr, missing))}")
 
     def __init__(self) -> None:
         self._probe_slots = _Slots()
@@ -149,7 +200,8 @@ class ProbeApp(ABC, Generic[T]):
     async def probe(self, params: Mapping[str, str], deadline: Deadline) -> CollectorRegistry:
         """Scrape the target named by ``params`` into a fresh registry, outcome included.
 
-        Raises :class:`BadRequest` only; a failing target is ``<namespace>_up 0``.
+        Raises :class:`BadRequest` only; a failing target is ``<namespace>_up 0``, and so is
+        one whose scrape crashed (reason ``internal``).
         """
         target = self.target(params)
         started = time.monotonic()
@@ -161,6 +213,13 @@ class ProbeApp(ABC, Generic[T]):
             if not reasons <= set(self.reasons):
                 raise TypeError(f"undeclared reason in {sorted(reasons)}") from failure
             up = False
+        except BadRequest:
+            raise
+        except Exception:
+            # Once, here, with the traceback; the answer says only the bounded reason. The
+            # target is not logged: its text comes from the request (the server logs it safely).
+            log.exception("scrape crashed", extra={"namespace": self.namespace})
+            reasons, families, up = frozenset({self.reasons(INTERNAL)}), [], False
         else:
             up = True
         up_family, error_family, duration_family = self._outcome(up, reasons, time.monotonic() - started)

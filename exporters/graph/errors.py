@@ -15,6 +15,7 @@ class Reason(StrEnum):
     NETWORK = "network"  # connection refused, TLS failure, reset, DNS
     PROTOCOL = "protocol"  # an answer we cannot use: not JSON, unexpected shape, other 4xx
     DEADLINE = "deadline"  # the refresh ran out of time
+    INTERNAL = "internal"  # the scrape or refresh crashed (a bug): see the exporter's log
 
 
 class GraphError(Exception):

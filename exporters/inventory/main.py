@@ -32,7 +32,8 @@ DEFAULT_PORT = 9821
 
 
 class InventoryReason(StrEnum):
-    DEADLINE = "deadline"  # the only way a scrape of local state can fail
+    DEADLINE = "deadline"  # the only way a scrape of local state can fail...
+    INTERNAL = "internal"  # ...but for a bug: the scrape crashed, see the exporter's log
 
 
 class InventoryApp(ProbeApp[str | None]):

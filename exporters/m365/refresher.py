@@ -130,7 +130,7 @@ class TenantRefresher:
             self._failed(signal, GraphError(Reason.DEADLINE, "refresh overran its budget"))
         except Exception as exc:  # a bug must not kill the tenant's loop
             log.exception("refresh crashed", extra={"tenant": self.tenant.name, "signal": signal})
-            self._failed(signal, GraphError(Reason.PROTOCOL, type(exc).__name__))
+            self._failed(signal, GraphError(Reason.INTERNAL, type(exc).__name__))
         else:
             now = self.clock()
             if slot.state.attempted and not slot.state.ok:

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from mspwatch.exporters.core.probe import SourceError as CoreSourceError
+
 
 class Classification(StrEnum):
     """What kind of update; NinjaOne's ``type`` and Intune's classifications map onto it."""
@@ -67,15 +69,15 @@ class SourceReason(StrEnum):
     PROTOCOL = "protocol"  # another unexpected HTTP status
     MALFORMED = "malformed"  # the answer was not the documented JSON
     NOT_FOUND = "not_found"  # the configured organisation does not exist in the RMM
+    INTERNAL = "internal"  # the scrape crashed (a bug): see the exporter's log
 
 
-class SourceError(Exception):
+class SourceError(CoreSourceError):
     """A source could not be read; ``detail`` is for logs and never holds credentials."""
 
     def __init__(self, reason: SourceReason, detail: str) -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
-        self.detail = detail
+        super().__init__(reason, detail)
+        self.reason: SourceReason = reason
 
 
 @dataclass(frozen=True)

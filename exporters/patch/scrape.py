@@ -9,7 +9,6 @@ the answer is still an HTTP 200 within the deadline::
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -20,11 +19,11 @@ from prometheus_client.core import Metric
 
 from mspwatch.exporters.core.deadline import Deadline
 from mspwatch.exporters.core.http import RequestStats
-from mspwatch.exporters.core.probe import ProbeFailure
+from mspwatch.exporters.core.probe import fetch_source
 
 from .mapping import SourceScrape, map_source
 from .policy import PolicySettings
-from .records import SourceData, SourceError, SourceReason
+from .records import SourceData, SourceReason
 
 log = logging.getLogger("mspwatch.patch")
 
@@ -52,20 +51,11 @@ async def scrape_source(
 ) -> list[Metric]:
     """Scrape one source; a source that cannot be read raises :class:`ProbeFailure`."""
     stats = RequestStats()  # this scrape's own: concurrent scrapes of a source do not mix
-    reason: SourceReason
-    try:
-        async with asyncio.timeout(deadline.remaining()):
-            data = await client.fetch(deadline, stats)
-    except SourceError as exc:
-        reason, detail = exc.reason, exc.detail
-    except TimeoutError:
-        reason, detail = SourceReason.DEADLINE, "no answer before the scrape deadline"
-    except Exception as exc:  # a bug or an answer shape we did not foresee: still a 200
-        reason, detail = SourceReason.MALFORMED, f"{type(exc).__name__}: {exc}"[:300]
-        log.error("source answer could not be mapped", extra={"source": name, "err": detail})
-    else:
-        return map_source(SourceScrape(data=data, now=clock(), policy=policy, zone=zone, stats=stats))
-    if reason is not SourceReason.MALFORMED:
-        log.info("source down", extra={"source": name, "reason": str(reason), "detail": detail})
-    health = map_source(SourceScrape(data=None, now=clock(), policy=policy, zone=zone, stats=stats))
-    raise ProbeFailure(reason, detail=detail, families=health)
+
+    def down() -> list[Metric]:
+        return map_source(SourceScrape(data=None, now=clock(), policy=policy, zone=zone, stats=stats))
+
+    data = await fetch_source(
+        name, client.fetch(deadline, stats), deadline, malformed=SourceReason.MALFORMED, down=down, log=log
+    )
+    return map_source(SourceScrape(data=data, now=clock(), policy=policy, zone=zone, stats=stats))

@@ -36,6 +36,7 @@ class Reason(StrEnum):
     PROTOCOL = "protocol"  # the agent answered with an error or broken data
     NOT_INCREASING = "not_increasing"  # a walk's OIDs stopped increasing
     DEADLINE = "deadline"  # the scrape deadline was reached
+    INTERNAL = "internal"  # the scrape crashed (a bug): see the exporter's log
 
 
 class SnmpError(Exception):

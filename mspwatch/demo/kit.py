@@ -8,8 +8,8 @@ the areas and runs them in order.
 
 from __future__ import annotations
 
+import contextlib
 import json
-import os
 import random
 import re
 import shutil
@@ -29,6 +29,7 @@ from typing import Any
 import yaml
 
 from mspwatch.common.net import split_host_port
+from mspwatch.common.procs import stop_process, wait_until
 from mspwatch.inventory import Device, Inventory, VeeamSource, load_inventory
 
 from .runner import DemoError, Runner, Stopped
@@ -228,22 +229,31 @@ def wait_http(
     ``context``: the CA an https:// URL is checked against. ``expect`` returns None when the
     body shows our process answered, else what is wrong (the last such is in the error).
     """
-    end = time.monotonic() + timeout
     wrong = "no answer"
-    while True:
-        procs.check_alive()
+
+    def answered() -> tuple[bytes] | None:
+        nonlocal wrong
         try:
             with urllib.request.urlopen(url, timeout=2, context=context) as resp:  # noqa: S310
                 body: bytes = resp.read()
-            problem = expect(body) if expect is not None else None
-            if problem is None:
-                return body
-            wrong = problem
         except OSError as exc:
             wrong = str(exc)
-        if time.monotonic() > end:
-            raise DemoError(f"{url} did not answer as the demo's own process within {timeout:.0f}s: {wrong}")
-        procs.sleep(0.25)
+            return None
+        problem = expect(body) if expect is not None else None
+        if problem is not None:
+            wrong = problem
+            return None
+        return (body,)  # a tuple: an empty body is an answer too
+
+    try:
+        (body,) = wait_until(
+            url, answered, timeout, interval=0.25, alive=procs.check_alive, sleep=procs.sleep
+        )
+    except TimeoutError:
+        raise DemoError(
+            f"{url} did not answer as the demo's own process within {timeout:.0f}s: {wrong}"
+        ) from None
+    return body
 
 
 def own_pid(pid: int | None) -> Callable[[bytes], str | None]:
@@ -293,18 +303,17 @@ def wait_all_up(
     prometheus: str, procs: Runner, promql: str, expected: int, timeout: float
 ) -> list[dict[str, Any]]:
     """Wait until ``promql`` returns at least ``expected`` series, all of value 1; return them."""
-    end = time.monotonic() + timeout
     result: list[dict[str, Any]] = []
-    while time.monotonic() < end:
-        procs.check_alive()
-        try:
-            result = query(prometheus, promql)
-        except OSError:
-            result = []
-        if len(result) >= expected and all(s["value"][1] == "1" for s in result):
-            return result
-        procs.sleep(1)
-    return result  # the caller reports what is still down
+
+    def all_up() -> bool:
+        nonlocal result
+        result = []  # an unanswered query leaves nothing up
+        result = query(prometheus, promql)
+        return len(result) >= expected and all(s["value"][1] == "1" for s in result)
+
+    with contextlib.suppress(TimeoutError):
+        wait_until(promql, all_up, timeout, interval=1, alive=procs.check_alive, sleep=procs.sleep)
+    return result  # on a timeout the caller reports what is still down
 
 
 def start_exporter(demo: Demo, command: str, config: Path, port: int) -> None:
@@ -430,31 +439,12 @@ def run_step(args: list[str], procs: Runner | None = None, env: dict[str, str] |
 
 def stop_group(child: subprocess.Popen[Any]) -> None:
     """SIGTERM to the child's process group, SIGKILL after 5 s; reap the child."""
-    for sig, grace in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(child.pid, sig)
-        except ProcessLookupError:
-            break
-        end = time.monotonic() + grace
-        while time.monotonic() < end and _group_alive(child):
-            time.sleep(0.1)
-        if not _group_alive(child):
-            break
-    child.wait()
+    stop_process(child, grace=5.0)
     print(
         f"stopped {Path(child.args[0]).name if isinstance(child.args, list) else 'step'} "
         f"(pid {child.pid}) and its children",
         flush=True,
     )
-
-
-def _group_alive(child: subprocess.Popen[Any]) -> bool:
-    child.poll()  # reap the leader once it exits, so killpg(0) sees only the rest of the group
-    try:
-        os.killpg(child.pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 # --- checks shared by the areas -------------------------------------------------------------

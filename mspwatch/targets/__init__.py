@@ -8,11 +8,20 @@ writes one file_sd file per scrape job (``snmp.json``, ``icmp.json``, ``backup.j
 ``m365.json``, ``patch.json``) and, given a base, the Alertmanager config with each
 customer's routes and maintenance windows. The inventory is first checked against the
 exporter configs that are given; on any error nothing is written.
+
+``--check`` writes nothing: it exits 1 with a diff when a committed file is stale (for CI)::
+
+    $ mspwatch targets --check --inventory=inventory.yml --output.dir=targets/
+    --- targets/snmp.json (committed)
+    +++ targets/snmp.json (from inventory.yml)
+    ...
+    targets: 1 of 5 files stale; run the same command without --check
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import sys
 from pathlib import Path
 
@@ -28,6 +37,9 @@ example:
   mspwatch targets --inventory=inventory.yml --output.dir=targets/ \\
       --alertmanager.base=alertmanager.base.yml --snmp.config=snmp.yml \\
       --backup.config=backup.yml --m365.config=m365.yml --patch.config=patch.yml
+
+With --check nothing is written: the exit code is 1, with a diff, when a file on disk
+differs from what the inventory gives (a CI step that keeps the committed files current).
 """
 
 
@@ -51,6 +63,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         dest="alertmanager_output",
         type=Path,
         help="where to write the merged Alertmanager config (default: alertmanager.yml next to the base)",
+    )
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; print a diff and exit 1 if a file on disk is stale or missing",
     )
     for area, exporter, what in (
         ("snmp", "SNMP", "snmp_auth and profiles of every device"),
@@ -102,8 +119,36 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    if args.check:
+        return check(files, args.inventory)
     for path, text in files.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         write_atomically(path, text)
         print(path)
+    return 0
+
+
+def check(files: dict[Path, str], inventory: Path) -> int:
+    """Print a unified diff of every file whose text on disk is not ``files``'; 1 if any."""
+    stale = 0
+    for path, text in files.items():
+        try:
+            current = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            current = None
+        if current == text:
+            continue
+        stale += 1
+        sys.stdout.writelines(
+            difflib.unified_diff(
+                (current or "").splitlines(keepends=True),
+                text.splitlines(keepends=True),
+                fromfile=f"{path} ({'committed' if current is not None else 'missing'})",
+                tofile=f"{path} (from {inventory})",
+            )
+        )
+    if stale:
+        print(f"targets: {stale} of {len(files)} files stale; run the same command without --check")
+        return 1
+    print(f"targets: {len(files)} files up to date")
     return 0

@@ -17,15 +17,8 @@ Queries answer ``{"cursor": {"name", "offset", "count", "expires"}, "results": [
 the next page is ``?cursor=<name>&pageSize=N`` until ``results`` is empty. An unknown or
 expired cursor answers 400 (the real API does not document this answer: unverified).
 
-Admin routes for tests and demos (no auth; bind to loopback)::
-
-    GET  /admin/identity   {"simulator": "ninjaone", "pid": N}: who answers on the port
-    GET  /admin/clock      {"now": ISO}
-    POST /admin/clock      {"set": ISO} or {"advance": "16m" | seconds}
-    POST /admin/faults     a fault, as in scenario files
-    POST /admin/revoke     forget every token (they expired early)
-    POST /admin/reset      reload the scenario file, clock included
-    GET  /admin/requests   the request log; DELETE clears it
+Admin routes for tests and demos (no auth; bind to loopback): those of
+:mod:`mspwatch.simulators.admin`.
 """
 
 from __future__ import annotations
@@ -33,18 +26,17 @@ from __future__ import annotations
 import asyncio
 import bisect
 import json
-import os
 import re
 import secrets
-import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
+from mspwatch.simulators.admin import AdminError, SimState, admin_answer
 from mspwatch.simulators.asgi import Receive, Scope, Send, read_request, respond
-from mspwatch.simulators.veeam.scenario import parse_duration, resolve_when
+from mspwatch.simulators.veeam.scenario import resolve_when
 
 from .scenario import DeviceSpec, FaultSpec, PatchSpec, Scenario, load_scenario
 
@@ -107,13 +99,8 @@ class BadParam(ValueError):
 
 
 @dataclass
-class State:
-    scenario_file: Path
-    clock_override: str | None = None
+class State(SimState):
     scenario: Scenario = field(init=False)
-    running_clock: bool = False
-    _base: float = 0.0
-    _anchor: float = 0.0
     orgs: list[tuple[int, str]] = field(default_factory=list)
     devices: list[Device] = field(default_factory=list)
     activities: list[Activity] = field(default_factory=list)  # by id, oldest first
@@ -121,28 +108,11 @@ class State:
     faults: list[Fault] = field(default_factory=list)
     tokens: dict[str, float] = field(default_factory=dict)  # token -> expiry (sim clock)
     cursors: dict[str, Cursor] = field(default_factory=dict)
-    requests: list[dict[str, Any]] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self.load()
-
-    @property
-    def now(self) -> float:
-        if self.running_clock:
-            return self._base + (time.time() - self._anchor)
-        return self._base
-
-    @now.setter
-    def now(self, value: float) -> None:
-        self._base, self._anchor = value, time.time()
 
     def load(self) -> None:
         sc = load_scenario(self.scenario_file)
         self.scenario = sc
-        start = self.clock_override or sc.clock
-        self.running_clock = start == "now"
-        self.now = resolve_when(start, 0.0)
-        clock = self.now
+        clock = self.start_clock(sc.clock)
         self.orgs, self.devices = [], []
         device_id = patch_id = 0
         for oi, org in enumerate(sc.organizations, start=1):
@@ -193,6 +163,12 @@ class State:
         self.faults = [Fault(f) for f in sc.faults]
         self.tokens.clear()
         self.cursors.clear()
+
+    def add_fault(self, spec: dict[str, Any]) -> None:
+        self.faults.append(Fault(FaultSpec.model_validate(spec)))
+
+    def revoke(self) -> None:
+        self.tokens.clear()
 
     # --- what the device looks like at the simulated clock ---------------------------
 
@@ -500,45 +476,10 @@ class NinjaOneSimulator:
     # --- admin -----------------------------------------------------------------------
 
     def admin(self, method: str, path: str, raw: bytes) -> tuple[int, bytes, dict[str, str]]:
-        st = self.state
         try:
-            body = json.loads(raw) if raw else {}
-        except json.JSONDecodeError:
-            return _error(400, "admin: body is not JSON")
-        if not isinstance(body, dict):
-            return _error(400, "admin: body must be an object")
-        if path == "/admin/identity":
-            return _json(200, {"simulator": "ninjaone", "pid": os.getpid()})
-        if path == "/admin/clock":
-            if method == "POST":
-                try:
-                    if "set" in body:
-                        st.now = resolve_when(str(body["set"]), st.now)
-                    elif "advance" in body:
-                        st.now += float(parse_duration(body["advance"]))  # type: ignore[arg-type]
-                    else:
-                        return _error(400, "admin: want set or advance")
-                except ValueError as exc:
-                    return _error(400, f"admin: {exc}")
-            return _json(200, {"now": iso(st.now)})
-        if path == "/admin/faults" and method == "POST":
-            try:
-                st.faults.append(Fault(FaultSpec.model_validate(body)))
-            except ValueError as exc:
-                return _error(400, f"admin: {exc}")
-            return _json(200, {"faults": len(st.faults)})
-        if path == "/admin/revoke" and method == "POST":
-            st.tokens.clear()
-            return _json(200, {})
-        if path == "/admin/reset" and method == "POST":
-            st.load()
-            st.requests.clear()
-            return _json(200, {"now": iso(st.now)})
-        if path == "/admin/requests":
-            if method == "DELETE":
-                st.requests.clear()
-            return _json(200, {"requests": st.requests})
-        return _error(404, f"No admin route {method} {path}")
+            return _json(200, admin_answer("ninjaone", self.state, method, path, raw, iso=iso))
+        except AdminError as exc:
+            return _error(exc.status, exc.message)
 
 
 def _patch_row(p: Patch, d: Device, status: str) -> dict[str, Any]:

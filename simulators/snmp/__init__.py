@@ -7,6 +7,7 @@ recording's file name without extension, e.g. ``switch-cisco-c3560``.
 from __future__ import annotations
 
 import bz2
+import functools
 import hashlib
 import os
 import shutil
@@ -15,6 +16,8 @@ import sys
 import time
 from importlib.resources import files
 from pathlib import Path
+
+from mspwatch.common.procs import exited, spawn, wait_until
 
 # community -> recording in the snmpsim-data package (data/<family>/<file>.snmprec[.bz2]).
 # Chosen to cover every device family an MSP runs; each one is a real device's walk.
@@ -225,13 +228,7 @@ def start_snmpsim(
     data_dir: Path, cache_dir: Path, endpoints: list[str], auth_key: str, priv_key: str, log: Path
 ) -> subprocess.Popen[bytes]:
     """Start snmpsim on loopback endpoints (``127.0.0.1:1161``); the caller stops it by PID."""
-    with log.open("wb") as out:
-        return subprocess.Popen(
-            snmpsim_command(data_dir, cache_dir, endpoints, auth_key, priv_key),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=snmpsim_env(),
-        )
+    return spawn(snmpsim_command(data_dir, cache_dir, endpoints, auth_key, priv_key), log, env=snmpsim_env())
 
 
 def recorded_sysname(recording: Path) -> str | None:
@@ -245,6 +242,10 @@ def recorded_sysname(recording: Path) -> str | None:
     return None
 
 
+def _answers(ask: list[str]) -> bool:
+    return subprocess.run(ask, capture_output=True, check=False, timeout=30).returncode == 0
+
+
 def wait_until_serving(
     proc: subprocess.Popen[bytes], endpoint: str, communities: list[str], timeout: float
 ) -> None:
@@ -253,22 +254,13 @@ def wait_until_serving(
     snmpget = shutil.which("snmpget")
     if snmpget is None:
         raise RuntimeError("snmpget not found: install the snmp package (make deps)")
-    end = time.monotonic() + timeout
+    end = time.monotonic() + timeout  # one deadline for all the communities
     for community in communities:
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"snmpsim exited with code {proc.returncode}")
-            answered = (
-                subprocess.run(
-                    [snmpget, "-v2c", "-c", community, "-t", "15", "-r", "0", endpoint, "1.3.6.1.2.1.1.3.0"],
-                    capture_output=True,
-                    check=False,
-                    timeout=30,
-                ).returncode
-                == 0
-            )
-            if answered:
-                break
-            if time.monotonic() > end:
-                raise TimeoutError(f"snmpsim did not serve {community} within {timeout:.0f}s")
-            time.sleep(0.2)
+        ask = [snmpget, "-v2c", "-c", community, "-t", "15", "-r", "0", endpoint, "1.3.6.1.2.1.1.3.0"]
+        wait_until(
+            f"snmpsim serving {community}",
+            functools.partial(_answers, ask),
+            max(0.0, end - time.monotonic()),
+            interval=0.2,
+            alive=exited(proc),
+        )

@@ -13,18 +13,13 @@ API routes (each needs ``x-api-version``; all but the token endpoint need a bear
     GET  /api/v1/sessions/{id}/taskSessions
     GET  /api/v1/backupInfrastructure/repositories/states
 
-Admin routes for tests and demos (no auth; bind to loopback)::
+Admin routes for tests and demos (no auth; bind to loopback): the shared ones of
+:mod:`mspwatch.simulators.admin`, plus::
 
-    GET  /admin/identity              {"simulator": "veeam", "pid": N}: who answers on the port
-    GET  /admin/clock                 {"now": ISO}
-    POST /admin/clock                 {"set": ISO} or {"advance": "16m" | seconds}
     POST /admin/jobs/delete           {"name": job name}
-    POST /admin/faults                a fault, as in scenario files
-    POST /admin/revoke                forget every token (a server restart)
-    POST /admin/reset                 reload the scenario file, clock included
-    GET  /admin/requests              the request log (method, path, query, status, and
-                                      ``received``: arrival on the simulator's monotonic
-                                      clock, to measure retry gaps); DELETE clears it
+
+The request log also holds ``received``, arrival on the simulator's monotonic clock, to
+measure retry gaps.
 """
 
 from __future__ import annotations
@@ -32,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import fnmatch
 import json
-import os
 import re
 import secrets
 import time
@@ -43,6 +37,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
+from mspwatch.simulators.admin import AdminError, SimState, admin_answer
 from mspwatch.simulators.asgi import Receive, Scope, Send, read_request, respond
 
 from .scenario import (
@@ -51,7 +46,6 @@ from .scenario import (
     Scenario,
     SessionSpec,
     load_scenario,
-    parse_duration,
     resolve_when,
     stable_id,
 )
@@ -132,42 +126,19 @@ class Fault:
 
 
 @dataclass
-class State:
-    scenario_file: Path
-    clock_override: str | None = None  # --clock: "now" or an ISO time instead of the file's
+class State(SimState):
     scenario: Scenario = field(init=False)
-    running_clock: bool = False
-    _base: float = 0.0  # simulated time at _anchor
-    _anchor: float = 0.0  # real time when _base was set
     jobs: list[Job] = field(default_factory=list)
     sessions: list[Session] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
     access_tokens: dict[str, tuple[str, float]] = field(default_factory=dict)
     refresh_tokens: dict[str, tuple[str, float]] = field(default_factory=dict)
     spent_refresh_tokens: set[str] = field(default_factory=set)
-    requests: list[dict[str, Any]] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self.load()
-
-    @property
-    def now(self) -> float:
-        """The simulated clock: frozen, or running with real time from its last setting."""
-        if self.running_clock:
-            return self._base + (time.time() - self._anchor)
-        return self._base
-
-    @now.setter
-    def now(self, value: float) -> None:
-        self._base, self._anchor = value, time.time()
 
     def load(self) -> None:
         sc = load_scenario(self.scenario_file)
         self.scenario = sc
-        start = self.clock_override or sc.clock
-        self.running_clock = start == "now"
-        self.now = resolve_when(start, 0.0)
-        clock = self.now  # one reading: relative times must not drift while loading
+        clock = self.start_clock(sc.clock)
         self.jobs, self.sessions = [], []
         usn = 1000
         for spec in sc.jobs:
@@ -204,6 +175,13 @@ class State:
         self.access_tokens.clear()
         self.refresh_tokens.clear()
         self.spent_refresh_tokens.clear()
+
+    def add_fault(self, spec: dict[str, Any]) -> None:
+        self.faults.append(Fault(FaultSpec.model_validate(spec)))
+
+    def revoke(self) -> None:
+        self.access_tokens.clear()
+        self.refresh_tokens.clear()
 
     def _session(self, s: SessionSpec, job_id: str, name: str, stype: str, usn: int, clock: float) -> Session:
         start = resolve_when(s.start, clock)
@@ -538,51 +516,27 @@ class VeeamSimulator:
     # --- admin ---------------------------------------------------------------------------
 
     def admin(self, req: Request) -> Response:
-        st = self.state
         try:
-            body = json.loads(req.body) if req.body else {}
-        except json.JSONDecodeError:
-            return error(400, "BadRequest", "admin: body is not JSON")
-        if not isinstance(body, dict):
-            return error(400, "BadRequest", "admin: body must be an object")
-        if req.path == "/admin/identity":
-            return json_response(200, {"simulator": "veeam", "pid": os.getpid()})
-        if req.path == "/admin/clock":
-            if req.method == "POST":
-                try:
-                    if "set" in body:
-                        st.now = resolve_when(str(body["set"]), st.now)
-                    elif "advance" in body:
-                        st.now += float(parse_duration(body["advance"]))  # type: ignore[arg-type]
-                    else:
-                        return error(400, "BadRequest", "admin: want set or advance")
-                except ValueError as exc:
-                    return error(400, "BadRequest", f"admin: {exc}")
-            return json_response(200, {"now": iso(st.now)})
-        if req.path == "/admin/jobs/delete" and req.method == "POST":
-            gone = {j.id for j in st.jobs if j.spec.name == body.get("name")}
-            st.jobs = [j for j in st.jobs if j.id not in gone]
-            st.sessions = [s for s in st.sessions if s.job_id not in gone]
-            return json_response(200, {"deleted": len(gone)})
-        if req.path == "/admin/faults" and req.method == "POST":
-            try:
-                st.faults.append(Fault(FaultSpec.model_validate(body)))
-            except ValueError as exc:
-                return error(400, "BadRequest", f"admin: {exc}")
-            return json_response(200, {"faults": len(st.faults)})
-        if req.path == "/admin/revoke" and req.method == "POST":
-            st.access_tokens.clear()
-            st.refresh_tokens.clear()
-            return json_response(200, {})
-        if req.path == "/admin/reset" and req.method == "POST":
-            st.load()
-            st.requests.clear()
-            return json_response(200, {"now": iso(st.now)})
-        if req.path == "/admin/requests":
-            if req.method == "DELETE":
-                st.requests.clear()
-            return json_response(200, {"requests": st.requests})
-        return error(404, "NotFound", f"No admin route {req.method} {req.path}.")
+            doc = admin_answer(
+                "veeam",
+                self.state,
+                req.method,
+                req.path,
+                req.body,
+                iso=iso,
+                extra={("POST", "/admin/jobs/delete"): self.delete_job},
+            )
+        except AdminError as exc:
+            code = "NotFound" if exc.status == 404 else "BadRequest"
+            return error(exc.status, code, exc.message + "." * (exc.status == 404))
+        return json_response(200, doc)
+
+    def delete_job(self, body: dict[str, Any]) -> dict[str, Any]:
+        st = self.state
+        gone = {j.id for j in st.jobs if j.spec.name == body.get("name")}
+        st.jobs = [j for j in st.jobs if j.id not in gone]
+        st.sessions = [s for s in st.sessions if s.job_id not in gone]
+        return {"deleted": len(gone)}
 
 
 # --- small HTTP helpers ---------------------------------------------------------------------

@@ -24,7 +24,8 @@ import httpx
 import pytest
 import yaml
 
-from tests.conftest import free_port, require_tool, wait_for_port
+from mspwatch.common.procs import free_port, wait_for_port
+from tests.conftest import require_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRAPES = Path(__file__).parent / "scrapes"

@@ -19,10 +19,11 @@ import httpx
 import pytest
 import yaml
 
+from mspwatch.common.procs import free_port, wait_for_port
 from mspwatch.inventory import Inventory, is_in_maintenance
 from mspwatch.inventory.localtime import WEEKDAYS
 from mspwatch.targets.alertmanager import render
-from tests.conftest import free_port, require_tool, wait_for_port
+from tests.conftest import require_tool
 
 from .test_end_to_end import Webhooks, hooks  # noqa: F401 - the webhook server fixture
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -15,65 +14,28 @@ import httpx
 import pytest
 import yaml
 
+from mspwatch.common.procs import stop_process
 from mspwatch.exporters.backup.main import BackupApp
 from mspwatch.exporters.core.server import ExporterMetrics, ExporterServer
 from mspwatch.exporters.core.webconfig import WebConfig
-from tests.conftest import ROOT, free_port, stop_process, wait_for_port
+from mspwatch.simulators.admin import AdminClient, start_simulator
+from tests.conftest import ROOT
 
 SCENARIOS = ROOT / "simulators" / "veeam" / "scenarios"
 PASSWORD = "Sim-Passw0rd!"
 SCENARIO_CLOCK = datetime.fromisoformat("2026-01-15T06:00:00+00:00").timestamp()
 
 
-class Sim:
-    """A running simulator: its URL and its admin routes."""
-
-    def __init__(self, proc: subprocess.Popen[bytes], url: str) -> None:
-        self.proc = proc
-        self.url = url
-        self.admin = httpx.Client(base_url=url, timeout=10, trust_env=False)
-
-    def post(self, path: str, body: dict[str, Any]) -> Any:
-        resp = self.admin.post(path, json=body)
-        resp.raise_for_status()
-        return resp.json()
-
-    def reset(self) -> None:
-        self.post("/admin/reset", {})
-
-    def advance(self, span: str) -> None:
-        self.post("/admin/clock", {"advance": span})
-
-    def fault(self, **spec: Any) -> None:
-        self.post("/admin/faults", spec)
-
-    def requests(self) -> list[dict[str, Any]]:
-        return list(self.admin.get("/admin/requests").json()["requests"])
+class Sim(AdminClient):
+    """A running Veeam simulator."""
 
     def grants(self) -> list[str]:
         return [r["grant_type"] for r in self.requests() if r["path"] == "/api/oauth2/token"]
 
 
 def start_sim(scenario: Path, log: Path, *tls: str) -> tuple[subprocess.Popen[bytes], int]:
-    port = free_port()
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "mspwatch.simulators.veeam",
-                "--listen",
-                f"127.0.0.1:{port}",
-                "--scenario",
-                str(scenario),
-                *tls,
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=ROOT,
-        )
-    wait_for_port(port, proc=proc)
-    return proc, port
+    proc, url = start_simulator("mspwatch.simulators.veeam", scenario, log, *tls, cwd=ROOT)
+    return proc, int(url.rsplit(":", 1)[1])
 
 
 @pytest.fixture(scope="session")
@@ -88,7 +50,7 @@ def _sims(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Sim]]:
         yield sims
     finally:
         for sim in sims.values():
-            sim.admin.close()
+            sim.close()
             stop_process(sim.proc)
 
 

@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 import yaml
 
+from mspwatch.common.procs import stop_process
 from mspwatch.exporters.backup.mapping import SourceScrape, map_source
 from mspwatch.exporters.backup.records import JobRecord, SourceData
 from mspwatch.inventory import RpoConfig
-from tests.conftest import stop_process
 
 from .conftest import PASSWORD, SCENARIO_CLOCK, Sim, start_sim, value, veeam_source, write_config
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import httpx
 
+from mspwatch.common.procs import free_port, wait_for_port
 from mspwatch.simulators.tls import make_test_ca
-from tests.conftest import free_port, wait_for_port
 
 from .conftest import PASSWORD, SCENARIOS, Sim, value, veeam_source, write_config
 from .test_faults import reason_of

@@ -22,8 +22,8 @@ import pytest
 import uvicorn
 import yaml
 
+from mspwatch.common.procs import free_port, spawn, stop_process, wait_for_port
 from mspwatch.simulators.asgi import Receive, Scope, Send, read_request, respond
-from tests.conftest import free_port, stop_process, wait_for_port
 
 
 @dataclass(frozen=True)
@@ -187,20 +187,18 @@ def exporters(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Ex
         for name, (config, probe) in write_configs(d).items():
             port = free_port()
             log = d / f"{name}.log"
-            with log.open("wb") as out:
-                proc = subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "mspwatch.cli",
-                        name,
-                        f"--config.file={config}",
-                        f"--web.listen-address=127.0.0.1:{port}",
-                    ],
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    cwd=d,
-                )
+            proc = spawn(
+                [
+                    sys.executable,
+                    "-m",
+                    "mspwatch.cli",
+                    name,
+                    f"--config.file={config}",
+                    f"--web.listen-address=127.0.0.1:{port}",
+                ],
+                log,
+                cwd=d,
+            )
             started[name] = Exporter(name, name.split("-")[0], port, probe, config, log, proc)
         for exp in started.values():
             wait_for_port(exp.port, proc=exp.proc)

@@ -13,10 +13,10 @@ from contextlib import asynccontextmanager, suppress
 
 from prometheus_client import CollectorRegistry, Gauge
 
+from mspwatch.common.procs import free_port
 from mspwatch.exporters.core.deadline import Deadline
 from mspwatch.exporters.core.server import ExporterMetrics, ExporterServer, ServerOptions, serve
 from mspwatch.exporters.core.webconfig import WebConfig
-from tests.conftest import free_port
 
 EOF_BOUND = 30.0  # far above the 0.5 s timeout: the test waits for a close, it does not time it
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from collections.abc import Mapping
 from enum import StrEnum
@@ -12,6 +13,7 @@ import pytest
 from prometheus_client import generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 
+from mspwatch.common.secrets import Secret
 from mspwatch.exporters.core.deadline import Deadline
 from mspwatch.exporters.core.probe import BadRequest, ProbeApp, ProbeFailure
 from mspwatch.exporters.core.server import ExporterMetrics, ExporterServer, ServerOptions
@@ -22,6 +24,10 @@ class Reason(StrEnum):
     TIMEOUT = "timeout"
     AUTH = "auth"
     DEADLINE = "deadline"
+    INTERNAL = "internal"
+
+
+PASSWORD = "Sw0rdf1sh-in-a-bug"
 
 
 def _family(name: str, value: float) -> GaugeMetricFamily:
@@ -74,6 +80,8 @@ class FakeApp(ProbeApp[str]):
             raise ProbeFailure(_Other.X)
         if target == "bad":
             raise BadRequest("target 'bad' is not allowed")
+        if target == "leaky":  # a bug whose message holds the credential it used
+            raise ValueError(f"login with {Secret(PASSWORD)} refused")
         raise RuntimeError("a bug")
 
 
@@ -99,11 +107,12 @@ async def test_a_scrape_that_succeeds() -> None:
         "# TYPE fake_up gauge\n"
         "fake_up 1.0\n"
         "# HELP fake_scrape_error 1 for the reason the gadget could not be scraped (fake_up 0), "
-        "0 for the others: timeout, auth, deadline.\n"
+        "0 for the others: timeout, auth, deadline, internal.\n"
         "# TYPE fake_scrape_error gauge\n"
         'fake_scrape_error{reason="timeout"} 0.0\n'
         'fake_scrape_error{reason="auth"} 0.0\n'
         'fake_scrape_error{reason="deadline"} 0.0\n'
+        'fake_scrape_error{reason="internal"} 0.0\n'
         "# HELP fake_things fake_things help.\n"
         "# TYPE fake_things gauge\n"
         "fake_things 3.0\n"
@@ -116,17 +125,39 @@ async def test_a_scrape_that_succeeds() -> None:
 async def test_a_failure_has_its_reason_and_keeps_its_families() -> None:
     text = _text(await FakeApp().probe({"target": "timeout"}, Deadline.after(5)))
     assert "fake_up 0.0" in text
-    assert _errors(text) == {"timeout": 1.0, "auth": 0.0, "deadline": 0.0}
+    assert _errors(text) == {"timeout": 1.0, "auth": 0.0, "deadline": 0.0, "internal": 0.0}
     assert "fake_requests 2.0" in text
     assert "fake_scrape_duration_seconds" in text
 
 
 async def test_several_reasons_or_none_yet() -> None:
     both = _text(await FakeApp().probe({"target": "both"}, Deadline.after(5)))
-    assert _errors(both) == {"timeout": 1.0, "auth": 1.0, "deadline": 0.0}
+    assert _errors(both) == {"timeout": 1.0, "auth": 1.0, "deadline": 0.0, "internal": 0.0}
     pending = _text(await FakeApp().probe({"target": "unknown-yet"}, Deadline.after(5)))
     assert "fake_up 0.0" in pending
     assert set(_errors(pending).values()) == {0.0}
+
+
+async def test_a_scrape_that_crashes_is_up_0_internal_logged_once(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    text = _text(await FakeApp().probe({"target": "crash"}, Deadline.after(5)))
+    assert "fake_up 0.0" in text
+    assert _errors(text) == {"timeout": 0.0, "auth": 0.0, "deadline": 0.0, "internal": 1.0}
+    assert "a bug" not in text  # the answer holds the bounded reason only
+    crashed = [r for r in caplog.records if r.getMessage() == "scrape crashed"]
+    assert len(crashed) == 1
+    assert crashed[0].levelno == logging.ERROR
+    assert crashed[0].exc_info is not None and str(crashed[0].exc_info[1]) == "a bug"  # the traceback
+    assert [r.getMessage() for r in caplog.records] == ["scrape crashed"]
+
+
+async def test_a_crash_logs_no_secret(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    text = _text(await FakeApp().probe({"target": "leaky"}, Deadline.after(5)))
+    assert _errors(text)["internal"] == 1.0
+    logged = caplog.text  # message and formatted traceback
+    assert "login with <secret> refused" in logged
+    assert PASSWORD not in logged and PASSWORD not in text
 
 
 async def test_a_scrape_that_overruns_the_deadline_is_cut_off_as_deadline() -> None:
@@ -169,14 +200,31 @@ async def test_bad_requests_and_undeclared_reasons_raise() -> None:
         await app.probe({"target": "undeclared"}, Deadline.after(5))
 
 
-def test_every_exporter_declares_the_reason_deadline() -> None:
+def test_every_exporter_declares_the_core_reasons() -> None:
     class NoDeadline(StrEnum):
         TIMEOUT = "timeout"
+        INTERNAL = "internal"
 
-    with pytest.raises(TypeError, match="must declare 'deadline'"):
+    class NoInternal(StrEnum):
+        DEADLINE = "deadline"
+
+    class Neither(StrEnum):
+        TIMEOUT = "timeout"
+
+    with pytest.raises(TypeError, match=r"^Broken\.reasons must declare 'deadline'$"):
 
         class Broken(FakeApp):
             reasons = NoDeadline
+
+    with pytest.raises(TypeError, match=r"^Broken\.reasons must declare 'internal'$"):
+
+        class Broken(FakeApp):  # type: ignore[no-redef]
+            reasons = NoInternal
+
+    with pytest.raises(TypeError, match=r"^Broken\.reasons must declare 'deadline', 'internal'$"):
+
+        class Broken(FakeApp):  # type: ignore[no-redef]
+            reasons = Neither
 
 
 def test_outcome_metrics_document_the_core_families() -> None:
@@ -209,10 +257,14 @@ async def test_the_server_answers_each_outcome() -> None:
     assert "fake_up 0.0" in down.text
     assert (await _get(server, "/fake")).status_code == 400
     crashed = await _get(server, "/fake?target=crash")
-    assert crashed.status_code == 500
+    assert crashed.status_code == 200  # a crashed scrape is data too: up 0, reason internal
+    assert "fake_up 0.0" in crashed.text
+    assert 'fake_scrape_error{reason="internal"} 1.0' in crashed.text
     assert "a bug" not in crashed.text
+    undeclared = await _get(server, "/fake?target=undeclared")  # a broken exporter: 500
+    assert undeclared.status_code == 500
     own = (await _get(server, "/metrics")).text
-    assert 'fake_exporter_probes_total{outcome="ok"} 1.0' in own
+    assert 'fake_exporter_probes_total{outcome="ok"} 2.0' in own
     assert 'fake_exporter_probes_total{outcome="bad_request"} 1.0' in own
     assert 'fake_exporter_probes_total{outcome="error"} 1.0' in own
 
@@ -268,7 +320,7 @@ def test_every_exporter_is_a_probe_app_with_one_vocabulary(module: str) -> None:
     app = apps[0]
     ns = app.namespace
     assert app.probe_path == f"/{ns}"
-    assert "deadline" in {r.value for r in app.reasons}
+    assert {"deadline", "internal"} <= {r.value for r in app.reasons}
     assert [name for name, _label, _help in app.outcome_metrics()] == [
         f"{ns}_up",
         f"{ns}_scrape_error",

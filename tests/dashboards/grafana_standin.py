@@ -23,8 +23,8 @@ from typing import Any
 
 import uvicorn
 
+from mspwatch.common.procs import free_port
 from mspwatch.simulators.asgi import Receive, Scope, Send, read_request, respond
-from tests.conftest import free_port
 
 ROLES = ("Viewer", "Editor", "Admin")
 _UID = re.compile(r"[a-zA-Z0-9_-]{1,40}")

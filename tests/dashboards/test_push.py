@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 
 from mspwatch.cli import build_parser
+from mspwatch.common.procs import free_port
 from mspwatch.dashboards import push
-from tests.conftest import ROOT, free_port
+from tests.conftest import ROOT
 from tests.dashboards.grafana_standin import GrafanaStandin, Served, serve
 
 TOKEN = "glsa_standin_editor_0f9e8d7c6b5a"

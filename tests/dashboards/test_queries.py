@@ -13,16 +13,16 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from mspwatch.common.procs import free_port, spawn, stop_process, wait_for_url
 from mspwatch.simulators.history.demo import estate_history, load_estate
 from mspwatch.simulators.history.write import backfill, write_openmetrics
-from tests.conftest import free_port, require_tool, stop_process, wait_for_port
+from tests.conftest import require_tool
 from tests.dashboards import dashlint
 from tests.dashboards.dashlint import ROOT
 from tests.rulepasses import create_blocks, rule_layers
@@ -34,8 +34,8 @@ RULES = [ROOT / "alertrules" / n for n in ("availability.yml", "recording.yml", 
 
 def _start(binary: str, base: Path, data: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    log = (base / "prometheus.log").open("ab")
-    proc = subprocess.Popen(
+    log = base / "prometheus.log"
+    proc = spawn(
         [
             binary,
             f"--config.file={base / 'prometheus.yml'}",
@@ -43,16 +43,11 @@ def _start(binary: str, base: Path, data: Path) -> tuple[subprocess.Popen[bytes]
             "--storage.tsdb.retention.time=10y",
             f"--web.listen-address=127.0.0.1:{port}",
         ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
+        log,
     )
-    log.close()
-    wait_for_port(port, proc=proc)
     url = f"http://127.0.0.1:{port}"
-    for _ in range(300):  # ready once the TSDB with the backfilled blocks is open
-        if httpx.get(f"{url}/-/ready", timeout=5).status_code == 200:
-            break
-        time.sleep(0.1)
+    # Ready once the TSDB with the backfilled blocks is open.
+    wait_for_url(f"{url}/-/ready", timeout=60, proc=proc, log=log)
     return proc, url
 
 

@@ -18,9 +18,10 @@ import httpx
 import pytest
 import yaml
 
+from mspwatch.common.procs import free_port, wait_for_port
 from mspwatch.demo.main import Ports, areas, prometheus_config
 from mspwatch.inventory import load_inventory, write_targets
-from tests.conftest import free_port, require_tool, wait_for_port
+from tests.conftest import require_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 

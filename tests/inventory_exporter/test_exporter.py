@@ -4,7 +4,6 @@ DST-correct windows, the routes, reload, and the real process answering on loopb
 from __future__ import annotations
 
 import re
-import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,10 +13,11 @@ import pytest
 
 from mspwatch.cli import main as mspwatch_main
 from mspwatch.common.config import ConfigError
+from mspwatch.common.procs import free_port, spawn, stop_process, wait_for_port
 from mspwatch.exporters.core.server import ExporterMetrics, ExporterServer
 from mspwatch.exporters.core.webconfig import WebConfig
 from mspwatch.exporters.inventory.main import InventoryApp
-from tests.conftest import ROOT, assert_golden, free_port, promtool_check_metrics, stop_process, wait_for_port
+from tests.conftest import ROOT, assert_golden, promtool_check_metrics
 
 HERE = Path(__file__).parent
 ESTATE = ROOT / "simulators" / "estate" / "inventory.yml"
@@ -119,20 +119,18 @@ def test_a_bad_inventory_fails_at_start_in_one_line(
 
 def test_the_real_process_serves_the_estate(tmp_path: Path) -> None:
     port = free_port()
-    with (tmp_path / "exporter.log").open("wb") as log:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "mspwatch.cli",
-                "inventory-exporter",
-                f"--inventory.file={ESTATE}",
-                f"--web.listen-address=127.0.0.1:{port}",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=ROOT,
-        )
+    proc = spawn(
+        [
+            sys.executable,
+            "-m",
+            "mspwatch.cli",
+            "inventory-exporter",
+            f"--inventory.file={ESTATE}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        tmp_path / "exporter.log",
+        cwd=ROOT,
+    )
     try:
         wait_for_port(port, proc=proc)
         text = httpx.get(f"http://127.0.0.1:{port}/inventory", timeout=10).text

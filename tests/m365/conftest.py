@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ssl
-import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -13,8 +12,9 @@ from typing import Any
 import httpx
 import pytest
 
+from mspwatch.common.procs import free_port, spawn, stop_process, wait_for_port
 from mspwatch.simulators.graph.tls import make_client_certificate, make_test_ca
-from tests.conftest import ROOT, free_port, stop_process, wait_for_port
+from tests.conftest import ROOT
 
 SCENARIOS = ROOT / "simulators" / "graph" / "scenarios"
 ESTATE_START = "2026-11-02T07:55:00Z"  # helpers.FROZEN_NOW
@@ -55,28 +55,26 @@ def _start(base: Path, scenario: str, start: str | None = None) -> Iterator[Sim]
     cert, key = make_client_certificate(base / "client")
     port = free_port()
     log = base / "simulator.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "mspwatch.simulators.graph",
-                "--listen",
-                f"127.0.0.1:{port}",
-                "--scenario",
-                str(SCENARIOS / f"{scenario}.yaml"),
-                "--tls-dir",
-                str(base / "tls"),
-                "--trust-cert",
-                str(cert),
-                "--write-exporter-config",
-                str(base / "m365.yml"),
-                *([f"--start={start}"] if start else []),
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=ROOT,
-        )
+    proc = spawn(
+        [
+            sys.executable,
+            "-m",
+            "mspwatch.simulators.graph",
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--scenario",
+            str(SCENARIOS / f"{scenario}.yaml"),
+            "--tls-dir",
+            str(base / "tls"),
+            "--trust-cert",
+            str(cert),
+            "--write-exporter-config",
+            str(base / "m365.yml"),
+            *([f"--start={start}"] if start else []),
+        ],
+        log,
+        cwd=ROOT,
+    )
     try:
         wait_for_port(port, proc=proc, timeout=30)
         yield Sim(port, tls.ca_file, cert, key, log, base / "m365.yml")

@@ -86,7 +86,7 @@ EXPECTED: dict[str, set[Alert]] = {
     "service-health-fabrikam-later": {_a("M365ServiceStatusUnknown", service="SharePoint Online")},
 }
 # Alerts aggregated over tenants keep only these labels.
-PER_JOB = {"M365ServiceStatusUnknown", "M365ExporterScrapeFailing"}
+PER_JOB = {"M365ServiceStatusUnknown", "M365ScrapeFailing"}
 SEVERITY = {
     str(r["alert"]): str(r["labels"]["severity"])
     for g in yaml.safe_load(RULES.read_text())["groups"]

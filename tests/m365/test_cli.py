@@ -12,7 +12,8 @@ from typing import Any
 import httpx
 import yaml
 
-from tests.conftest import ROOT, free_port, wait_for_port
+from mspwatch.common.procs import free_port, wait_for_port
+from tests.conftest import ROOT
 
 from .conftest import MSP_CLIENT_ID, MSP_SECRET, Sim
 

@@ -5,24 +5,25 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
 from collections.abc import Awaitable, Callable, Iterator, Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import httpx
 import pytest
 from prometheus_client import generate_latest
 from prometheus_client.core import Metric
 
+from mspwatch.common.procs import stop_process
 from mspwatch.common.secrets import Secret
 from mspwatch.exporters.core.deadline import Deadline
 from mspwatch.exporters.core.probe import ProbeApp, registry_of
 from mspwatch.exporters.patch.main import PatchApp
 from mspwatch.exporters.patch.ninjaone import NinjaOneClient, NinjaOptions
 from mspwatch.exporters.patch.scrape import scrape_source
-from tests.conftest import ROOT, free_port, stop_process, wait_for_port
+from mspwatch.simulators.admin import AdminClient, start_simulator
+from tests.conftest import ROOT
 
 from .test_policy import Policy
 
@@ -33,61 +34,17 @@ LONDON = ZoneInfo("Europe/London")
 ESTATE_CLOCK = "2026-02-02T09:00:00Z"
 
 
-class Sim:
-    """A running simulator: its URL, its admin routes and its simulated clock."""
-
-    def __init__(self, proc: subprocess.Popen[bytes], url: str) -> None:
-        self.proc = proc
-        self.url = url
-        self.admin = httpx.Client(base_url=url, timeout=10, trust_env=False)
-
-    def post(self, path: str, body: dict[str, Any]) -> Any:
-        resp = self.admin.post(path, json=body)
-        resp.raise_for_status()
-        return resp.json()
-
-    def reset(self) -> None:
-        self.post("/admin/reset", {})
-
-    def advance(self, span: str) -> None:
-        self.post("/admin/clock", {"advance": span})
-
-    def set_clock(self, iso: str) -> None:
-        self.post("/admin/clock", {"set": iso})
+class Sim(AdminClient):
+    """A running NinjaOne simulator, with its simulated clock."""
 
     def now(self) -> float:
-        from datetime import datetime
-
         iso = self.admin.get("/admin/clock").json()["now"]
         return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
 
-    def fault(self, **spec: Any) -> None:
-        self.post("/admin/faults", spec)
-
-    def requests(self) -> list[dict[str, Any]]:
-        return list(self.admin.get("/admin/requests").json()["requests"])
-
 
 def start_sim(scenario: Path, log: Path, *extra: str) -> tuple[subprocess.Popen[bytes], int]:
-    port = free_port()
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "mspwatch.simulators.ninjaone",
-                "--listen",
-                f"127.0.0.1:{port}",
-                "--scenario",
-                str(scenario),
-                *extra,
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=ROOT,
-        )
-    wait_for_port(port, proc=proc)
-    return proc, port
+    proc, url = start_simulator("mspwatch.simulators.ninjaone", scenario, log, *extra, cwd=ROOT)
+    return proc, int(url.rsplit(":", 1)[1])
 
 
 @pytest.fixture(scope="session")
@@ -104,7 +61,7 @@ def _sims(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Sim]]:
         yield sims
     finally:
         for sim in sims.values():
-            sim.admin.close()
+            sim.close()
             stop_process(sim.proc)
 
 

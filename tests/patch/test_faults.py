@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from tests.conftest import free_port
+from mspwatch.common.procs import free_port
 
 from .conftest import SECRET, Sim, lines_of, ninja_client, scrape, value
 

@@ -2,32 +2,27 @@
 
 from __future__ import annotations
 
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
+from mspwatch.common.procs import free_port, spawn, stop_process, wait_for_url
 from mspwatch.reports.build import build_customer
 from mspwatch.reports.model import CustomerReport
 from mspwatch.reports.query import Prometheus
 from mspwatch.simulators.history.write import backfill_history, write_openmetrics
-from tests.conftest import free_port, require_tool, stop_process, wait_for_port
+from tests.conftest import require_tool
 from tests.reports import groundtruth
 
 
 @pytest.fixture(scope="session")
 def history_files(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
-    """The ground-truth history as OpenMetrics day files (test_slo_month backfills them)."""
     return write_openmetrics(groundtruth.history(), tmp_path_factory.mktemp("history"))
 
 
 @pytest.fixture(scope="session")
-def prometheus_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The ground-truth history and its recorded availability series (promtool, from
-    alertrules/availability.yml), as ``make demo`` backfills its past."""
+def prometheus_url(tmp_path_factory: pytest.TempPathFactory, history_files: list[Path]) -> Iterator[str]:
     binary = require_tool("prometheus")
     promtool = require_tool("promtool")
     base = tmp_path_factory.mktemp("prometheus")
@@ -35,25 +30,20 @@ def prometheus_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     backfill_history(groundtruth.history(), data, prometheus=binary, promtool=promtool)
     (base / "prometheus.yml").write_text("global: {scrape_interval: 1m}\n", encoding="utf-8")
     port = free_port()
-    with (base / "prometheus.log").open("wb") as log:
-        proc = subprocess.Popen(
-            [
-                binary,
-                f"--config.file={base / 'prometheus.yml'}",
-                f"--storage.tsdb.path={data}",
-                "--storage.tsdb.retention.time=10y",
-                f"--web.listen-address=127.0.0.1:{port}",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    proc = spawn(
+        [
+            binary,
+            f"--config.file={base / 'prometheus.yml'}",
+            f"--storage.tsdb.path={data}",
+            "--storage.tsdb.retention.time=10y",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        base / "prometheus.log",
+    )
     try:
-        wait_for_port(port, proc=proc)
         url = f"http://127.0.0.1:{port}"
-        for _ in range(300):  # ready once the TSDB with the backfilled blocks is open
-            if httpx.get(f"{url}/-/ready", timeout=5).status_code == 200:
-                break
-            time.sleep(0.1)
+        # Ready once the TSDB with the backfilled blocks is open.
+        wait_for_url(f"{url}/-/ready", timeout=60, proc=proc, log=base / "prometheus.log")
         yield url
     finally:
         stop_process(proc)

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from mspwatch.cli import main
+from mspwatch.common.procs import free_port
 from mspwatch.reports.main import check_month
 from mspwatch.reports.query import Prometheus, QueryError
-from tests.conftest import ROOT, free_port
+from tests.conftest import ROOT
 from tests.reports.groundtruth import utc
 
 ESTATE = ROOT / "simulators" / "estate" / "inventory.yml"

@@ -15,17 +15,17 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from mspwatch.common.procs import free_port, spawn, stop_process, wait_for_url
 from mspwatch.reports.contract import month_span
 from mspwatch.reports.model import CustomerReport
 from mspwatch.simulators.history.write import backfill
-from tests.conftest import ROOT, free_port, require_tool, stop_process, wait_for_port
+from tests.conftest import ROOT, require_tool
 from tests.reports import groundtruth
 from tests.rulepasses import create_blocks, rule_layers
 
@@ -40,24 +40,20 @@ BLIPS = {
 
 def _start(binary: str, base: Path, data: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    with (base / "prometheus.log").open("ab") as log:
-        proc = subprocess.Popen(
-            [
-                binary,
-                f"--config.file={base / 'prometheus.yml'}",
-                f"--storage.tsdb.path={data}",
-                "--storage.tsdb.retention.time=10y",
-                f"--web.listen-address=127.0.0.1:{port}",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    wait_for_port(port, proc=proc)
+    log = base / "prometheus.log"
+    proc = spawn(
+        [
+            binary,
+            f"--config.file={base / 'prometheus.yml'}",
+            f"--storage.tsdb.path={data}",
+            "--storage.tsdb.retention.time=10y",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        log,
+    )
     url = f"http://127.0.0.1:{port}"
-    for _ in range(300):  # ready once the TSDB with the backfilled blocks is open
-        if httpx.get(f"{url}/-/ready", timeout=5).status_code == 200:
-            break
-        time.sleep(0.1)
+    # Ready once the TSDB with the backfilled blocks is open.
+    wait_for_url(f"{url}/-/ready", timeout=60, proc=proc, log=log)
     return proc, url
 
 

@@ -13,19 +13,19 @@ figure is asserted equal.
 from __future__ import annotations
 
 import dataclasses
-import subprocess
 import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
+from mspwatch.common.procs import free_port, spawn, stop_process, wait_for_port, wait_until
 from mspwatch.reports.build import build_customer
 from mspwatch.reports.frames import RECORDED
 from mspwatch.reports.model import CustomerReport
 from mspwatch.reports.query import Prometheus
 from mspwatch.simulators.history.write import prometheus_import_chunks
-from tests.conftest import free_port, require_tool, stop_process, wait_for_port
+from tests.conftest import require_tool
 from tests.reports import groundtruth
 
 
@@ -51,32 +51,30 @@ def vm_url(tmp_path_factory: pytest.TempPathFactory, prometheus_url: str) -> Ite
     binary = require_tool("victoria-metrics")
     base = tmp_path_factory.mktemp("vm")
     port = free_port()
-    with (base / "vm.log").open("wb") as log:
-        proc = subprocess.Popen(
-            [
-                binary,
-                f"-storageDataPath={base / 'data'}",
-                f"-httpListenAddr=127.0.0.1:{port}",
-                "-retentionPeriod=100y",
-                "-search.latencyOffset=0s",
-                "-selfScrapeInterval=0",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    proc = spawn(
+        [
+            binary,
+            f"-storageDataPath={base / 'data'}",
+            f"-httpListenAddr=127.0.0.1:{port}",
+            "-retentionPeriod=100y",
+            "-search.latencyOffset=0s",
+            "-selfScrapeInterval=0",
+        ],
+        base / "vm.log",
+    )
     try:
-        wait_for_port(port, proc=proc)
+        wait_for_port(port, proc=proc, log=base / "vm.log")
         url = f"http://127.0.0.1:{port}"
         with httpx.Client(timeout=120) as client:
             for chunk in [*prometheus_import_chunks(groundtruth.history()), recorded_lines(prometheus_url)]:
                 client.post(f"{url}/api/v1/import/prometheus", content=chunk.encode()).raise_for_status()
             client.get(f"{url}/internal/force_flush").raise_for_status()
             # Imported rows become searchable after the next in-memory part flush (~1 s).
-            for _ in range(100):
-                got = client.get(f"{url}/api/v1/series/count").json()
-                if got.get("data", [0])[0] > 0:
-                    break
-                time.sleep(0.1)
+            wait_until(
+                "imported series searchable",
+                lambda: client.get(f"{url}/api/v1/series/count").json()["data"][0] > 0,
+                30,
+            )
             time.sleep(2)
         yield url
     finally:

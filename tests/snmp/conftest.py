@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -10,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from mspwatch.common.procs import free_port, spawn, stop_process, wait_for_port
 from mspwatch.simulators.snmp import prepare_data_dir, start_snmpsim, wait_until_serving
-from tests.conftest import free_port, stop_process, wait_for_port
 
 V3_AUTH_KEY = "auth-key-for-tests-7d1c"
 V3_PRIV_KEY = "priv-key-for-tests-93aa"
@@ -63,15 +62,14 @@ def snmpsim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Agent]:
 def bad_agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     """The misbehaving agent (tests/snmp/bad_agent.py) on a free port."""
     port = free_port()
-    log = (tmp_path_factory.mktemp("bad_agent") / "log").open("wb")
-    proc = subprocess.Popen(
+    log = tmp_path_factory.mktemp("bad_agent") / "log"
+    proc = spawn(
         [sys.executable, "-m", "tests.snmp.bad_agent", str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
+        log,
         cwd=Path(__file__).resolve().parents[2],
     )
     try:
-        wait_for_port(port, udp=True, timeout=30, proc=proc)
+        wait_for_port(port, udp=True, timeout=30, proc=proc, log=log)
         wait_until_serving(proc, f"127.0.0.1:{port}", ["loop"], timeout=30)
         yield port
     finally:

@@ -3,16 +3,15 @@ every interface counter and status both produce carries the same value."""
 
 from __future__ import annotations
 
-import subprocess
-
 import httpx
 import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from mspwatch.common.procs import free_port, spawn, stop_process, wait_for_port
 from mspwatch.exporters.snmp.main import SnmpApp
 from mspwatch.simulators.snmp import RECORDINGS
-from tests.conftest import free_port, require_tool, wait_for_port
+from tests.conftest import require_tool
 
 from .conftest import Agent
 from .helpers import FROZEN_NOW, scrape, write_config
@@ -95,23 +94,21 @@ def peer(snmpsim: Agent, tmp_path_factory: pytest.TempPathFactory) -> str:
     base = tmp_path_factory.mktemp("snmp_exporter")
     (base / "snmp.yml").write_text(yaml.safe_dump(_peer_config(snmpsim.port)))
     port = free_port()
-    log = (base / "log").open("wb")
-    proc = subprocess.Popen(
+    log = base / "log"
+    proc = spawn(
         [
             exe,
             f"--config.file={base / 'snmp.yml'}",
             f"--web.listen-address=127.0.0.1:{port}",
             "--no-snmp.wrap-large-counters",
         ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
+        log,
     )
     try:
-        wait_for_port(port, proc=proc)
+        wait_for_port(port, proc=proc, log=log)
         yield f"http://127.0.0.1:{port}"  # type: ignore[misc]
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        stop_process(proc)
 
 
 @pytest.fixture(scope="module")

@@ -12,11 +12,11 @@ import pytest
 import yaml
 from prometheus_client import generate_latest
 
+from mspwatch.common.procs import free_port
 from mspwatch.exporters.core.deadline import Deadline
 from mspwatch.exporters.core.probe import BadRequest
 from mspwatch.exporters.snmp.client import PysnmpClient
 from mspwatch.exporters.snmp.main import SnmpApp
-from tests.conftest import free_port
 
 from .conftest import HUGE_TABLE_ROWS, V3_AUTH_KEY, V3_PRIV_KEY, Agent
 from .helpers import FROZEN_NOW, scrape, value, write_config

@@ -15,8 +15,8 @@ import httpx
 import pytest
 import yaml
 
+from mspwatch.common.procs import free_port, wait_for_port
 from mspwatch.simulators.tls import make_test_ca
-from tests.conftest import free_port, wait_for_port
 
 from .conftest import V3_AUTH_KEY, V3_PRIV_KEY, Agent
 from .helpers import value, write_config

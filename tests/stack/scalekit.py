@@ -28,8 +28,9 @@ from typing import Any
 
 import yaml
 
+from mspwatch.common.procs import Processes, free_port, wait_for_port, wait_until
 from mspwatch.targets.shards import shard_config
-from tests.conftest import ROOT, free_port, stop_process, wait_for_port
+from tests.conftest import ROOT
 
 COMPOSE = ROOT / "compose"
 SHARDS = 2
@@ -108,14 +109,6 @@ def query(base: str, promql: str) -> list[dict[str, Any]]:
     return list(answer["data"]["result"])
 
 
-def rss_bytes(pid: int) -> int:
-    """Resident memory of a process, from /proc."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError(f"no VmRSS for {pid}")
-
-
 def with_interval(rule_files: list[Path], out: Path, interval: str) -> list[str]:
     """Copies of rule files with every group's own ``interval`` set to ``interval`` (as the
     stack's scrape and evaluation intervals are shortened); return their paths."""
@@ -142,24 +135,6 @@ class Stack:
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     # Unix time when every server of the stack was listening.
     started: float = 0.0
-
-
-def _start(work: Path, name: str, args: list[str]) -> subprocess.Popen[bytes]:
-    with (work / f"{name}.log").open("wb") as log:
-        return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=work)
-
-
-def wait_until(what: str, check: Any, timeout: float, interval: float = 0.5) -> Any:
-    """Poll ``check()`` until it returns a truthy value; fail naming ``what`` after ``timeout``."""
-    end = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < end:
-        with contextlib.suppress(OSError, ValueError, LookupError):
-            last = check()
-            if last:
-                return last
-        time.sleep(interval)
-    raise TimeoutError(f"{what} not seen after {timeout}s (last: {last!r})")
 
 
 def _all_scraped(stack: Stack) -> bool:
@@ -194,11 +169,10 @@ def scale_stack(
     ``estate_rules`` vmalert on them, with ``reference_rules`` one unsharded Prometheus
     (no remote write, no alerting) on the same targets, both evaluating from the moment every
     target has been scraped once. Stop them all by PID."""
-    procs: dict[str, subprocess.Popen[bytes]] = {}
+    procs = Processes(work, cwd=work)
     try:
         vm_port = free_port()
-        procs["victoriametrics"] = _start(
-            work,
+        procs.start(
             "victoriametrics",
             [
                 shutil.which("victoria-metrics") or "victoria-metrics",
@@ -236,8 +210,7 @@ def scale_stack(
             )
         )
         for i in range(2):
-            procs[f"alertmanager-{i}"] = _start(
-                work,
+            procs.start(
                 f"alertmanager-{i}",
                 [
                     shutil.which("prometheus-alertmanager") or "prometheus-alertmanager",
@@ -253,7 +226,7 @@ def scale_stack(
             )
         for i, port in enumerate([vm_port, *am_web]):
             name = "victoriametrics" if i == 0 else f"alertmanager-{i - 1}"
-            wait_for_port(port, timeout=60, proc=procs[name])
+            wait_for_port(port, timeout=60, proc=procs.procs[name], log=procs.log(name))
         prom_ports = [free_port() for _ in range(SHARDS)]
         for i in range(SHARDS):
             base = loopback_base(targets_dir, exporter.address, shard_rules.get(i, []), interval)
@@ -273,8 +246,7 @@ def scale_stack(
                     job["static_configs"] = [{"targets": [f"127.0.0.1:{prom_ports[i]}"]}]
             path = work / f"prometheus-shard-{i}.yml"
             path.write_text(yaml.safe_dump(cfg, sort_keys=False))
-            procs[f"prometheus-{i}"] = _start(
-                work,
+            procs.start(
                 f"prometheus-{i}",
                 [
                     shutil.which("prometheus") or "prometheus",
@@ -288,10 +260,12 @@ def scale_stack(
             vm=f"http://127.0.0.1:{vm_port}",
             prometheus=[f"http://127.0.0.1:{p}" for p in prom_ports],
             alertmanagers=[f"http://127.0.0.1:{p}" for p in am_web],
-            procs=procs,
+            procs=procs.procs,
         )
         for i, port in enumerate(prom_ports):
-            wait_for_port(port, timeout=60, proc=procs[f"prometheus-{i}"])
+            wait_for_port(
+                port, timeout=60, proc=procs.procs[f"prometheus-{i}"], log=procs.log(f"prometheus-{i}")
+            )
         reference_cfg: dict[str, Any] = {}
         if reference_rules is not None:
             port = free_port()
@@ -302,8 +276,7 @@ def scale_stack(
                     job["static_configs"] = [{"targets": [f"127.0.0.1:{port}"]}]
             path = work / "prometheus-reference.yml"
             path.write_text(yaml.safe_dump(reference_cfg, sort_keys=False))
-            procs["reference"] = _start(
-                work,
+            procs.start(
                 "prometheus-reference",
                 [
                     shutil.which("prometheus") or "prometheus",
@@ -314,7 +287,12 @@ def scale_stack(
                 ],
             )
             stack.reference = f"http://127.0.0.1:{port}"
-            wait_for_port(port, timeout=60, proc=procs["reference"])
+            wait_for_port(
+                port,
+                timeout=60,
+                proc=procs.procs["prometheus-reference"],
+                log=procs.log("prometheus-reference"),
+            )
         if estate_rules is not None or reference_rules is not None:
             # Rules that compare start on complete data: a first evaluation over a part of the
             # targets would stay in every *_over_time window after it (the SLO burn rates).
@@ -328,8 +306,7 @@ def scale_stack(
         if estate_rules is not None:
             port = free_port()
             # As compose/compose.yaml's vmalert service, on loopback and at the test's pace.
-            procs["vmalert"] = _start(
-                work,
+            procs.start(
                 "vmalert",
                 [
                     shutil.which("vmalert") or "vmalert",
@@ -344,9 +321,8 @@ def scale_stack(
                 ],
             )
             stack.vmalert = f"http://127.0.0.1:{port}"
-            wait_for_port(port, timeout=60, proc=procs["vmalert"])
+            wait_for_port(port, timeout=60, proc=procs.procs["vmalert"], log=procs.log("vmalert"))
         stack.started = time.time()
         yield stack
     finally:
-        for proc in procs.values():
-            stop_process(proc)
+        procs.stop_all()

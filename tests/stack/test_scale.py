@@ -25,6 +25,7 @@ import yaml
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import Metric
 
+from mspwatch.common.procs import wait_until
 from mspwatch.exporters.inventory.mapping import families
 from mspwatch.exporters.inventory.state import inventory_state
 from mspwatch.inventory import load_inventory
@@ -42,7 +43,6 @@ from tests.stack.scalekit import (
     http_json,
     query,
     scale_stack,
-    wait_until,
     with_interval,
 )
 
