@@ -225,8 +225,7 @@ def test_demo_check(running_demo: tuple[Background, Path, int]) -> None:
     assert f"patch alert rules: {alert_count('patch')} loaded" in proc.stdout
     # Availability: the inventory exporter scraped, every device of the estate counted.
     assert "inventory exporter: 1 target up, 15 devices counted by the SLO rules" in proc.stdout
-    # Alertmanager: ready, the Prometheus URL's neighbour, and counting per receiver.
-    assert re.search(r"^Alertmanager:  http://127\.0\.0\.1:\d+$", proc.stdout, re.M)
+    # Alertmanager: ready (its URL is a row of the table below), counting per receiver.
     assert "Alertmanager ready, Prometheus sends to it: " in proc.stdout
     assert re.search(
         r"^notifications so far: dead-mans-switch \d+, msp-paging \d+, msp-ticketing \d+, platform-team \d+, "
