@@ -18,7 +18,10 @@ COPY mspwatch ./mspwatch
 COPY exporters ./exporters
 COPY simulators ./simulators
 COPY reports ./reports
-RUN pip install --no-cache-dir . && rm -rf build
+COPY dashboards ./dashboards
+# urllib3-future (grafana-client -> niquests) must not replace urllib3 under msal: see Makefile.
+ENV URLLIB3_NO_OVERRIDE=1
+RUN pip install --no-cache-dir --no-binary urllib3-future . && rm -rf build
 
 # A fixed uid/gid so mounted secret files can be made readable by this user only.
 RUN groupadd --system --gid 10001 mspwatch \
@@ -30,6 +33,6 @@ CMD ["--help"]
 
 FROM runtime AS demo
 USER root
-RUN pip install --no-cache-dir '/opt/mspwatch[demo]' \
+RUN pip install --no-cache-dir --no-binary urllib3-future '/opt/mspwatch[demo]' \
  && python -c "from pathlib import Path; from mspwatch.simulators.snmp import prepare_data_dir; prepare_data_dir(Path('/opt/snmpsim-data'))"
 USER 10001:10001

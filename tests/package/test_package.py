@@ -129,3 +129,17 @@ def test_help_texts_have_no_restructuredtext_markup() -> None:
         )
         assert out.returncode == 0, (name, out.stderr[-500:])
         assert "``" not in out.stdout and ":class:" not in out.stdout, name
+
+
+def test_urllib3_is_not_replaced_by_urllib3_future() -> None:
+    """grafana-client needs niquests, which needs urllib3-future; that project's wheel ships a
+    .pth file that copies itself over ``urllib3`` at every interpreter start, so msal's
+    requests (the Microsoft 365 and Intune token calls) would run on it and gain a watcher
+    thread per tenant. Installed from its sdist with URLLIB3_NO_OVERRIDE=1 (Makefile,
+    Dockerfile) it stays ``urllib3_future`` for niquests alone."""
+    import urllib3
+    import urllib3_future
+
+    site = Path(urllib3.__file__).parents[1]
+    assert not list(site.glob("urllib3_future*.pth")), "reinstall: see the Makefile's venv target"
+    assert urllib3.__version__ != urllib3_future.__version__, urllib3.__version__
