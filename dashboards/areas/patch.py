@@ -32,7 +32,7 @@ def build() -> db.Dashboard:
             "Compliance by OS",
             "Share of compliant devices per customer and OS (patch_device_info os).",
             f"avg by (customer, os) (patch_device_compliant{{{SEL}}}"
-            f" * on (instance, device_id) group_left (os) patch_device_info{{{SEL}}})",
+            f" * on (instance, device) group_left (os) patch_device_info{{{SEL}}})",
             "percentunit",
             pos(12, 0, 12, 8),
         ),

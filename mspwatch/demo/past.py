@@ -341,7 +341,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from mspwatch.simulators.history.demo import ESTATE, estate_history, load_estate
     from mspwatch.simulators.history.live import live_devices
-    from mspwatch.simulators.history.write import backfill, write_openmetrics
+    from mspwatch.simulators.history.write import backfill, backfill_rules, write_openmetrics
 
     p = argparse.ArgumentParser(prog="python -m mspwatch.demo.past", description=main.__doc__)
     p.add_argument("--inventory", type=Path, required=True)
@@ -370,6 +370,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         task = progress.add_task(f"history: backfilling {len(files)} day files with promtool")
         blocks = backfill(files, args.backfill)
         progress.update(task, description=f"history: {blocks} blocks in {args.backfill}")
+        progress.stop_task(task)
+        # The recorded availability series over the past too (alertrules/availability.yml),
+        # so the SLA board's month to date and the report read them as they will live.
+        task = progress.add_task("history: recording the availability rules over the past")
+        blocks = backfill_rules(args.backfill, history.start, history.end)
+        progress.update(task, description=f"history: availability rules recorded ({blocks} blocks)")
         progress.stop_task(task)
     print(f"history: {args.days} days written and backfilled in {time.monotonic() - t0:.0f} s", flush=True)
     return 0

@@ -323,6 +323,49 @@ def test_the_estate_lives(running_demo: tuple[Background, Path, int]) -> None:
     assert _query(prometheus, 'resets(snmp_device_uptime_seconds{job="snmp"}[15m]) > 0') == []
 
 
+def test_every_dashboard_query_returns_data_on_the_running_demo(
+    running_demo: tuple[Background, Path, int],
+) -> None:
+    """The dashboards' query test (tests/dashboards/test_queries.py) can only ask the
+    backfilled history for what it holds; the running demo, history and live together, must
+    answer every panel's query with data, the 13 panels on metrics the history does not
+    write (interface errors and status, CPU, repository fill, Prometheus' own...) included.
+    A filtered query ("... == 0") may be empty when the same query unfiltered has data."""
+    from tests.dashboards.test_queries import _FILTER, CASES, _fill
+
+    _, _, offset = running_demo
+    prometheus = f"http://127.0.0.1:{Ports().shifted(offset).prometheus}"
+
+    def answers(query: str) -> bool:
+        now = time.time()
+        got = httpx.get(
+            f"{prometheus}/api/v1/query_range",
+            params={"query": query, "start": now - 900, "end": now, "step": "60"},
+            timeout=60,
+        ).json()
+        assert got["status"] == "success", (query, got.get("error"))
+        return bool(got["data"]["result"])
+
+    def empty() -> list[str]:
+        out = []
+        for path, title, expr in CASES:
+            query = _fill(expr, {"customer": ".*", "site": ".*", "device": ".*"})
+            if answers(query):
+                continue
+            if _FILTER.search(query) and answers(_FILTER.sub(")" if query.endswith(")") else "", query)):
+                continue
+            out.append(f"{path} / {title}: {query}")
+        return out
+
+    # Rates need two scrapes inside their window: wait (bounded) for the live part to grow.
+    missing = empty()
+    deadline = time.monotonic() + 600
+    while missing and time.monotonic() < deadline:
+        time.sleep(15)
+        missing = empty()
+    assert not missing, "\n".join(missing)
+
+
 def test_sigterm_stops_every_process_of_a_background_demo(running_demo: tuple[Background, Path, int]) -> None:
     demo, _, _ = running_demo
     pids = _pids(demo.output())
