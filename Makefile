@@ -10,12 +10,12 @@ all: test
 deps:
 	bash scripts/install-system-deps.sh
 
+# grafana-client's niquests brings urllib3-future, whose wheel rewrites urllib3 under every
+# other library at each start (msal's requests then gains a thread per tenant): its sdist
+# with URLLIB3_NO_OVERRIDE keeps the two apart (tests/package/test_package.py checks it).
 $(BIN)/mspwatch: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	# grafana-client's niquests brings urllib3-future, whose wheel rewrites urllib3 under every
-	# other library at each start (msal's requests then gains a thread per tenant): its sdist
-	# with URLLIB3_NO_OVERRIDE keeps the two apart (tests/package/test_package.py checks it).
 	URLLIB3_NO_OVERRIDE=1 $(BIN)/pip install -q --no-binary urllib3-future -e '.[dev]'
 	touch $@
 
