@@ -377,8 +377,9 @@ def test_the_report_from_victoriametrics_equals_the_report_from_one_prometheus(s
 
     def figures(url: str) -> dict[str, Any]:
         with Prometheus(url) as prom:
-            devices = frames.discover_devices(prom, customer.name, month)
-            states = frames.device_states(prom, customer.name, month, devices)
+            batch = frames.Batch(prom, month, [customer.name])
+            devices = batch.discover_devices(customer.name)
+            states = batch.device_states(customer.name, devices)
         contract = av.contract_mask(month, customer)
         occs = av.occurrences(customer, month)
         return {
