@@ -21,6 +21,8 @@ from typing import Any
 
 import yaml
 
+from mspwatch.common.procs import free_port, spawn, wait_for_url
+
 _NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 
 
@@ -73,3 +75,24 @@ def create_blocks(
     if done.returncode != 0:
         raise RuntimeError(f"promtool create-blocks-from rules failed: {done.stderr[-2000:]}")
     return out
+
+
+def start_prometheus(binary: str, base: Path, data: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """A Prometheus on ``data`` (its config at ``base/prometheus.yml``), ready once the TSDB
+    with the backfilled blocks is open; stop it with ``stop_process``."""
+    port = free_port()
+    log = base / "prometheus.log"
+    proc = spawn(
+        [
+            binary,
+            f"--config.file={base / 'prometheus.yml'}",
+            f"--storage.tsdb.path={data}",
+            "--storage.tsdb.retention.time=10y",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        log,
+    )
+    url = f"http://127.0.0.1:{port}"
+    # Ready once the TSDB with the backfilled blocks is open.
+    wait_for_url(f"{url}/-/ready", timeout=60, proc=proc, log=log)
+    return proc, url

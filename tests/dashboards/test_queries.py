@@ -12,43 +12,22 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
-from mspwatch.common.procs import free_port, spawn, stop_process, wait_for_url
+from mspwatch.common.procs import stop_process
 from mspwatch.simulators.history.demo import estate_history, load_estate
 from mspwatch.simulators.history.write import backfill, write_openmetrics
 from tests.conftest import require_tool
 from tests.dashboards import dashlint
 from tests.dashboards.dashlint import ROOT
-from tests.rulepasses import create_blocks, rule_layers
+from tests.rulepasses import create_blocks, rule_layers, start_prometheus
 
 END = 1_793_750_400  # 2026-11-03T00:00Z: fixed, so the history is the same every run
 WINDOW = 2 * 86400  # the recording rules are backfilled over the last two days
 RULES = [ROOT / "alertrules" / n for n in ("availability.yml", "recording.yml", "slo.yml", "slo-targets.yml")]
-
-
-def _start(binary: str, base: Path, data: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    log = base / "prometheus.log"
-    proc = spawn(
-        [
-            binary,
-            f"--config.file={base / 'prometheus.yml'}",
-            f"--storage.tsdb.path={data}",
-            "--storage.tsdb.retention.time=10y",
-            f"--web.listen-address=127.0.0.1:{port}",
-        ],
-        log,
-    )
-    url = f"http://127.0.0.1:{port}"
-    # Ready once the TSDB with the backfilled blocks is open.
-    wait_for_url(f"{url}/-/ready", timeout=60, proc=proc, log=log)
-    return proc, url
 
 
 @pytest.fixture(scope="session")
@@ -59,7 +38,7 @@ def history_prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str
     files = write_openmetrics(estate_history(load_estate(), END, days=7), base / "history")
     backfill(files, data, promtool)
     (base / "prometheus.yml").write_text("global: {scrape_interval: 1m}\n", encoding="utf-8")
-    proc, url = _start(binary, base, data)
+    proc, url = start_prometheus(binary, base, data)
     try:
         for n, layer in enumerate(rule_layers(RULES)):
             out = create_blocks(promtool, url, base / f"rules-{n}", layer, END - WINDOW, END)
@@ -67,7 +46,7 @@ def history_prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str
             for block in out.iterdir():
                 if block.is_dir():
                     shutil.move(str(block), data / f"{block.name}")
-            proc, url = _start(binary, base, data)
+            proc, url = start_prometheus(binary, base, data)
         yield url
     finally:
         stop_process(proc)

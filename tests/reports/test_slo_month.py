@@ -14,20 +14,19 @@ rules' up device-minutes are the report's less the blips' minutes, named below.
 from __future__ import annotations
 
 import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from mspwatch.common.procs import free_port, spawn, stop_process, wait_for_url
+from mspwatch.common.procs import stop_process
 from mspwatch.reports.contract import month_span
 from mspwatch.reports.model import CustomerReport
 from mspwatch.simulators.history.write import backfill
 from tests.conftest import ROOT, require_tool
 from tests.reports import groundtruth
-from tests.rulepasses import create_blocks, rule_layers
+from tests.rulepasses import create_blocks, rule_layers, start_prometheus
 
 AVAILABILITY = ROOT / "alertrules" / "availability.yml"
 MONTH = month_span(groundtruth.MONTH, "Europe/London")
@@ -38,25 +37,6 @@ BLIPS = {
 }
 
 
-def _start(binary: str, base: Path, data: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    log = base / "prometheus.log"
-    proc = spawn(
-        [
-            binary,
-            f"--config.file={base / 'prometheus.yml'}",
-            f"--storage.tsdb.path={data}",
-            "--storage.tsdb.retention.time=10y",
-            f"--web.listen-address=127.0.0.1:{port}",
-        ],
-        log,
-    )
-    url = f"http://127.0.0.1:{port}"
-    # Ready once the TSDB with the backfilled blocks is open.
-    wait_for_url(f"{url}/-/ready", timeout=60, proc=proc, log=log)
-    return proc, url
-
-
 @pytest.fixture(scope="session")
 def slo_prometheus(tmp_path_factory: pytest.TempPathFactory, history_files: list[Path]) -> Iterator[str]:
     binary, promtool = require_tool("prometheus"), require_tool("promtool")
@@ -64,7 +44,7 @@ def slo_prometheus(tmp_path_factory: pytest.TempPathFactory, history_files: list
     data = base / "data"
     backfill(history_files, data, promtool)
     (base / "prometheus.yml").write_text("global: {scrape_interval: 1m}\n", encoding="utf-8")
-    proc, url = _start(binary, base, data)
+    proc, url = start_prometheus(binary, base, data)
     try:
         for n, layer in enumerate(rule_layers([AVAILABILITY])):
             start, end = MONTH.start - 3600, MONTH.end + 3600
@@ -73,7 +53,7 @@ def slo_prometheus(tmp_path_factory: pytest.TempPathFactory, history_files: list
             for block in out.iterdir():
                 if block.is_dir():
                     shutil.move(str(block), data / block.name)
-            proc, url = _start(binary, base, data)
+            proc, url = start_prometheus(binary, base, data)
         yield url
     finally:
         stop_process(proc)
