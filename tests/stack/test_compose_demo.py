@@ -7,14 +7,18 @@ with the exporters' own loaders and passing ``mspwatch targets``' cross-check.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import shutil
+import subprocess
+import time
 import urllib.parse
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from mspwatch.demo import compose_site
 from mspwatch.exporters.backup.config import load_config as load_backup
@@ -22,8 +26,10 @@ from mspwatch.exporters.m365.config import load_config as load_m365
 from mspwatch.exporters.patch.config import load_config as load_patch
 from mspwatch.exporters.snmp.config import load_config as load_snmp
 from mspwatch.inventory import load_inventory
+from mspwatch.simulators.estate import backup_data
 from mspwatch.targets import generate as targets_generate
-from tests.conftest import ROOT, assert_golden
+from tests.backup.conftest import Exporter, value
+from tests.conftest import ROOT, assert_golden, require_tool
 from tests.stack.test_compose import PASSWORD, compose_binary
 
 DEMO = ROOT / "compose" / "demo"
@@ -40,8 +46,6 @@ def test_the_committed_demo_site_is_what_the_generator_writes(tmp_path: Path, up
 def resolve(profiles: str | None = None) -> dict[str, Any]:
     """compose.yaml's services as `docker compose --env-file .env --env-file demo/demo.env`
     sees them (``profiles``: COMPOSE_PROFILES from the environment instead of demo.env's)."""
-    import subprocess
-
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GF_", "MSPWATCH_", "PROMETHEUS_"))}
     env.pop("COMPOSE_PROFILES", None)
     env["GF_ADMIN_PASSWORD"] = PASSWORD
@@ -158,3 +162,102 @@ def test_every_file_a_container_is_told_to_read_is_there_with_the_demo_site() ->
     assert any("vmalert: -rule=" in c for c in checked)
     assert sum("--config.file=/etc/mspwatch/" in c for c in checked) == 4, checked
     assert "inventory-exporter: --inventory.file=/etc/mspwatch/inventory.yml" in checked
+
+
+def test_every_simulator_container_runs_a_module_of_the_image(demo_services: dict[str, Any]) -> None:
+    """``python -m <module>``: the module is in the package the image installs."""
+    modules = {
+        name: svc["command"][0]
+        for name, svc in demo_services.items()
+        if svc.get("entrypoint") == ["python", "-m"]
+    }
+    assert {"backup-files", "demo-receiver", "graph-simulator"} <= set(modules)
+    for name, module in modules.items():
+        assert module.startswith("mspwatch.") and importlib.util.find_spec(module), name
+
+
+def _volume(svc: dict[str, Any], source: str) -> dict[str, Any]:
+    [vol] = [v for v in svc["volumes"] if v["type"] == "volume" and v["source"] == source]
+    return vol
+
+
+async def test_the_backup_files_container_writes_what_the_backup_exporter_reads(
+    demo_services: dict[str, Any], tmp_path: Path
+) -> None:
+    writer = demo_services["backup-files"]
+    out = f"--out={compose_site.BACKUP_FILES}"
+    assert writer["command"] == ["mspwatch.simulators.estate.backup_data", out]
+    written = _volume(writer, "demo-backup-files")
+    read = _volume(demo_services["backup-exporter"], "demo-backup-files")
+    assert written["target"] == read["target"] == compose_site.BACKUP_FILES
+    assert not written.get("read_only") and read.get("read_only") is True
+    # The writer, as the container runs it (once), into a copy of the volume; the demo site
+    # with the volume's and the secrets' paths moved there.
+    files = tmp_path / "backup-files"
+    assert backup_data.main(["--once", f"--out={files}"]) == 0
+    site = tmp_path / "site"
+    shutil.copytree(DEMO / "site", site)
+    for path in site.glob("*.yml"):
+        text = path.read_text().replace(compose_site.BACKUP_FILES, str(files))
+        path.write_text(text.replace(compose_site.SECRETS, str(DEMO / "secrets" / "exporters")))
+    inv = load_inventory(site / "inventory.yml")
+    kinds = {s.name: s.kind for c in inv.customers for s in c.backup_sources}
+    assert kinds == {
+        "acme-vbr": "veeam",
+        "acme-offsite": "restic",
+        "bolt-vbr": "veeam",
+        "bolt-cloud": "folder",
+    }
+    exporter = Exporter(site / "backup.yml", clock=time.time)
+    try:
+        restic = await exporter.scrape("acme-offsite")
+        cloud = await exporter.scrape("bolt-cloud")
+    finally:
+        await exporter.close()
+    assert (value(restic, "backup_up"), value(restic, "backup_jobs")) == (1, 1)
+    assert value(restic, 'backup_repository_check_success{repository="b2:acme-dental-offsite"}') == 1
+    # The restore-test log the writer seeds (40 days ago) is read from the volume too.
+    tested = value(
+        restic, 'backup_restore_test_last_timestamp_seconds{job_name="pms-server:/srv/pms-export"}'
+    )
+    assert tested is not None and 39 * 86400 < time.time() - tested < 41 * 86400
+    assert (value(cloud, "backup_up"), value(cloud, "backup_jobs")) == (1, 2)
+
+
+def test_the_demo_alertmanager_delivers_every_webhook_to_the_demo_receiver(
+    demo_services: dict[str, Any], tmp_path: Path
+) -> None:
+    mounts = {
+        v["target"]: Path(v["source"])
+        for v in demo_services["alertmanager"]["volumes"]
+        if v["type"] == "bind"
+    }
+    config_file = mounts["/etc/alertmanager/alertmanager.yml"]
+    assert config_file == DEMO / "alertmanager.yml"
+    assert mounts["/etc/alertmanager/secrets"] == DEMO / "secrets" / "alertmanager"
+    receiver = demo_services["demo-receiver"]["command"]
+    assert "--listen=0.0.0.0:9097" in receiver
+    config = yaml.safe_load(config_file.read_text())
+    hooks = [h for r in config["receivers"] for h in r.get("webhook_configs", [])]
+    assert len(hooks) >= 5
+    for receiver_cfg in config["receivers"]:
+        for hook in receiver_cfg.get("webhook_configs", []):
+            assert hook["url"] == f"http://demo-receiver:9097/hook/{receiver_cfg['name']}"
+            token = hook["http_config"]["authorization"]["credentials_file"]
+            assert (
+                mounts["/etc/alertmanager/secrets"] / Path(token).relative_to("/etc/alertmanager/secrets")
+            ).is_file()
+    # Routing, inhibitions and maintenance windows are the estate's (compose/alertmanager.yml,
+    # which `mspwatch targets` writes from the same inventory); only where it sends differs.
+    estate = yaml.safe_load((ROOT / "compose" / "alertmanager.yml").read_text())
+    for key in ("route", "inhibit_rules", "time_intervals"):
+        assert config[key] == estate[key], key
+    assert [r["name"] for r in config["receivers"]] == [r["name"] for r in estate["receivers"]]
+    local = tmp_path / "alertmanager.yml"
+    local.write_text(
+        config_file.read_text().replace("/etc/alertmanager/secrets", str(mounts["/etc/alertmanager/secrets"]))
+    )
+    proc = subprocess.run(
+        [require_tool("amtool"), "check-config", str(local)], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
