@@ -261,3 +261,29 @@ def test_the_demo_alertmanager_delivers_every_webhook_to_the_demo_receiver(
         [require_tool("amtool"), "check-config", str(local)], capture_output=True, text=True, timeout=60
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_the_backup_files_writer_writes_at_start_and_stops_on_sigterm(tmp_path: Path) -> None:
+    """A container's stop is a SIGTERM to PID 1, where the default action does nothing."""
+    import signal
+    import sys
+
+    out = tmp_path / "files"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mspwatch.simulators.estate.backup_data", f"--out={out}", "--every=3600"],
+        cwd=ROOT,
+    )
+    try:
+        snapshots = out / backup_data.RESTIC_SNAPSHOTS
+        deadline = time.monotonic() + 60
+        while not snapshots.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert snapshots.exists() and proc.poll() is None
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert (out / backup_data.DROP_FOLDER / "cloud-backup.jsonl").is_file()
+    assert (out / backup_data.RESTORE_TEST_LOG).is_file()
