@@ -64,6 +64,7 @@ from .past import (
     HISTORY_DAYS,
     check_continuity,
     check_history,
+    check_inventory_series,
     check_reports,
     last_month,
     prepare_history,
@@ -224,6 +225,7 @@ def _run(args: argparse.Namespace, work: Path) -> int:
             results = [area.check(demo) for area in demo_areas]  # every area reports
             results.append(check_history(demo, args.history_days))
             results.append(check_continuity(demo, stamp))
+            results.append(check_inventory_series(demo, stamp))
             live = {problem[0] for problem in LIVE_PROBLEMS}
             failing = {a.name: names for a in demo_areas if (names := area_alerts(a.rule_files())) & live}
             results.append(check_delivered(demo, failing, DELIVERY_SECONDS))

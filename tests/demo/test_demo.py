@@ -177,7 +177,7 @@ def test_demo_check(running_demo: tuple[Background, Path, int]) -> None:
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "Traceback" not in proc.stdout + proc.stderr
-    work = re.search(r"^data and logs: (\S+) \(ports moved by \d+\)$", proc.stdout, re.M)
+    work = re.search(r"^data and logs: (\S+) \(ports moved by (\d+)\)$", proc.stdout, re.M)
     assert work, proc.stdout[:2000]
     assert Path(work.group(1)) != cwd / "demo-data"
     assert not Path(work.group(1)).exists()  # a passed check removes its own data dir
@@ -248,6 +248,11 @@ def test_demo_check(running_demo: tuple[Background, Path, int]) -> None:
     # (The byte counters are judged only when the interface walks beat the scrape deadline:
     # on a loaded machine they do not, see SnmpProfileFailing.)
     assert meets and meets.group(1) == "15", proc.stdout[-3000:]
+    # The inventory exporter's series too: the history carries the live scrape's instance.
+    assert (
+        "history meets live: 15 of 15 inventory devices one series each "
+        f"(instance 127.0.0.1:{Ports().inventory_exporter + int(work.group(2))})"
+    ) in proc.stdout, proc.stdout[-3000:]
     delivered = dict(re.findall(r"^alerts delivered: (\S+) (.*)$", proc.stdout, re.M))
     assert set(delivered) == {"backup", "m365", "patch"}, proc.stdout[-3000:]
     assert "BackupJobFailed (msp-ticketing)" in delivered["backup"], delivered
@@ -750,3 +755,29 @@ def test_a_fresh_history_is_reused_and_a_stale_one_rewritten(
         "shows as no data)\n"
     )
     assert read_stamp(tmp_path) == fresh and (tmp_path / STAMP).exists() and block.exists()
+
+
+def test_the_history_gives_the_inventory_series_the_live_scrape_instance(tmp_path: Path) -> None:
+    """One series across the demo's start: the backfilled inventory series carry the
+    ``instance`` the demo's Prometheus gives its scrape of job ``inventory``."""
+    from mspwatch.demo.availability import AvailabilityArea, inventory_instance
+    from mspwatch.simulators.history.demo import estate_history, load_estate
+    from mspwatch.simulators.history.series import history_series
+
+    ports = Ports().shifted(7)
+    [job] = [j for j in AvailabilityArea().scrape_configs(ports, tmp_path) if j["job_name"] == "inventory"]
+    live = job["static_configs"][0]["targets"]
+    assert live == [inventory_instance(ports)] == ["127.0.0.1:9828"]
+    assert "relabel_configs" not in job  # the target's address is its instance
+    history = estate_history(
+        load_estate(), 1_764_590_400, days=1, inventory_instance=inventory_instance(ports)
+    )
+    inventory = [s for s in history_series(history) if s.name.startswith("inventory_")]
+    assert {s.name for s in inventory} == {
+        "inventory_device_info",
+        "inventory_contract_measuring",
+        "inventory_maintenance_active",
+    }
+    assert {(dict(s.labels)["job"], dict(s.labels)["instance"]) for s in inventory} == {
+        ("inventory", live[0])
+    }
