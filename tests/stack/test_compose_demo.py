@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import time
 import urllib.parse
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,9 @@ DEMO = ROOT / "compose" / "demo"
 
 def test_the_committed_demo_site_is_what_the_generator_writes(tmp_path: Path, update_goldens: bool) -> None:
     files = compose_site.generate(tmp_path)
-    committed = {str(p.relative_to(DEMO)) for p in DEMO.rglob("*") if p.is_file() and p.name != "demo.env"}
+    # Inputs, not output: demo.env and the Graph simulator's committed certificate.
+    inputs = {"demo.env", "graph-tls/ca.pem", "graph-tls/server.pem", "graph-tls/server-key.pem"}
+    committed = {str(p.relative_to(DEMO)) for p in DEMO.rglob("*") if p.is_file()} - inputs
     assert committed == set(files), "run: python -m mspwatch.demo.compose_site --out=compose/demo"
     for rel, text in files.items():
         assert_golden(DEMO / rel, text, update_goldens)
@@ -148,8 +151,8 @@ def test_every_file_a_container_is_told_to_read_is_there_with_the_demo_site() ->
                 continue  # what a tool writes (--out, --output.dir), not what it reads
             value = arg.split("=", 1)[1] if arg.startswith("-") and "=" in arg else arg
             for target, source in binds.items():
-                if value == target:
-                    assert source.is_file(), f"{name}: {arg}"
+                if value == target:  # a file, or a directory (--tls-dir)
+                    assert source.exists(), f"{name}: {arg}"
                     checked.append(f"{name}: {arg}")
                 elif value.startswith(target + "/"):
                     rel = value.removeprefix(target + "/")
@@ -287,3 +290,120 @@ def test_the_backup_files_writer_writes_at_start_and_stops_on_sigterm(tmp_path: 
             proc.wait()
     assert (out / backup_data.DROP_FOLDER / "cloud-backup.jsonl").is_file()
     assert (out / backup_data.RESTORE_TEST_LOG).is_file()
+
+
+# --- the Graph simulator's certificate (compose/demo/graph-tls/) ---------------------------
+
+
+@pytest.fixture(scope="module")
+def graph_tls_server() -> Iterator[int]:
+    """A TLS server on loopback with the committed certificate and key (the Graph simulator's
+    in the demo profile), answering every GET with ``{}``; yields its port."""
+    import ssl
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(compose_site.GRAPH_TLS / "server.pem", compose_site.GRAPH_TLS / "server-key.pem")
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield int(server.server_address[1])
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+async def _get_as(port: int, server_name: str, tmp_path: Path) -> int:
+    """GET / from the loopback server through the Microsoft 365 exporter's own HTTP client
+    (its TLS context from graph.ca_file), verifying the certificate for ``server_name``."""
+    from mspwatch.exporters.graph.client import make_http_client
+
+    site = tmp_path / "site"
+    if not site.exists():
+        shutil.copytree(DEMO / "site", site)
+        for path in site.glob("*.yml"):
+            path.write_text(
+                path.read_text().replace(compose_site.SECRETS, str(DEMO / "secrets" / "exporters"))
+            )
+    config, tenants = load_m365(site / "m365.yml")
+    assert [t.name for t in tenants] == ["acme", "bolt"]
+    assert config.graph.url == compose_site.GRAPH and config.graph.ca_file == site / compose_site.GRAPH_CA
+    async with make_http_client(config.graph) as client:
+        # Connect to 127.0.0.1 (no DNS for graph-simulator here) but send server_name as SNI
+        # and verify the certificate against it, as a connection to https://graph-simulator does.
+        resp = await client.get(f"https://127.0.0.1:{port}/", extensions={"sni_hostname": server_name})
+        return resp.status_code
+
+
+async def test_the_exporters_tls_accepts_the_graph_simulator_by_its_compose_name(
+    graph_tls_server: int, tmp_path: Path
+) -> None:
+    assert await _get_as(graph_tls_server, "graph-simulator", tmp_path) == 200
+
+
+@pytest.mark.parametrize("name", ["veeam-acme-vbr", "graph-simulator.evil", "graph"])
+async def test_the_exporters_tls_refuses_the_certificate_for_another_name(
+    graph_tls_server: int, tmp_path: Path, name: str
+) -> None:
+    import httpx
+
+    with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+        await _get_as(graph_tls_server, name, tmp_path)
+
+
+def test_the_committed_graph_certificate_names_the_container_and_is_signed_by_the_ca(
+    demo_services: dict[str, Any],
+) -> None:
+    import datetime as dt
+
+    from cryptography import x509
+
+    tls = compose_site.GRAPH_TLS
+    cert = x509.load_pem_x509_certificate((tls / "server.pem").read_bytes())
+    ca = x509.load_pem_x509_certificate((tls / "ca.pem").read_bytes())
+    names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert names.get_values_for_type(x509.DNSName) == ["graph-simulator", "localhost"]
+    cert.verify_directly_issued_by(ca)
+    # Years of validity left: a test fails a year before it expires, not the demo.
+    assert cert.not_valid_after_utc > dt.datetime.now(dt.UTC) + dt.timedelta(days=365)
+    assert ca.not_valid_after_utc >= cert.not_valid_after_utc
+    # What the exporters trust is that CA; the simulator serves that certificate.
+    assert (DEMO / "site" / compose_site.GRAPH_CA).read_text() == (tls / "ca.pem").read_text()
+    sim = demo_services["graph-simulator"]
+    mounts = {v["target"]: (Path(v["source"]), v.get("read_only")) for v in sim["volumes"]}
+    assert "--tls-dir=/var/lib/mspwatch/graph-tls" in sim["command"]
+    assert mounts["/var/lib/mspwatch/graph-tls"] == (tls, True)
+    assert "--listen=0.0.0.0:9443" in sim["command"]
+
+
+def test_the_demo_site_monitors_both_tenants_and_the_intune_source() -> None:
+    inv = load_inventory(DEMO / "site" / "inventory.yml")
+    assert [(c.name, [t.name for t in c.m365_tenants]) for c in inv.customers] == [
+        ("acme-dental", ["acme"]),
+        ("bolt-logistics", ["bolt"]),
+    ]
+    kinds = sorted((s.name, s.kind) for c in inv.customers for s in c.patch_sources)
+    assert kinds == [("acme-ninja", "ninjaone"), ("bolt-intune", "intune"), ("bolt-ninja", "ninjaone")]
+    # The tenants are the Graph simulator's estate scenario's, with its client secret.
+    from mspwatch.simulators.graph.scenario import load_scenario as load_graph
+
+    scenario = load_graph(compose_site.GRAPH_SCENARIO)
+    ids = {t.tenant_id for c in inv.customers for t in c.m365_tenants}
+    assert ids <= {str(t.tenant_id) for t in scenario.tenants}
+    secret = (DEMO / "secrets" / "exporters" / "m365-client-secret").read_text()
+    assert secret == compose_site.demo_secret(scenario)
