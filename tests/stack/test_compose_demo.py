@@ -350,10 +350,34 @@ async def _get_as(port: int, server_name: str, tmp_path: Path) -> int:
         return resp.status_code
 
 
+def _token_get_as(port: int, server_name: str) -> int:
+    """The same through the client the exporters' token requests (msal) go through: a
+    requests session verifying against graph.ca_file, SNI and the name check ``server_name``."""
+    import requests
+    from requests.adapters import HTTPAdapter
+
+    from mspwatch.exporters.graph.auth import _BoundedHttp
+
+    class ServerName(HTTPAdapter):
+        def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+            kwargs["server_hostname"] = server_name
+            super().init_poolmanager(*args, **kwargs)
+
+    session = requests.Session()
+    session.mount("https://", ServerName())
+    # As exporters/graph/auth.py builds it for a config with graph.ca_file set.
+    http = _BoundedHttp(session, str(DEMO / "site" / compose_site.GRAPH_CA), 10.0)
+    try:
+        return int(http.get(f"https://127.0.0.1:{port}/").status_code)
+    finally:
+        http.close()
+
+
 async def test_the_exporters_tls_accepts_the_graph_simulator_by_its_compose_name(
     graph_tls_server: int, tmp_path: Path
 ) -> None:
     assert await _get_as(graph_tls_server, "graph-simulator", tmp_path) == 200
+    assert _token_get_as(graph_tls_server, "graph-simulator") == 200
 
 
 @pytest.mark.parametrize("name", ["veeam-acme-vbr", "graph-simulator.evil", "graph"])
@@ -361,9 +385,12 @@ async def test_the_exporters_tls_refuses_the_certificate_for_another_name(
     graph_tls_server: int, tmp_path: Path, name: str
 ) -> None:
     import httpx
+    import requests
 
     with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
         await _get_as(graph_tls_server, name, tmp_path)
+    with pytest.raises(requests.exceptions.SSLError, match="CERTIFICATE_VERIFY_FAILED"):
+        _token_get_as(graph_tls_server, name)
 
 
 def test_the_committed_graph_certificate_names_the_container_and_is_signed_by_the_ca(
