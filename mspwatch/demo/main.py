@@ -160,7 +160,7 @@ def _holder(data_dir: Path) -> tuple[Path, int] | None:
     work = data_dir.resolve()
     try:
         lock = (work / ".lock").open("r", encoding="utf-8")
-    except FileNotFoundError:
+    except OSError:  # no such dir or lock: no demo ran there
         return None
     with lock:
         try:

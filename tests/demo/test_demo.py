@@ -412,6 +412,48 @@ def test_sigterm_stops_every_process_of_a_background_demo(running_demo: tuple[Ba
     assert "Traceback" not in out
 
 
+# A stand-in for a demo that holds its data dir and is still preparing (no running.json yet).
+HOLD = (
+    "import fcntl, os, sys; lock = open(sys.argv[1], 'a+'); fcntl.flock(lock, fcntl.LOCK_EX); "
+    "lock.truncate(0); lock.write(f'{os.getpid()}\\n'); lock.flush(); print('locked', flush=True); "
+    "sys.stdin.read()"
+)
+
+
+def test_a_check_waits_for_a_demo_that_is_not_ready_yet(tmp_path: Path) -> None:
+    """A --check of a data dir a demo holds waits until that demo is ready, and says so; when
+    that demo stops first, the check ends in one line and exit code 1."""
+    data = (tmp_path / "data").resolve()
+    data.mkdir()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(data / ".lock")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdin is not None and holder.stdout is not None
+    try:
+        assert holder.stdout.readline() == "locked\n"
+        out = tmp_path / "check.out"
+        with out.open("w") as sink:
+            check = subprocess.Popen(
+                [*DEMO, "--check", f"--data.dir={data}"], stdout=sink, stderr=subprocess.STDOUT
+            )
+        waiting = f"waiting for the demo running in {data} (pid {holder.pid}) to be ready ...\n"
+        _wait_for(lambda: out.read_text() == waiting or check.poll() is not None, 120, "the check waiting")
+        assert out.read_text() == waiting
+        holder.stdin.close()
+        assert holder.wait(timeout=30) == 0
+        assert check.wait(timeout=60) == 1
+    finally:
+        holder.kill()
+        holder.wait()
+    assert out.read_text() == waiting + (
+        f"error: the demo that ran in {data} (pid {holder.pid}) stopped before it was ready\n"
+    )
+    assert sorted(p.name for p in data.iterdir()) == [".lock"]  # nothing written, nothing started
+
+
 @pytest.fixture(scope="module")
 def stopped_demo(running_demo: tuple[Background, Path, int]) -> tuple[Path, int]:
     """The data dir and port offset of ``running_demo`` once it has stopped (the SIGTERM test
