@@ -119,6 +119,9 @@ class AlertingArea(DemoArea):
             ],
         )
 
+    def attach(self, demo: Demo) -> None:
+        self._config = yaml.safe_load((demo.work / "alertmanager.yml").read_text(encoding="utf-8"))
+
     def alertmanagers(self, ports: Ports) -> list[str]:
         return [f"127.0.0.1:{ports.alertmanager}"]
 
