@@ -26,8 +26,10 @@ lint: venv
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 
+# The benchmarks run only on demand: their type check is what keeps them in step.
 typecheck: venv
 	$(BIN)/mypy
+	$(BIN)/mypy benchmarks
 
 test: deps venv lint typecheck
 	$(BIN)/pytest

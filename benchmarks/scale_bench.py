@@ -92,7 +92,7 @@ def main() -> int:
                 "every target scraped once",
                 lambda: int(query(s.vm, 'count(up{job=~"snmp|icmp"})')[0]["value"][1]) >= wanted,
                 600,
-                2,
+                interval=2,
             )
             time.sleep(float(args.interval.rstrip("s")) * 2)  # past the first, uneven rounds
             t0 = time.monotonic()

@@ -3,12 +3,22 @@
 msal only talks to ``https://`` authorities, so the simulator serves TLS with a server
 certificate for ``localhost``/``127.0.0.1``/``::1`` signed by a CA made on the spot. Clients
 trust that CA through their CA-bundle option (``graph.ca_file`` in the exporter).
+
+The compose ``demo`` profile's Graph simulator is reached as ``graph-simulator``; its
+committed certificate (compose/demo/graph-tls/, the simulated estate's, nobody's secret) was
+made with::
+
+    python -m mspwatch.simulators.tls --out=compose/demo/graph-tls --days=3650 \
+        --host=graph-simulator --host=localhost --host=127.0.0.1
 """
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import ipaddress
+import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,10 +52,14 @@ def _pem_key(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> bytes:
     )
 
 
-def make_test_ca(directory: Path, hosts: tuple[str, ...] = ("localhost", "127.0.0.1", "::1")) -> TlsFiles:
-    """Write ``ca.pem``, ``server.pem`` and ``server-key.pem`` into ``directory``."""
+def make_test_ca(
+    directory: Path, hosts: tuple[str, ...] = ("localhost", "127.0.0.1", "::1"), days: int = 30
+) -> TlsFiles:
+    """Write ``ca.pem``, ``server.pem`` (for ``hosts``, the first its common name) and
+    ``server-key.pem`` into ``directory``, valid for ``days``."""
     directory.mkdir(parents=True, exist_ok=True)
     now = dt.datetime.now(dt.UTC)
+    until = now + dt.timedelta(days=days)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = _name("mspwatch simulator test CA")
     ca_cert = (
@@ -55,7 +69,7 @@ def make_test_ca(directory: Path, hosts: tuple[str, ...] = ("localhost", "127.0.
         .public_key(ca_key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=30))
+        .not_valid_after(until)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(
             x509.KeyUsage(
@@ -88,7 +102,7 @@ def make_test_ca(directory: Path, hosts: tuple[str, ...] = ("localhost", "127.0.
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=30))
+        .not_valid_after(until)
         .add_extension(x509.SubjectAlternativeName(names), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
@@ -126,3 +140,23 @@ def make_client_certificate(directory: Path, name: str = "mspwatch-app") -> tupl
     key_file.write_bytes(_pem_key(key))
     key_file.chmod(0o600)
     return cert_file, key_file
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m mspwatch.simulators.tls", description="Write a test CA and a server certificate."
+    )
+    p.add_argument("--out", type=Path, required=True, help="directory for ca.pem, server.pem, server-key.pem")
+    p.add_argument(
+        "--host", action="append", required=True, help="a name or address of the server (repeatable)"
+    )
+    p.add_argument("--days", type=int, default=30, help="validity (default 30)")
+    args = p.parse_args(argv)
+    files = make_test_ca(args.out, tuple(args.host), args.days)
+    for path in (files.ca_file, files.cert_file, files.key_file):
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -24,19 +24,31 @@ from .runner import DemoError
 DEMO_WEBHOOK_TOKEN = "demo-webhook-token"  # noqa: S105 - sent to the demo's own receiver only
 
 
-def alertmanager_config(ports: Ports, token_file: Path) -> dict[str, Any]:
-    """The committed config with every webhook sent to the demo receiver (/hook/<receiver>)."""
-    config: dict[str, Any] = yaml.safe_load((COMPOSE / "alertmanager.yml").read_text(encoding="utf-8"))
+def redirect_webhooks(config: dict[str, Any], receiver_url: str, token_file: str) -> dict[str, Any]:
+    """``config`` (changed in place and returned) with every webhook sent to the demo receiver
+    at ``receiver_url`` (``/hook/<receiver>``) and its bearer token read from ``token_file``;
+    routing, grouping, inhibitions and timings stay as they are.
+
+    >>> cfg = {"receivers": [{"name": "msp-paging", "webhook_configs": [{"url": "https://x"}]}]}
+    >>> redirect_webhooks(cfg, "http://demo-receiver:9097", "/t")["receivers"][0]["webhook_configs"]
+    [{'url': 'http://demo-receiver:9097/hook/msp-paging'}]
+    """
     for receiver in config.get("receivers", []):
         for hook in receiver.get("webhook_configs", []):
             # `url_file` (the dead-man's switch's ping URL on Alertmanager >= 0.28) goes too:
             # the demo's Alertmanager is 0.25, and its receiver is the URL now.
             hook.pop("url_file", None)
-            hook["url"] = f"http://127.0.0.1:{ports.alert_receiver}/hook/{receiver['name']}"
+            hook["url"] = f"{receiver_url}/hook/{receiver['name']}"
             auth = hook.get("http_config", {}).get("authorization")
             if auth is not None and "credentials_file" in auth:
-                auth["credentials_file"] = str(token_file)
+                auth["credentials_file"] = token_file
     return config
+
+
+def alertmanager_config(ports: Ports, token_file: Path) -> dict[str, Any]:
+    """The committed config with every webhook sent to the demo receiver on loopback."""
+    config: dict[str, Any] = yaml.safe_load((COMPOSE / "alertmanager.yml").read_text(encoding="utf-8"))
+    return redirect_webhooks(config, f"http://127.0.0.1:{ports.alert_receiver}", str(token_file))
 
 
 def webhook_receivers(config: dict[str, Any]) -> list[str]:
@@ -106,6 +118,9 @@ class AlertingArea(DemoArea):
                 "--cluster.listen-address=",
             ],
         )
+
+    def attach(self, demo: Demo) -> None:
+        self._config = yaml.safe_load((demo.work / "alertmanager.yml").read_text(encoding="utf-8"))
 
     def alertmanagers(self, ports: Ports) -> list[str]:
         return [f"127.0.0.1:{ports.alertmanager}"]

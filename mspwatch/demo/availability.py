@@ -13,6 +13,18 @@ from .kit import ALERTRULES, Demo, DemoArea, Ports, demo_jobs, start_exporter, w
 RULES = ("availability.yml", "recording.yml")
 
 
+def inventory_instance(ports: Ports) -> str:
+    """The ``instance`` the demo's scrape of job ``inventory`` gives the inventory exporter's
+    series (its one static target); the history is written with it, so the two are one series.
+
+    >>> inventory_instance(Ports().shifted(100))
+    '127.0.0.1:9921'
+    """
+    [job] = demo_jobs(["inventory"], ports, Path())
+    [target] = job["static_configs"][0]["targets"]
+    return str(target)
+
+
 class AvailabilityArea(DemoArea):
     name = "availability"
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from mspwatch.inventory import VeeamSource
-from mspwatch.simulators.estate.backup_data import write_backup_files
+from mspwatch.simulators.estate.backup_data import REFRESH_SECONDS, write_backup_files
 
 from .kit import (
     ALERTRULES,
@@ -40,7 +40,6 @@ from .kit import (
 
 SCENARIOS = ROOT / "simulators" / "veeam" / "scenarios"
 DEMO_VEEAM_PASSWORD = "Sim-Passw0rd!"  # noqa: S105 - the simulators' own, in their scenario files
-REFRESH_SECONDS = 300.0  # how often the scheduled files are rewritten while the demo runs
 
 
 def scenario_for(source: str) -> Path:

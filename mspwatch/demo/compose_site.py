@@ -10,14 +10,26 @@ writes, from simulators/estate/ (the estate `make demo` runs):
   a network alias, so every device keeps its own ``instance`` and ICMP target; each Veeam
   source is the ``veeam-<source>`` container, the NinjaOne sources the ``ninjaone-simulator``
   container. Secrets are ``{file: /run/secrets/mspwatch/<name>}``.
-- ``secrets/exporters/``: the simulated estate's own credentials (the values in the
-  simulators' scenario files, nobody's secret).
+  The restic and drop-folder sources read the files the ``backup-files`` container writes
+  (``mspwatch.simulators.estate.backup_data``, the writer ``make demo`` runs) into the
+  ``demo-backup-files`` volume, which the backup exporter mounts read-only at
+  ``/var/lib/mspwatch/backup-files``.
+  The Microsoft 365 tenants and the Intune source reach the ``graph-simulator`` container
+  over HTTPS; the exporters trust its CA through ``graph.ca_file`` (``site/graph-ca.pem``,
+  copied from ``graph-tls/ca.pem``).
+- ``alertmanager.yml``: ``compose/alertmanager.base.yml`` with the inventory's routes (as
+  ``mspwatch targets`` merges them) and every webhook sent to the ``demo-receiver``
+  container (``mspwatch.demo.receiver``), as ``make demo`` does on loopback.
+- ``secrets/exporters/``, ``secrets/alertmanager/``: the simulated estate's own credentials
+  (the values in the simulators' scenario files, nobody's secret).
 - ``targets/``: the file_sd files of that inventory, as ``mspwatch targets`` writes them.
 
-Left out, and why: the restic and drop-folder backup sources (the demo writes their files on
-a schedule; no container does), and the Microsoft 365 tenants and the Intune patch source
-that reads one (the Graph simulator's test certificate names only localhost, so the
-exporters cannot verify ``graph-simulator``).
+Not written here: ``graph-tls/``, the Graph simulator's certificate for ``graph-simulator``
+(and localhost) and its CA, made once with ``python -m mspwatch.simulators.tls`` and
+committed: the simulated estate's, nobody's secret, like the credentials above (the CA's key
+was never kept, so the CA vouches for that one certificate only). Committed rather than made
+at start because the exporters check ``graph.ca_file`` when they start, which may be before
+the simulator; and a file the repository holds is one the tests can verify.
 
 ``docker compose --env-file .env --env-file demo/demo.env up -d`` mounts these in place of
 ``site/``, ``secrets/exporters/`` and ``targets/`` (compose/README.md). A test regenerates
@@ -36,17 +48,32 @@ from typing import Any
 import yaml
 
 from mspwatch.inventory import load_inventory, render_targets
+from mspwatch.simulators.graph.scenario import load_scenario as load_graph_scenario
 from mspwatch.simulators.ninjaone.scenario import load_scenario
+from mspwatch.targets.alertmanager import merge as merge_routes
 
+from .alerting import DEMO_WEBHOOK_TOKEN, redirect_webhooks
 from .backup import DEMO_VEEAM_PASSWORD
-from .kit import ESTATE
+from .kit import COMPOSE, ESTATE
+from .m365 import SCENARIO as GRAPH_SCENARIO
+from .m365 import demo_secret
 from .patch import SCENARIO as NINJA_SCENARIO
 from .snmp import DEMO_V3_AUTH, DEMO_V3_PRIV
 
 SNMP_PORT = 1161  # snmpsim's port in its container
 VEEAM_PORT = 9419
 NINJAONE = "http://ninjaone-simulator:9820"
+GRAPH = "https://graph-simulator:9443"
+GRAPH_CA = "graph-ca.pem"  # in site/, next to the configs that name it
+GRAPH_TLS = COMPOSE / "demo" / "graph-tls"  # committed (see above), mounted by graph-simulator
 SECRETS = "/run/secrets/mspwatch"
+# The demo-backup-files volume, where the backup-files container writes and the backup
+# exporter reads (compose.yaml mounts it at the same path in both).
+BACKUP_FILES = "/var/lib/mspwatch/backup-files"
+BACKUP_FILE_KEYS = ("snapshots_file", "check_file", "path")  # restic and folder sources
+RECEIVER = "http://demo-receiver:9097"  # the demo-receiver container
+ALERTMANAGER_SECRETS = "/etc/alertmanager/secrets"
+WEBHOOK_TOKEN = "webhook-token"  # noqa: S105 - a file name
 # Docker's address pools are private ranges; the devices are the snmpsim container.
 DOCKER_NETWORKS = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]
 HEADER = (
@@ -77,15 +104,15 @@ def inventory(raw: dict[str, Any]) -> dict[str, Any]:
                 device["address"] = (
                     f"{device_host(customer['name'], site['name'], device['name'])}:{SNMP_PORT}"
                 )
-        veeam = [s for s in customer.get("backup_sources", []) if s["kind"] == "veeam"]
-        for source in veeam:
-            source["url"] = f"http://{veeam_host(source['name'])}:{VEEAM_PORT}"
-        customer["backup_sources"] = veeam
-        customer["m365_tenants"] = []
-        ninja = [s for s in customer.get("patch_sources", []) if s["kind"] == "ninjaone"]
-        for source in ninja:
-            source["url"] = NINJAONE
-        customer["patch_sources"] = ninja
+        for source in customer.get("backup_sources", []):
+            if source["kind"] == "veeam":
+                source["url"] = f"http://{veeam_host(source['name'])}:{VEEAM_PORT}"
+            for key in BACKUP_FILE_KEYS:
+                if key in source:  # relative to the inventory in make demo: to the volume here
+                    source[key] = f"{BACKUP_FILES}/{source[key]}"
+        for source in customer.get("patch_sources", []):
+            if source["kind"] == "ninjaone":
+                source["url"] = NINJAONE
     return out
 
 
@@ -103,14 +130,17 @@ def exporter_configs() -> dict[str, dict[str, Any]]:
     snmp["allowed_targets"] = DOCKER_NETWORKS
     backup = yaml.safe_load((ESTATE / "backup.yml").read_text(encoding="utf-8"))
     backup["credentials"]["estate_veeam"]["password"] = _secret("veeam-password")
-    backup.pop("restore_test_log", None)  # nothing records restore tests in the demo profile
+    # The backup-files writer seeds it with two restore tests, as `make demo` does.
+    backup["restore_test_log"] = f"{BACKUP_FILES}/{backup['restore_test_log']}"
     m365 = yaml.safe_load((ESTATE / "m365.yml").read_text(encoding="utf-8"))
     m365["apps"]["msp"]["client_secret"] = _secret("m365-client-secret")
-    m365["graph"] = {"url": "https://graph-simulator:9443", "authority_host": "https://graph-simulator:9443"}
+    m365["graph"] = {"url": GRAPH, "authority_host": GRAPH, "ca_file": GRAPH_CA}
+    # As make demo: the exporter may start before the simulator listens; retry soon.
+    m365.setdefault("refresh", {}).setdefault("retry", "10s")
     patch = yaml.safe_load((ESTATE / "patch.yml").read_text(encoding="utf-8"))
     patch["credentials"]["estate_ninja"]["client_secret"] = _secret("ninjaone-client-secret")
     patch["apps"]["msp"]["client_secret"] = _secret("m365-client-secret")
-    patch["graph"] = m365["graph"]  # no Intune source reads it (see above)
+    patch["graph"] = m365["graph"]  # bolt-intune reads the bolt tenant
     return {"snmp.yml": snmp, "backup.yml": backup, "m365.yml": m365, "patch.yml": patch}
 
 
@@ -121,9 +151,21 @@ def secrets() -> dict[str, str]:
         "snmp-v3-priv": DEMO_V3_PRIV,
         "veeam-password": DEMO_VEEAM_PASSWORD,
         "ninjaone-client-secret": next(iter(load_scenario(NINJA_SCENARIO).clients.values())),
-        # No tenant uses it (see above); the exporter's config still names the app's secret.
-        "m365-client-secret": "unused-in-the-compose-demo",
+        "m365-client-secret": demo_secret(load_graph_scenario(GRAPH_SCENARIO)),
     }
+
+
+def alertmanager(path: Path) -> str:
+    """The demo profile's Alertmanager config for the inventory at ``path``: the base with
+    its routes merged in, every webhook to the demo receiver."""
+    base = yaml.safe_load((COMPOSE / "alertmanager.base.yml").read_text(encoding="utf-8"))
+    merged = merge_routes(base, load_inventory(path), "alertmanager.base.yml", "inventory.yml")
+    config = redirect_webhooks(merged, RECEIVER, f"{ALERTMANAGER_SECRETS}/{WEBHOOK_TOKEN}")
+    head = (
+        "# GENERATED by `python -m mspwatch.demo.compose_site` from compose/alertmanager.base.yml\n"
+        "# and site/inventory.yml: every webhook to the demo-receiver container. Do not edit.\n"
+    )
+    return head + yaml.safe_dump(config, sort_keys=False, default_flow_style=None, width=110)
 
 
 def generate(tmp: Path) -> dict[str, str]:
@@ -138,10 +180,13 @@ def generate(tmp: Path) -> dict[str, str]:
         files[f"site/{name}"] = HEADER.format(name=name) + yaml.safe_dump(doc, sort_keys=False)
     for name, value in secrets().items():
         files[f"secrets/exporters/{name}"] = value
+    files[f"site/{GRAPH_CA}"] = (GRAPH_TLS / "ca.pem").read_text(encoding="utf-8")
     path = tmp / "inventory.yml"
     path.write_text(files["site/inventory.yml"], encoding="utf-8")
     for name, text in render_targets(load_inventory(path)).items():
         files[f"targets/{name}"] = text
+    files["alertmanager.yml"] = alertmanager(path)
+    files[f"secrets/alertmanager/{WEBHOOK_TOKEN}"] = DEMO_WEBHOOK_TOKEN
     return files
 
 

@@ -178,6 +178,10 @@ class DemoArea:
         Nothing runs yet: every process starts at once when the runner runs.
         """
 
+    def attach(self, demo: Demo) -> None:
+        """Read back what :meth:`start` wrote, for a ``--check`` of a demo another process runs
+        (``demo`` is that demo's data dir and ports; nothing is started)."""
+
     def scrape_configs(self, ports: Ports, targets_dir: Path) -> list[dict[str, Any]]:
         """The area's jobs of compose/prometheus.yml (:func:`demo_jobs`), its exporters' own included."""
         return []

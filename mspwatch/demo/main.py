@@ -17,7 +17,16 @@ where everything is.
 ``--check`` runs a demo of its own (a fresh data directory and free ports unless given), waits
 until every target has been scraped, checks the history (30 days for each customer, the agents'
 counters running on across the start), one delivered alert per area with a failing scenario
-and the PDFs, prints a summary per area and exits.
+and the PDFs, prints a summary per area and exits. Aimed at the data dir of a demo that runs
+(``--data.dir=D``, or ./demo-data when a demo holds it), ``--check`` checks THAT demo the same
+way, with its ports, history and report month (``<data dir>/running.json``, written once it is
+ready), and exits 0 or 1 without starting or stopping anything::
+
+    $ mspwatch demo &          # ./demo-data
+    $ mspwatch demo --check    # checks the demo above; it keeps running
+    data and logs: /home/me/demo-data
+    checking the demo running there (pid 4242) as it runs: nothing is started or stopped
+    ...
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import fcntl
+import json
 import os
 import shutil
 import signal
@@ -62,11 +72,15 @@ from .kit import (
 from .m365 import M365Area
 from .past import (
     HISTORY_DAYS,
+    Stamp,
     check_continuity,
     check_history,
+    check_inventory_series,
     check_reports,
     last_month,
+    pdfs,
     prepare_history,
+    read_stamp,
     reports_dir,
     write_reports,
 )
@@ -81,6 +95,8 @@ RESEND_DELAY = "5s"
 # their `for:` (up to an hour) before anything is delivered.
 DELIVERY_SECONDS = 900
 DEFAULT_DATA = Path("demo-data")
+RUNNING = "running.json"  # what a --check of the running demo reads, written once it is ready
+READY_SECONDS = 3600  # how long a --check waits for a running demo that is still preparing
 
 
 def areas() -> list[DemoArea]:
@@ -118,11 +134,17 @@ def prometheus_config(
 def run(args: argparse.Namespace) -> int:
     """Run the demo (or ``--check``); expected failures are one line on stdout, no traceback."""
     handlers = raise_on_signals()  # until the runner installs honcho's
+    running = _holder(args.data_dir or DEFAULT_DATA) if args.check else None
     try:
+        if running is not None:
+            return check_running(args, *running)
         with _data_dir(args) as data:
             data.passed = (rc := _run(args, data.path)) == 0
             return rc
     except Interrupted as exc:  # while preparing: what the step started is stopped already
+        if running is not None:
+            print(f"{exc.signame} received: the check stopped; the running demo is untouched", flush=True)
+            return 130 if exc.signame == "SIGINT" else 143
         print(f"{exc.signame} received while preparing; nothing of the stack was started", flush=True)
         return (130 if exc.signame == "SIGINT" else 143) if args.check else 0
     except DemoError as exc:
@@ -131,6 +153,107 @@ def run(args: argparse.Namespace) -> int:
     finally:
         for sig, handler in handlers.items():
             signal.signal(sig, handler)
+
+
+def _holder(data_dir: Path) -> tuple[Path, int] | None:
+    """(the data dir, the pid) when a running demo holds ``data_dir``'s lock, else None."""
+    work = data_dir.resolve()
+    try:
+        lock = (work / ".lock").open("r", encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    with lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            owner = lock.read().strip()
+            return work, int(owner) if owner.isdigit() else 0
+        fcntl.flock(lock, fcntl.LOCK_UN)  # nobody holds it: no demo runs there
+    return None
+
+
+def write_running(work: Path, offset: int, days: int, month: str) -> None:
+    """``<data dir>/running.json``: what ``--check`` of this running demo needs to know."""
+    state = {"pid": os.getpid(), "port_offset": offset, "history_days": days, "report_month": month}
+    tmp = work / f"{RUNNING}.tmp"
+    tmp.write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(work / RUNNING)
+
+
+def _wait_running(work: Path, pid: int) -> dict[str, Any]:
+    """The running demo's state once it is ready (its running.json names its pid)."""
+    end = time.monotonic() + READY_SECONDS
+    said = False
+    while True:
+        try:
+            state: dict[str, Any] = json.loads((work / RUNNING).read_text(encoding="utf-8"))
+            if state.get("pid") == pid:
+                return state
+        except (FileNotFoundError, ValueError):
+            pass
+        if _holder(work) is None:
+            raise DemoError(f"the demo that ran in {work} (pid {pid}) stopped before it was ready")
+        if time.monotonic() > end:
+            raise DemoError(f"the demo running in {work} (pid {pid}) was not ready within {READY_SECONDS} s")
+        if not said:
+            print(f"waiting for the demo running in {work} (pid {pid}) to be ready ...", flush=True)
+            said = True
+        time.sleep(1)
+
+
+def check_running(args: argparse.Namespace, work: Path, pid: int) -> int:
+    """``--check`` of the demo that runs on ``work``: every area, the history, continuity,
+    deliveries and PDFs, read from its processes and files; nothing is started or stopped."""
+    state = _wait_running(work, pid)
+    offset, days, month = state["port_offset"], state["history_days"], state["report_month"]
+    for given, theirs, what in (
+        (args.port_offset, offset, "--port-offset"),
+        (args.history_days, days, "--history-days"),
+        (args.report_month, month, "--report-month"),
+    ):
+        if given is not None and given != theirs:
+            raise DemoError(
+                f"{what}={given}, but the demo running in {work} (pid {pid}) runs with {theirs}: "
+                f"drop {what} to check it, or pass another --data.dir"
+            )
+    stamp = read_stamp(work)
+    if stamp is None:
+        raise DemoError(f"the demo running in {work} (pid {pid}) has no {work / 'history.json'}")
+    inventory_file = work / "estate" / "inventory.yml"
+    demo = Demo(
+        work,
+        Ports().shifted(offset),
+        load_inventory(inventory_file),
+        work / "targets",
+        Runner(work / "logs"),
+        dict(os.environ),
+    )
+    demo_areas = areas()
+    for area in demo_areas:
+        area.attach(demo)
+    print(f"data and logs: {work}" + (f" (ports moved by {offset})" if offset else ""), flush=True)
+    print(
+        f"checking the demo running there (pid {pid}) as it runs: nothing is started or stopped", flush=True
+    )
+    try:
+        print_table(demo, demo_areas, month, pdfs(demo, month))
+        return _check(demo, demo_areas, days, stamp, month)
+    except OSError as exc:  # it stopped while we asked (Ctrl-C in its terminal)
+        raise DemoError(f"the demo running in {work} (pid {pid}) stopped answering: {exc}") from None
+
+
+def _check(demo: Demo, demo_areas: list[DemoArea], days: int, stamp: Stamp, month: str) -> int:
+    """Every area reports, then the history, its meeting with the live part, the deliveries
+    and the PDFs; 0 if all passed, else 1."""
+    results = [area.check(demo) for area in demo_areas]
+    results.append(check_history(demo, days))
+    results.append(check_continuity(demo, stamp))
+    results.append(check_inventory_series(demo, stamp))
+    live = {problem[0] for problem in LIVE_PROBLEMS}
+    failing = {a.name: names for a in demo_areas if (names := area_alerts(a.rule_files())) & live}
+    results.append(check_delivered(demo, failing, DELIVERY_SECONDS))
+    results.append(check_reports(demo, month))
+    return 0 if all(results) else 1
 
 
 @dataclass
@@ -162,9 +285,13 @@ def _data_dir(args: argparse.Namespace) -> Iterator[DataDir]:
         data = DataDir(work)
         try:
             if args.check and not fresh and any(p.name != ".lock" for p in work.iterdir()):
-                raise DemoError(f"--check wants an empty --data.dir (it reports only its own run): {work}")
+                raise DemoError(
+                    f"--check wants an empty --data.dir (it reports only its own run) "
+                    f"or the data dir of a running demo: {work}"
+                )
             yield data
         finally:
+            (work / RUNNING).unlink(missing_ok=True)
             if fresh and data.passed:
                 shutil.rmtree(work, ignore_errors=True)
             elif fresh:
@@ -187,7 +314,8 @@ def _run(args: argparse.Namespace, work: Path) -> int:
     demo_areas = areas()
     print(f"data and logs: {work}" + (f" (ports moved by {offset})" if offset else ""), flush=True)
     t0 = time.monotonic()
-    stamp = prepare_history(demo, work / "estate" / "inventory.yml", args.history_days)
+    days = HISTORY_DAYS if args.history_days is None else args.history_days
+    stamp = prepare_history(demo, work / "estate" / "inventory.yml", days)
     month = args.report_month or last_month(time.time())
     for area in demo_areas:
         area.start(demo)
@@ -221,14 +349,8 @@ def _run(args: argparse.Namespace, work: Path) -> int:
         print_table(demo, demo_areas, month, written)
         print(f"ready {time.monotonic() - t0:.0f} s after start", flush=True)
         if args.check:
-            results = [area.check(demo) for area in demo_areas]  # every area reports
-            results.append(check_history(demo, args.history_days))
-            results.append(check_continuity(demo, stamp))
-            live = {problem[0] for problem in LIVE_PROBLEMS}
-            failing = {a.name: names for a in demo_areas if (names := area_alerts(a.rule_files())) & live}
-            results.append(check_delivered(demo, failing, DELIVERY_SECONDS))
-            results.append(check_reports(demo, month))
-            return 0 if all(results) else 1
+            return _check(demo, demo_areas, days, stamp, month)
+        write_running(work, offset, days, month)  # a --check of this demo reads it
         print("Ctrl-C stops everything.", flush=True)
         while True:
             for area in demo_areas:
@@ -276,7 +398,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         type=Path,
         default=None,
         help="where the demo keeps its data and logs (default: ./demo-data; "
-        "with --check a fresh temporary directory)",
+        "with --check a fresh temporary directory, unless a running demo holds ./demo-data)",
     )
     defaults = ", ".join(f"{name} {port}" for name, port in vars(Ports()).items())
     p.add_argument(
@@ -290,12 +412,15 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "--check",
         action="store_true",
         help="start a demo of its own (fresh data dir, free ports), wait until every device, "
-        "backup source and Microsoft 365 tenant has been scraped, print a summary and exit",
+        "backup source, Microsoft 365 tenant and patch source has been scraped, check the "
+        "history, the deliveries and the PDFs, print a summary and exit 0 or 1; aimed at the "
+        "data dir of a running demo (--data.dir, or ./demo-data while a demo holds it), check "
+        "that demo instead, starting and stopping nothing",
     )
     p.add_argument(
         "--history-days",
         type=int,
-        default=HISTORY_DAYS,
+        default=None,
         help=f"days of the estate's past to backfill before the start (default {HISTORY_DAYS}); "
         "a fresh history in the data dir is reused",
     )

@@ -47,6 +47,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from .availability import inventory_instance
 from .kit import ROOT, Demo, get_json, query, run_step
 from .runner import DemoError
 
@@ -186,6 +187,7 @@ def prepare_history(demo: Demo, inventory_file: Path, days: int) -> Stamp:
             f"--backfill={tsdb}",
             f"--snmp-data={demo.work / 'snmpsim' / 'data'}",
             f"--since={since}",
+            f"--inventory-instance={inventory_instance(demo.ports)}",
         ],
         env=demo.env,
     )
@@ -308,6 +310,29 @@ def check_continuity(demo: Demo, stamp: Stamp) -> bool:
     return uptimes == devices and resets == 0
 
 
+def check_inventory_series(demo: Demo, stamp: Stamp) -> bool:
+    """The inventory exporter's device series run on from the history into the live part as
+    one series each: the history carries the live scrape's ``instance``::
+
+        history meets live: 15 of 15 inventory devices one series each (instance 127.0.0.1:9821)
+    """
+    span = min(time.time() - stamp.end, 3600) + 900  # the history's last 15 minutes, the live part
+    promql = f'inventory_device_info{{job="inventory"}}[{span:.0f}s] @ {stamp.end - 900 + span:.0f}'
+    found: dict[tuple[str, str, str], list[tuple[str, bool, bool]]] = {}
+    for series in query(demo.prometheus_url, promql):
+        m = series["metric"]
+        times = [float(t) for t, _ in series["values"]]
+        key = (m.get("customer", ""), m.get("site", ""), m.get("device", ""))
+        found.setdefault(key, []).append(
+            (m.get("instance", ""), any(t < stamp.end for t in times), any(t >= stamp.end for t in times))
+        )
+    one = sum(1 for v in found.values() if len(v) == 1 and v[0][1] and v[0][2])
+    devices = sum(len(s.devices) for c in demo.inventory.customers for s in c.sites)
+    instances = ", ".join(sorted({i for v in found.values() for i, _, _ in v})) or "none"
+    print(f"history meets live: {one} of {devices} inventory devices one series each (instance {instances})")
+    return one == devices
+
+
 def check_reports(demo: Demo, month: str) -> bool:
     """Every customer's PDF (and the summary) is there, non-empty, and names the customer."""
     ok = True
@@ -341,6 +366,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from mspwatch.simulators.history.demo import ESTATE, estate_history, load_estate
     from mspwatch.simulators.history.live import live_devices
+    from mspwatch.simulators.history.model import INVENTORY_INSTANCE
     from mspwatch.simulators.history.write import backfill, backfill_rules, write_openmetrics
 
     p = argparse.ArgumentParser(prog="python -m mspwatch.demo.past", description=main.__doc__)
@@ -352,6 +378,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--backfill", type=Path, required=True, help="Prometheus data dir to fill")
     p.add_argument("--snmp-data", type=Path, help="the demo's snmpsim data dir (its living recordings)")
     p.add_argument("--since", type=float, help="the estate's epoch: the agents count from it")
+    p.add_argument(
+        "--inventory-instance",
+        default=INVENTORY_INSTANCE,
+        help="the live scrape's instance of job inventory (the demo's 127.0.0.1:<port>)",
+    )
     args = p.parse_args(argv)
     columns: list[Any] = [SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn()]
     with Progress(*columns, transient=False) as progress:
@@ -363,7 +394,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             progress.update(task, description="history: reading the agents' living recordings")
             live = live_devices(inventory, ESTATE.parent / "snmp.yml", args.snmp_data, args.since)
             progress.update(task, description=f"history: generating {args.days} days of the estate")
-        history = estate_history(inventory, args.end, args.days, args.seed, live)
+        history = estate_history(inventory, args.end, args.days, args.seed, live, args.inventory_instance)
         files = write_openmetrics(history, args.out)
         progress.update(task, description=f"history: {len(files)} day files written")
         progress.stop_task(task)

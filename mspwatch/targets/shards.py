@@ -9,7 +9,9 @@ customer, site and host that keeps one shard's share (so the shards split the es
 with no overlap and no gap), an external label ``shard``, ``remote_write`` to
 VictoriaMetrics and every Alertmanager peer, and only the rule groups that are exact on one
 shard's targets (compose/scale/rules/shard/, from ``mspwatch.targets.rulesplit``; vmalert
-evaluates the others on VictoriaMetrics).
+evaluates the others on VictoriaMetrics). The scale profile's own engines are scraped too
+(jobs ``victoriametrics`` and ``vmalert``, split like the rest, so one shard scrapes each):
+alertrules/scale.yml alerts on them.
 Jobs, intervals and relabelling stay those of the canonical file: edit that one and
 regenerate (a test fails when the committed shard files differ from what this writes).
 """
@@ -19,7 +21,7 @@ from __future__ import annotations
 import argparse
 import copy
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,8 @@ REMOTE_WRITE_URL = "http://victoriametrics:8428/api/v1/write"
 # The per-target rule groups (``python -m mspwatch.targets.rulesplit``); vmalert runs the rest.
 SHARD_RULES = "/etc/prometheus/shard-rules/*.yml"
 ALERTMANAGERS = ("alertmanager:9093", "alertmanager-2:9093")
+# Jobs only the scale profile has (compose.yaml's services): its engines' own /metrics.
+SCALE_TARGETS: Mapping[str, str] = {"victoriametrics": "victoriametrics:8428", "vmalert": "vmalert:8880"}
 
 
 def shard_relabelling(shard: int, shards: int) -> list[dict[str, Any]]:
@@ -64,8 +68,10 @@ def shard_config(
     remote_write_url: str = REMOTE_WRITE_URL,
     alertmanagers: Sequence[str] = ALERTMANAGERS,
     rule_files: Sequence[str] = (SHARD_RULES,),
+    scale_targets: Mapping[str, str] = SCALE_TARGETS,
 ) -> dict[str, Any]:
-    """The config of shard ``shard`` of ``shards`` (a new dict; ``base`` is not changed)."""
+    """The config of shard ``shard`` of ``shards`` (a new dict; ``base`` is not changed);
+    ``scale_targets``: job name -> address of the scale profile's own engines."""
     if not 0 <= shard < shards:
         raise ValueError(f"shard {shard} is not in 0..{shards - 1}")
     cfg = copy.deepcopy(base)
@@ -75,7 +81,11 @@ def shard_config(
     # Every shard sends to every peer; the peers de-duplicate by gossip (no load balancer).
     cfg["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": list(alertmanagers)}]}]}
     cfg["remote_write"] = [{"url": remote_write_url}]
-    for job in cfg.get("scrape_configs", []):
+    jobs = cfg.setdefault("scrape_configs", [])
+    jobs += [
+        {"job_name": job, "static_configs": [{"targets": [addr]}]} for job, addr in scale_targets.items()
+    ]
+    for job in jobs:
         if job["job_name"] == "alertmanager":
             job["static_configs"] = [{"targets": list(alertmanagers)}]
         if job["job_name"] in SELF_JOBS:

@@ -8,12 +8,24 @@ customer's cloud backup service dropping one record per run into a drop folder a
 ``mspwatch backup record-restore-test``.
 
 Paths match ``simulators/estate/inventory.yml`` (relative to the inventory file).
+
+The compose ``demo`` profile has no ``mspwatch demo`` to call it, so its ``backup-files``
+container runs the same writer on the same schedule into a volume the backup exporter reads::
+
+    python -m mspwatch.simulators.estate.backup_data --out=/var/lib/mspwatch/backup-files
+    # refreshes every 300 s until SIGTERM; --once writes once and exits
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,6 +36,7 @@ DROP_FOLDER = Path("backup/bolt-cloud")
 RESTORE_TEST_LOG = Path("restore-tests.jsonl")
 
 _DAYS = 14
+REFRESH_SECONDS = 300.0  # how often a running writer rewrites the files (the demo's pace too)
 
 
 def _iso(when: datetime) -> str:
@@ -143,3 +156,41 @@ def write_backup_files(estate_dir: Path, now: float) -> None:
     log = estate_dir / RESTORE_TEST_LOG
     if not log.exists():
         _write(log, "".join(json.dumps(r) + "\n" for r in seed_restore_tests(when)))
+
+
+def keep_writing(estate_dir: Path, every: float, stop: threading.Event) -> None:
+    """Write the files now and every ``every`` seconds until ``stop`` is set."""
+    while True:
+        write_backup_files(estate_dir, time.time())
+        if stop.wait(every):
+            return
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m mspwatch.simulators.estate.backup_data",
+        description="Write the demo estate's restic, drop-folder and restore-test files on a schedule.",
+    )
+    p.add_argument(
+        "--out", type=Path, required=True, help="directory the inventory's relative paths start at"
+    )
+    p.add_argument(
+        "--every", type=float, default=REFRESH_SECONDS, help="seconds between rewrites (default 300)"
+    )
+    p.add_argument("--once", action="store_true", help="write once and exit")
+    args = p.parse_args(argv)
+    if args.every <= 0:
+        p.error("--every must be positive")
+    if args.once:
+        write_backup_files(args.out, time.time())
+        return 0
+    stop = threading.Event()
+    # As PID 1 of a container, SIGTERM's default action does nothing: stop on it explicitly.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda _signum, _frame: stop.set())
+    keep_writing(args.out, args.every, stop)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -30,6 +30,7 @@ import yaml
 from mspwatch.inventory import Customer, Inventory, PatchSource, load_inventory, maintenance_spans
 from mspwatch.inventory.localtime import weekly_spans
 from mspwatch.simulators.history.model import (
+    INVENTORY_INSTANCE,
     MINUTE,
     AlertEpisode,
     BackupJob,
@@ -156,10 +157,16 @@ def inventory_states(customers: Iterable[Customer], start: int, end: int) -> tup
 
 
 def estate_history(
-    inv: Inventory, end: int, days: int = 35, seed: int = 1, live: Mapping[str, LiveDevice] | None = None
+    inv: Inventory,
+    end: int,
+    days: int = 35,
+    seed: int = 1,
+    live: Mapping[str, LiveDevice] | None = None,
+    inventory_instance: str = INVENTORY_INSTANCE,
 ) -> History:
     """``days`` of history ending at ``end`` (rounded down to a minute); ``live``: the demo
-    agents' counters by address (:func:`mspwatch.simulators.history.live.live_devices`)."""
+    agents' counters by address (:func:`mspwatch.simulators.history.live.live_devices`);
+    ``inventory_instance``: the live scrape's ``instance`` of job ``inventory``."""
     rng = random.Random(seed)
     end -= end % MINUTE
     start = end - days * DAY
@@ -292,6 +299,7 @@ def estate_history(
         tenants=tuple(tenants),
         patch_devices=tuple(patch),
         inventory=inventory_states(inv.customers, start, end),
+        inventory_instance=inventory_instance,
     )
 
 

@@ -128,6 +128,9 @@ class PatchDevice:
     source_kind: str = ""  # the patch source's kind (a label of the live series); "" for none
 
 
+INVENTORY_INSTANCE = "inventory-exporter:9821"  # compose/prometheus.yml's job inventory
+
+
 @dataclass(frozen=True)
 class InventoryState:
     """What the inventory exporter serves for one customer over the history
@@ -153,3 +156,6 @@ class History:
     # The inventory exporter's series, for every customer of ``devices`` (24x7 and no
     # maintenance for one without a state here).
     inventory: tuple[InventoryState, ...] = ()
+    # Their ``instance``: the address the live scrape of job ``inventory`` gives them, so the
+    # past and the live part are one series (``mspwatch demo`` passes its own).
+    inventory_instance: str = INVENTORY_INSTANCE

@@ -41,7 +41,6 @@ PATCH_AV_ENABLED = "patch_device_av_enabled"
 
 M365_SERVICES = ("Exchange Online", "Microsoft Teams", "SharePoint Online")
 BACKUP_RESULTS = ("success", "warning", "failed", "none", "unknown")
-INVENTORY_INSTANCE = "inventory-exporter:9821"  # compose/prometheus.yml's job inventory
 
 
 @dataclass(frozen=True)
@@ -274,7 +273,7 @@ class _Generator:
         5-minute lookback; windows and contract hours every minute, for exact edges.
         """
         t = self.minutes
-        base = {"job": "inventory", "instance": INVENTORY_INSTANCE}
+        base = {"job": "inventory", "instance": self.h.inventory_instance}
         states = {s.customer: s for s in self.h.inventory}
         sites: dict[str, list[str]] = {}
         for dev in self.h.devices:

@@ -10,6 +10,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -52,8 +53,10 @@ DEMO = [sys.executable, "-m", "mspwatch.cli", "demo"]
 
 
 def history_days(now: float | None = None) -> int:
-    """A short history that still holds last month's last day (the PDFs are last month's),
-    whatever today's date: 2 days on the 1st, a day more for each day of the month.
+    """A short history that still holds last month's last day (the PDFs are last month's:
+    ``mspwatch report`` refuses a month that has not ended, and one without data), whatever
+    today's date: 2 days on the 1st, a day more for each day of the month. Only the module's
+    one complete demo (``running_demo``) writes PDFs; the demos that stop before reuse its history.
 
     >>> history_days(dt.datetime(2026, 12, 1, 14, tzinfo=dt.UTC).timestamp())
     2
@@ -132,7 +135,8 @@ class Background:
 @pytest.fixture(scope="module")
 def running_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Background, Path, int]]:
     """A plain ``mspwatch demo`` (./demo-data, ports moved) with a notification of an old run
-    in its data dir, running in the background until the SIGTERM test stops it."""
+    in its data dir, running in the background until the SIGTERM test stops it; the module's
+    one complete demo (``test_demo_check`` checks it)."""
     cwd = tmp_path_factory.mktemp("demo")
     (cwd / "demo-data").mkdir()
     (cwd / "demo-data" / "notifications.jsonl").write_text(STALE)
@@ -169,19 +173,21 @@ def test_a_second_demo_on_the_same_data_dir_is_refused(running_demo: tuple[Backg
 
 
 def test_demo_check(running_demo: tuple[Background, Path, int]) -> None:
-    """``--check`` beside a running demo, in its directory and with no options: its own data
-    dir and free ports, and it reports only what its own run produced."""
-    demo, cwd, _ = running_demo
+    """``--check`` in the directory of a running demo, with no options, checks THAT demo (its
+    ./demo-data, ports, history and month) as it runs: every area, the history, continuity,
+    deliveries and PDFs; it starts and stops nothing and the demo runs on."""
+    demo, cwd, offset = running_demo
     proc = subprocess.run(
-        [*DEMO, "--check", HISTORY], cwd=cwd, capture_output=True, text=True, timeout=2400, check=False
+        [*DEMO, "--check"], cwd=cwd, capture_output=True, text=True, timeout=2400, check=False
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "Traceback" not in proc.stdout + proc.stderr
-    work = re.search(r"^data and logs: (\S+) \(ports moved by \d+\)$", proc.stdout, re.M)
+    work = re.search(r"^data and logs: (\S+) \(ports moved by (\d+)\)$", proc.stdout, re.M)
     assert work, proc.stdout[:2000]
-    assert Path(work.group(1)) != cwd / "demo-data"
-    assert not Path(work.group(1)).exists()  # a passed check removes its own data dir
-    assert "stale-from-an-old-run" not in proc.stdout
+    assert (Path(work.group(1)), int(work.group(2))) == ((cwd / "demo-data").resolve(), offset)
+    assert (
+        f"checking the demo running there (pid {demo.pid}) as it runs: nothing is started or stopped"
+    ) in proc.stdout
     assert "15 of 15 devices up" in proc.stdout
     assert "snmp_up{customer=acme-dental, site=hq, device=core-sw1} = 1" in proc.stdout
     # One summary line per customer once every backup source has been scraped up; the
@@ -227,9 +233,10 @@ def test_demo_check(running_demo: tuple[Background, Path, int]) -> None:
     assert "inventory exporter: 1 target up, 15 devices counted by the SLO rules" in proc.stdout
     # Alertmanager: ready (its URL is a row of the table below), counting per receiver.
     assert "Alertmanager ready, Prometheus sends to it: " in proc.stdout
+    # The running demo's own notification log: the old run's line in it too.
     assert re.search(
         r"^notifications so far: dead-mans-switch \d+, msp-paging \d+, msp-ticketing \d+, platform-team \d+, "
-        r"acme-dental-escalation \d+$",
+        r"acme-dental-escalation \d+, stale-from-an-old-run 1$",
         proc.stdout,
         re.M,
     ), proc.stdout[-3000:]
@@ -248,6 +255,11 @@ def test_demo_check(running_demo: tuple[Background, Path, int]) -> None:
     # (The byte counters are judged only when the interface walks beat the scrape deadline:
     # on a loaded machine they do not, see SnmpProfileFailing.)
     assert meets and meets.group(1) == "15", proc.stdout[-3000:]
+    # The inventory exporter's series too: the history carries the live scrape's instance.
+    assert (
+        "history meets live: 15 of 15 inventory devices one series each "
+        f"(instance 127.0.0.1:{Ports().inventory_exporter + int(work.group(2))})"
+    ) in proc.stdout, proc.stdout[-3000:]
     delivered = dict(re.findall(r"^alerts delivered: (\S+) (.*)$", proc.stdout, re.M))
     assert set(delivered) == {"backup", "m365", "patch"}, proc.stdout[-3000:]
     assert "BackupJobFailed (msp-ticketing)" in delivered["backup"], delivered
@@ -278,11 +290,32 @@ def test_demo_check(running_demo: tuple[Background, Path, int]) -> None:
         f"reports {month}",
     ):
         assert re.search(rf"^│ {re.escape(row)}[^│]*│ \S", proc.stdout, re.M), row  # "(3 sources)"
-    # Every process the check started is gone again; the running demo's are not.
-    pids = _pids(proc.stdout)
-    assert len(pids) == 14, pids
-    assert all(_gone(pid) for pid in pids.values())
-    assert not any(_gone(pid) for pid in _pids(demo.output()).values())
+    # The check started nothing and left the running demo's 14 processes as they were.
+    assert _pids(proc.stdout) == {}
+    pids = _pids(demo.output())
+    assert len(pids) == 14 and not any(_gone(pid) for pid in pids.values()), pids
+    assert demo.shell.poll() is None and "received: stopping" not in demo.output()
+    assert (cwd / "demo-data" / "running.json").exists()
+
+
+def test_a_check_of_a_running_demo_takes_its_settings(running_demo: tuple[Background, Path, int]) -> None:
+    """The running demo's history, ports and month are its own: a --check that asks for
+    others says so and checks nothing (the data dir is given as a path this time)."""
+    demo, cwd, _ = running_demo
+    other = history_days() + 1
+    proc = subprocess.run(
+        [*DEMO, "--check", f"--history-days={other}", f"--data.dir={cwd / 'demo-data'}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    data = (cwd / "demo-data").resolve()
+    assert (proc.returncode, proc.stderr) == (1, "")
+    assert proc.stdout == (
+        f"error: --history-days={other}, but the demo running in {data} (pid {demo.pid}) runs with "
+        f"{history_days()}: drop --history-days to check it, or pass another --data.dir\n"
+    )
 
 
 def _query(prometheus: str, promql: str) -> list[dict[str, Any]]:
@@ -379,30 +412,58 @@ def test_sigterm_stops_every_process_of_a_background_demo(running_demo: tuple[Ba
     assert "Traceback" not in out
 
 
+@pytest.fixture(scope="module")
+def stopped_demo(running_demo: tuple[Background, Path, int]) -> tuple[Path, int]:
+    """The data dir and port offset of ``running_demo`` once it has stopped (the SIGTERM test
+    above stops it): its history is fresh for a demo on those ports, so a demo started on a
+    copy (:func:`history_of`) reuses it and starts its processes at once."""
+    demo, cwd, offset = running_demo
+    demo.kill()  # stopped already when the SIGTERM test ran
+    return cwd / "demo-data", offset
+
+
+def history_of(stopped: tuple[Path, int], data: Path) -> list[str]:
+    """A data dir holding a copy of the stopped demo's history (its blocks, its record and the
+    estate's epoch), and the options that start a demo on it with the same ports and days."""
+    source, offset = stopped
+    shutil.copytree(source / "prometheus", data / "prometheus")
+    shutil.copy2(source / STAMP, data / STAMP)
+    (data / "snmpsim").mkdir()
+    shutil.copy2(source / "snmpsim" / "epoch", data / "snmpsim" / "epoch")
+    return [f"--port-offset={offset}", f"--data.dir={data}", HISTORY]
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_a_signal_while_starting_stops_everything(tmp_path: Path, sig: signal.Signals) -> None:
+def test_a_signal_while_starting_stops_everything(
+    tmp_path: Path, sig: signal.Signals, stopped_demo: tuple[Path, int]
+) -> None:
     """Before anything is ready (snmpsim still opening its recordings) a signal stops every
-    process; SIGINT too, although a background job starts with SIGINT ignored."""
-    offset = free_offset(load_inventory(ESTATE_INVENTORY))
-    demo = Background(tmp_path, f"--port-offset={offset}", f"--data.dir={tmp_path / 'data'}", HISTORY)
+    process; SIGINT too, although a background job starts with SIGINT ignored. (The history
+    is a copy of the module's demo's, reused: the backfill's own signal test is above.)"""
+    demo = Background(tmp_path, *history_of(stopped_demo, tmp_path / "data"))
     try:
         _wait_for(lambda: len(_pids(demo.output())) == 14, 120, "14 processes started")
         pids = _pids(demo.output())
         assert demo.stop(sig) == 0
     finally:
         demo.kill()
+    assert "history: reusing the " in demo.output(), demo.output()[-2000:]
     assert len(pids) == 14, pids
     assert [name for name, pid in pids.items() if not _gone(pid)] == []
     assert f"stopped 14 processes after {sig.name}" in demo.output()
 
 
-def test_a_process_that_cannot_bind_fails_the_start_with_its_log(tmp_path: Path) -> None:
-    offset = free_offset(load_inventory(ESTATE_INVENTORY))
+def test_a_process_that_cannot_bind_fails_the_start_with_its_log(
+    tmp_path: Path, stopped_demo: tuple[Path, int]
+) -> None:
+    """The demo exits 1 with the last lines of the process's log, and every process it started
+    is gone. (On a copy of the module's demo's history, reused, as the signal tests above.)"""
+    options = history_of(stopped_demo, tmp_path)
     with socket.socket() as taken:
-        taken.bind(("127.0.0.1", Ports().shifted(offset).prometheus))
+        taken.bind(("127.0.0.1", Ports().shifted(stopped_demo[1]).prometheus))
         taken.listen()
         proc = subprocess.run(
-            [*DEMO, "--check", f"--data.dir={tmp_path}", f"--port-offset={offset}", HISTORY],
+            [*DEMO, *options],
             capture_output=True,
             text=True,
             timeout=300,
@@ -413,6 +474,7 @@ def test_a_process_that_cannot_bind_fails_the_start_with_its_log(tmp_path: Path)
     log = tmp_path / "logs" / "prometheus.log"
     head, _, tail = proc.stdout.partition(f"error: prometheus exited with code 1; the last lines of {log}:\n")
     assert "bind: address already in use" in tail, proc.stdout[-3000:]
+    assert "history: reusing the " in head
     assert [name for name, pid in _pids(head).items() if not _gone(pid)] == []
 
 
@@ -750,3 +812,29 @@ def test_a_fresh_history_is_reused_and_a_stale_one_rewritten(
         "shows as no data)\n"
     )
     assert read_stamp(tmp_path) == fresh and (tmp_path / STAMP).exists() and block.exists()
+
+
+def test_the_history_gives_the_inventory_series_the_live_scrape_instance(tmp_path: Path) -> None:
+    """One series across the demo's start: the backfilled inventory series carry the
+    ``instance`` the demo's Prometheus gives its scrape of job ``inventory``."""
+    from mspwatch.demo.availability import AvailabilityArea, inventory_instance
+    from mspwatch.simulators.history.demo import estate_history, load_estate
+    from mspwatch.simulators.history.series import history_series
+
+    ports = Ports().shifted(7)
+    [job] = [j for j in AvailabilityArea().scrape_configs(ports, tmp_path) if j["job_name"] == "inventory"]
+    live = job["static_configs"][0]["targets"]
+    assert live == [inventory_instance(ports)] == ["127.0.0.1:9828"]
+    assert "relabel_configs" not in job  # the target's address is its instance
+    history = estate_history(
+        load_estate(), 1_764_590_400, days=1, inventory_instance=inventory_instance(ports)
+    )
+    inventory = [s for s in history_series(history) if s.name.startswith("inventory_")]
+    assert {s.name for s in inventory} == {
+        "inventory_device_info",
+        "inventory_contract_measuring",
+        "inventory_maintenance_active",
+    }
+    assert {(dict(s.labels)["job"], dict(s.labels)["instance"]) for s in inventory} == {
+        ("inventory", live[0])
+    }

@@ -18,7 +18,7 @@ import httpx
 import pytest
 import yaml
 
-from mspwatch.common.procs import free_port, wait_for_port
+from mspwatch.common.procs import free_port, wait_for_url
 from mspwatch.demo.main import Ports, areas, prometheus_config
 from mspwatch.inventory import load_inventory, write_targets
 from tests.conftest import require_tool
@@ -55,7 +55,8 @@ def test_prometheus_scrapes_each_target_through_its_exporter(tmp_path: Path, sta
         ],
         "prometheus",
     )
-    wait_for_port(ports.prometheus, proc=prom)
+    # Ready, not just listening: before that its API answers 503 with a text body.
+    wait_for_url(f"http://127.0.0.1:{ports.prometheus}/-/ready", timeout=60, proc=prom)
     # The machine is shared: prove it is our Prometheus that answers on the port.
     flags = httpx.get(f"http://127.0.0.1:{ports.prometheus}/api/v1/status/flags", timeout=5).json()["data"]
     assert flags["config.file"] == str(path), "another process answers on the port"

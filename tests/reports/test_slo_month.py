@@ -1,10 +1,10 @@
 """The SLO rules over the ground-truth month give the report's availability.
 
-The month is backfilled into its own Prometheus; `promtool tsdb create-blocks-from rules`
-evaluates alertrules/availability.yml over it, once a minute as a running Prometheus would
-(first the device reachability, then the device-minutes that read it: tests/rulepasses.py);
-the device-minutes
-summed over the customer's month are the SLA board's month-to-date figure.
+The reports' Prometheus (tests/reports/conftest.py) holds the ground-truth month with
+alertrules/availability.yml recorded over it once a minute, at whole minutes, as a running
+Prometheus would (``backfill_rules``: first the device reachability, then the device-minutes
+that read it); the device-minutes summed over the customer's month are the SLA board's
+month-to-date figure.
 
 One difference, and only one: the report ignores outages shorter than the contract's
 blip_threshold (counted up, and listed as blips); the rules count every minute. So the
@@ -13,22 +13,13 @@ rules' up device-minutes are the report's less the blips' minutes, named below.
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
-from pathlib import Path
-
 import httpx
 import pytest
 
-from mspwatch.common.procs import stop_process
 from mspwatch.reports.contract import month_span
 from mspwatch.reports.model import CustomerReport
-from mspwatch.simulators.history.write import backfill
-from tests.conftest import ROOT, require_tool
 from tests.reports import groundtruth
-from tests.rulepasses import create_blocks, rule_layers, start_prometheus
 
-AVAILABILITY = ROOT / "alertrules" / "availability.yml"
 MONTH = month_span(groundtruth.MONTH, "Europe/London")
 # The report's blips, which the rules count as down: (device, start, minutes).
 BLIPS = {
@@ -37,39 +28,17 @@ BLIPS = {
 }
 
 
-@pytest.fixture(scope="session")
-def slo_prometheus(tmp_path_factory: pytest.TempPathFactory, history_files: list[Path]) -> Iterator[str]:
-    binary, promtool = require_tool("prometheus"), require_tool("promtool")
-    base = tmp_path_factory.mktemp("slo-prometheus")
-    data = base / "data"
-    backfill(history_files, data, promtool)
-    (base / "prometheus.yml").write_text("global: {scrape_interval: 1m}\n", encoding="utf-8")
-    proc, url = start_prometheus(binary, base, data)
-    try:
-        for n, layer in enumerate(rule_layers([AVAILABILITY])):
-            start, end = MONTH.start - 3600, MONTH.end + 3600
-            out = create_blocks(promtool, url, base / f"rules-{n}", layer, start, end)
-            stop_process(proc)
-            for block in out.iterdir():
-                if block.is_dir():
-                    shutil.move(str(block), data / block.name)
-            proc, url = start_prometheus(binary, base, data)
-        yield url
-    finally:
-        stop_process(proc)
-
-
 def _month_sum(url: str, series: str) -> dict[str, float]:
     """The series summed over the month's minutes.
 
-    The minute [K, K+60) has its sample at K+30 and is judged by the evaluation in
-    [K+30, K+90), wherever in the minute the group's offset puts it: the month's minutes
-    are the evaluations in [start+30, end+30).
+    The recorded series are stamped at whole minutes (``backfill_rules`` asks range queries
+    at whole-minute steps): the minute [K, K+60) has its sample at K+30 and is judged by the
+    evaluation at K+60, so the month's minutes are the evaluations in (start, end].
     """
     millis = (MONTH.end - MONTH.start) * 1000 - 1
     answer = httpx.get(
         f"{url}/api/v1/query",
-        params={"query": f"sum_over_time({series}[{millis}ms])", "time": f"{MONTH.end + 29.999:.3f}"},
+        params={"query": f"sum_over_time({series}[{millis}ms])", "time": f"{MONTH.end}"},
         timeout=120,
     ).json()
     assert answer["status"] == "success", answer
@@ -77,9 +46,9 @@ def _month_sum(url: str, series: str) -> dict[str, float]:
 
 
 @pytest.fixture(scope="session")
-def slo_month(slo_prometheus: str) -> dict[str, tuple[float, float]]:
-    counted = _month_sum(slo_prometheus, "customer:availability_counted_devices:sum")
-    up = _month_sum(slo_prometheus, "customer:availability_up_devices:sum")
+def slo_month(prometheus_url: str) -> dict[str, tuple[float, float]]:
+    counted = _month_sum(prometheus_url, "customer:availability_counted_devices:sum")
+    up = _month_sum(prometheus_url, "customer:availability_up_devices:sum")
     return {c: (counted[c], up[c]) for c in counted}
 
 

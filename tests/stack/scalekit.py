@@ -1,7 +1,8 @@
 """The scale-out stack on loopback, real processes: two hashmod Prometheus shards (configs
 from ``mspwatch.targets.shards`` applied to the canonical ``compose/prometheus.yml``), both
 remote-writing to VictoriaMetrics and alerting to a two-peer Alertmanager gossip cluster;
-optionally vmalert evaluating the estate-wide rules on VictoriaMetrics, and one plain
+optionally vmalert evaluating the estate-wide rules on VictoriaMetrics (the shards scrape it
+and VictoriaMetrics, as the scale profile's do), and one plain
 Prometheus scraping the same targets (the reference a sharded answer must equal).
 
 Used by tests/stack/test_scale.py (small, fast) and benchmarks/scale_bench.py (a synthetic
@@ -228,6 +229,9 @@ def scale_stack(
             name = "victoriametrics" if i == 0 else f"alertmanager-{i - 1}"
             wait_for_port(port, timeout=60, proc=procs.procs[name], log=procs.log(name))
         prom_ports = [free_port() for _ in range(SHARDS)]
+        # Chosen now: the shards scrape vmalert (alertrules/scale.yml), which starts last.
+        vmalert_port = free_port()
+        engines = {"victoriametrics": f"127.0.0.1:{vm_port}", "vmalert": f"127.0.0.1:{vmalert_port}"}
         for i in range(SHARDS):
             base = loopback_base(targets_dir, exporter.address, shard_rules.get(i, []), interval)
             cfg = shard_config(
@@ -237,6 +241,7 @@ def scale_stack(
                 remote_write_url=f"http://127.0.0.1:{vm_port}/api/v1/write",
                 alertmanagers=[f"127.0.0.1:{p}" for p in am_web],
                 rule_files=shard_rules.get(i, []),
+                scale_targets=engines,
             )
             # Ship small batches quickly so what VictoriaMetrics holds follows the scrapes.
             cfg["remote_write"][0]["queue_config"] = {"batch_send_deadline": "1s"}
@@ -304,7 +309,7 @@ def scale_stack(
             with urllib.request.urlopen(reload, timeout=30):  # noqa: S310 (loopback)
                 pass
         if estate_rules is not None:
-            port = free_port()
+            port = vmalert_port
             # As compose/compose.yaml's vmalert service, on loopback and at the test's pace.
             procs.start(
                 "vmalert",

@@ -220,3 +220,23 @@ def test_promtool_accepts_the_shard_configs() -> None:
             [promtool, "check", "config", "--syntax-only", str(path)], capture_output=True, text=True
         )
         assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_every_volume_an_mspwatch_container_writes_is_a_mount_point_the_image_owns(
+    resolved: dict[str, Any],
+) -> None:
+    """The containers run as uid 10001 on a read-only root: an empty named volume takes the
+    owner of its mount point in the image, so the Dockerfile must create each one as 10001."""
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    owned = {
+        p for line in re.findall(r"install -d -o 10001 -g 10001 ([^\n\\]+)", dockerfile) for p in line.split()
+    }
+    written = {
+        (name, vol["target"])
+        for name, svc in resolved["services"].items()
+        if svc["image"].startswith("mspwatch:")
+        for vol in svc.get("volumes", [])
+        if vol["type"] == "volume" and not vol.get("read_only")
+    }
+    assert {t for _, t in written} == {"/var/lib/mspwatch/backup-files", "/var/lib/mspwatch/notifications"}
+    assert {t for _, t in written} <= owned, written

@@ -7,14 +7,19 @@ with the exporters' own loaders and passing ``mspwatch targets``' cross-check.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import shutil
+import subprocess
+import time
 import urllib.parse
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from mspwatch.demo import compose_site
 from mspwatch.exporters.backup.config import load_config as load_backup
@@ -22,8 +27,10 @@ from mspwatch.exporters.m365.config import load_config as load_m365
 from mspwatch.exporters.patch.config import load_config as load_patch
 from mspwatch.exporters.snmp.config import load_config as load_snmp
 from mspwatch.inventory import load_inventory
+from mspwatch.simulators.estate import backup_data
 from mspwatch.targets import generate as targets_generate
-from tests.conftest import ROOT, assert_golden
+from tests.backup.conftest import Exporter, value
+from tests.conftest import ROOT, assert_golden, require_tool
 from tests.stack.test_compose import PASSWORD, compose_binary
 
 DEMO = ROOT / "compose" / "demo"
@@ -31,7 +38,9 @@ DEMO = ROOT / "compose" / "demo"
 
 def test_the_committed_demo_site_is_what_the_generator_writes(tmp_path: Path, update_goldens: bool) -> None:
     files = compose_site.generate(tmp_path)
-    committed = {str(p.relative_to(DEMO)) for p in DEMO.rglob("*") if p.is_file() and p.name != "demo.env"}
+    # Inputs, not output: demo.env and the Graph simulator's committed certificate.
+    inputs = {"demo.env", "graph-tls/ca.pem", "graph-tls/server.pem", "graph-tls/server-key.pem"}
+    committed = {str(p.relative_to(DEMO)) for p in DEMO.rglob("*") if p.is_file()} - inputs
     assert committed == set(files), "run: python -m mspwatch.demo.compose_site --out=compose/demo"
     for rel, text in files.items():
         assert_golden(DEMO / rel, text, update_goldens)
@@ -40,8 +49,6 @@ def test_the_committed_demo_site_is_what_the_generator_writes(tmp_path: Path, up
 def resolve(profiles: str | None = None) -> dict[str, Any]:
     """compose.yaml's services as `docker compose --env-file .env --env-file demo/demo.env`
     sees them (``profiles``: COMPOSE_PROFILES from the environment instead of demo.env's)."""
-    import subprocess
-
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GF_", "MSPWATCH_", "PROMETHEUS_"))}
     env.pop("COMPOSE_PROFILES", None)
     env["GF_ADMIN_PASSWORD"] = PASSWORD
@@ -144,8 +151,8 @@ def test_every_file_a_container_is_told_to_read_is_there_with_the_demo_site() ->
                 continue  # what a tool writes (--out, --output.dir), not what it reads
             value = arg.split("=", 1)[1] if arg.startswith("-") and "=" in arg else arg
             for target, source in binds.items():
-                if value == target:
-                    assert source.is_file(), f"{name}: {arg}"
+                if value == target:  # a file, or a directory (--tls-dir)
+                    assert source.exists(), f"{name}: {arg}"
                     checked.append(f"{name}: {arg}")
                 elif value.startswith(target + "/"):
                     rel = value.removeprefix(target + "/")
@@ -158,3 +165,272 @@ def test_every_file_a_container_is_told_to_read_is_there_with_the_demo_site() ->
     assert any("vmalert: -rule=" in c for c in checked)
     assert sum("--config.file=/etc/mspwatch/" in c for c in checked) == 4, checked
     assert "inventory-exporter: --inventory.file=/etc/mspwatch/inventory.yml" in checked
+
+
+def test_every_simulator_container_runs_a_module_of_the_image(demo_services: dict[str, Any]) -> None:
+    """``python -m <module>``: the module is in the package the image installs."""
+    modules = {
+        name: svc["command"][0]
+        for name, svc in demo_services.items()
+        if svc.get("entrypoint") == ["python", "-m"]
+    }
+    assert {"backup-files", "demo-receiver", "graph-simulator"} <= set(modules)
+    for name, module in modules.items():
+        assert module.startswith("mspwatch.") and importlib.util.find_spec(module), name
+
+
+def _volume(svc: dict[str, Any], source: str) -> dict[str, Any]:
+    [vol] = [v for v in svc["volumes"] if v["type"] == "volume" and v["source"] == source]
+    return vol
+
+
+async def test_the_backup_files_container_writes_what_the_backup_exporter_reads(
+    demo_services: dict[str, Any], tmp_path: Path
+) -> None:
+    writer = demo_services["backup-files"]
+    out = f"--out={compose_site.BACKUP_FILES}"
+    assert writer["command"] == ["mspwatch.simulators.estate.backup_data", out]
+    written = _volume(writer, "demo-backup-files")
+    read = _volume(demo_services["backup-exporter"], "demo-backup-files")
+    assert written["target"] == read["target"] == compose_site.BACKUP_FILES
+    assert not written.get("read_only") and read.get("read_only") is True
+    # The writer, as the container runs it (once), into a copy of the volume; the demo site
+    # with the volume's and the secrets' paths moved there.
+    files = tmp_path / "backup-files"
+    assert backup_data.main(["--once", f"--out={files}"]) == 0
+    site = tmp_path / "site"
+    shutil.copytree(DEMO / "site", site)
+    for path in site.glob("*.yml"):
+        text = path.read_text().replace(compose_site.BACKUP_FILES, str(files))
+        path.write_text(text.replace(compose_site.SECRETS, str(DEMO / "secrets" / "exporters")))
+    inv = load_inventory(site / "inventory.yml")
+    kinds = {s.name: s.kind for c in inv.customers for s in c.backup_sources}
+    assert kinds == {
+        "acme-vbr": "veeam",
+        "acme-offsite": "restic",
+        "bolt-vbr": "veeam",
+        "bolt-cloud": "folder",
+    }
+    exporter = Exporter(site / "backup.yml", clock=time.time)
+    try:
+        restic = await exporter.scrape("acme-offsite")
+        cloud = await exporter.scrape("bolt-cloud")
+    finally:
+        await exporter.close()
+    assert (value(restic, "backup_up"), value(restic, "backup_jobs")) == (1, 1)
+    assert value(restic, 'backup_repository_check_success{repository="b2:acme-dental-offsite"}') == 1
+    # The restore-test log the writer seeds (40 days ago) is read from the volume too.
+    tested = value(
+        restic, 'backup_restore_test_last_timestamp_seconds{job_name="pms-server:/srv/pms-export"}'
+    )
+    assert tested is not None and 39 * 86400 < time.time() - tested < 41 * 86400
+    assert (value(cloud, "backup_up"), value(cloud, "backup_jobs")) == (1, 2)
+
+
+def test_the_demo_alertmanager_delivers_every_webhook_to_the_demo_receiver(
+    demo_services: dict[str, Any], tmp_path: Path
+) -> None:
+    mounts = {
+        v["target"]: Path(v["source"])
+        for v in demo_services["alertmanager"]["volumes"]
+        if v["type"] == "bind"
+    }
+    config_file = mounts["/etc/alertmanager/alertmanager.yml"]
+    assert config_file == DEMO / "alertmanager.yml"
+    assert mounts["/etc/alertmanager/secrets"] == DEMO / "secrets" / "alertmanager"
+    receiver = demo_services["demo-receiver"]["command"]
+    assert "--listen=0.0.0.0:9097" in receiver
+    config = yaml.safe_load(config_file.read_text())
+    hooks = [h for r in config["receivers"] for h in r.get("webhook_configs", [])]
+    assert len(hooks) >= 5
+    for receiver_cfg in config["receivers"]:
+        for hook in receiver_cfg.get("webhook_configs", []):
+            assert hook["url"] == f"http://demo-receiver:9097/hook/{receiver_cfg['name']}"
+            token = hook["http_config"]["authorization"]["credentials_file"]
+            assert (
+                mounts["/etc/alertmanager/secrets"] / Path(token).relative_to("/etc/alertmanager/secrets")
+            ).is_file()
+    # Routing, inhibitions and maintenance windows are the estate's (compose/alertmanager.yml,
+    # which `mspwatch targets` writes from the same inventory); only where it sends differs.
+    estate = yaml.safe_load((ROOT / "compose" / "alertmanager.yml").read_text())
+    for key in ("route", "inhibit_rules", "time_intervals"):
+        assert config[key] == estate[key], key
+    assert [r["name"] for r in config["receivers"]] == [r["name"] for r in estate["receivers"]]
+    local = tmp_path / "alertmanager.yml"
+    local.write_text(
+        config_file.read_text().replace("/etc/alertmanager/secrets", str(mounts["/etc/alertmanager/secrets"]))
+    )
+    proc = subprocess.run(
+        [require_tool("amtool"), "check-config", str(local)], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_the_backup_files_writer_writes_at_start_and_stops_on_sigterm(tmp_path: Path) -> None:
+    """A container's stop is a SIGTERM to PID 1, where the default action does nothing."""
+    import signal
+    import sys
+
+    out = tmp_path / "files"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mspwatch.simulators.estate.backup_data", f"--out={out}", "--every=3600"],
+        cwd=ROOT,
+    )
+    try:
+        snapshots = out / backup_data.RESTIC_SNAPSHOTS
+        deadline = time.monotonic() + 60
+        while not snapshots.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert snapshots.exists() and proc.poll() is None
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert (out / backup_data.DROP_FOLDER / "cloud-backup.jsonl").is_file()
+    assert (out / backup_data.RESTORE_TEST_LOG).is_file()
+
+
+# --- the Graph simulator's certificate (compose/demo/graph-tls/) ---------------------------
+
+
+@pytest.fixture(scope="module")
+def graph_tls_server() -> Iterator[int]:
+    """A TLS server on loopback with the committed certificate and key (the Graph simulator's
+    in the demo profile), answering every GET with ``{}``; yields its port."""
+    import ssl
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(compose_site.GRAPH_TLS / "server.pem", compose_site.GRAPH_TLS / "server-key.pem")
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield int(server.server_address[1])
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+async def _get_as(port: int, server_name: str, tmp_path: Path) -> int:
+    """GET / from the loopback server through the Microsoft 365 exporter's own HTTP client
+    (its TLS context from graph.ca_file), verifying the certificate for ``server_name``."""
+    from mspwatch.exporters.graph.client import make_http_client
+
+    site = tmp_path / "site"
+    if not site.exists():
+        shutil.copytree(DEMO / "site", site)
+        for path in site.glob("*.yml"):
+            path.write_text(
+                path.read_text().replace(compose_site.SECRETS, str(DEMO / "secrets" / "exporters"))
+            )
+    config, tenants = load_m365(site / "m365.yml")
+    assert [t.name for t in tenants] == ["acme", "bolt"]
+    assert config.graph.url == compose_site.GRAPH and config.graph.ca_file == site / compose_site.GRAPH_CA
+    async with make_http_client(config.graph) as client:
+        # Connect to 127.0.0.1 (no DNS for graph-simulator here) but send server_name as SNI
+        # and verify the certificate against it, as a connection to https://graph-simulator does.
+        resp = await client.get(f"https://127.0.0.1:{port}/", extensions={"sni_hostname": server_name})
+        return resp.status_code
+
+
+def _token_get_as(port: int, server_name: str) -> int:
+    """The same through the client the exporters' token requests (msal) go through: a
+    requests session verifying against graph.ca_file, SNI and the name check ``server_name``."""
+    import requests
+    from requests.adapters import HTTPAdapter
+
+    from mspwatch.exporters.graph.auth import _BoundedHttp
+
+    class ServerName(HTTPAdapter):
+        def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+            kwargs["server_hostname"] = server_name
+            super().init_poolmanager(*args, **kwargs)
+
+    session = requests.Session()
+    session.mount("https://", ServerName())
+    # As exporters/graph/auth.py builds it for a config with graph.ca_file set.
+    http = _BoundedHttp(session, str(DEMO / "site" / compose_site.GRAPH_CA), 10.0)
+    try:
+        return int(http.get(f"https://127.0.0.1:{port}/").status_code)
+    finally:
+        http.close()
+
+
+async def test_the_exporters_tls_accepts_the_graph_simulator_by_its_compose_name(
+    graph_tls_server: int, tmp_path: Path
+) -> None:
+    assert await _get_as(graph_tls_server, "graph-simulator", tmp_path) == 200
+    assert _token_get_as(graph_tls_server, "graph-simulator") == 200
+
+
+@pytest.mark.parametrize("name", ["veeam-acme-vbr", "graph-simulator.evil", "graph"])
+async def test_the_exporters_tls_refuses_the_certificate_for_another_name(
+    graph_tls_server: int, tmp_path: Path, name: str
+) -> None:
+    import httpx
+    import requests
+
+    with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+        await _get_as(graph_tls_server, name, tmp_path)
+    with pytest.raises(requests.exceptions.SSLError, match="CERTIFICATE_VERIFY_FAILED"):
+        _token_get_as(graph_tls_server, name)
+
+
+def test_the_committed_graph_certificate_names_the_container_and_is_signed_by_the_ca(
+    demo_services: dict[str, Any],
+) -> None:
+    import datetime as dt
+
+    from cryptography import x509
+
+    tls = compose_site.GRAPH_TLS
+    cert = x509.load_pem_x509_certificate((tls / "server.pem").read_bytes())
+    ca = x509.load_pem_x509_certificate((tls / "ca.pem").read_bytes())
+    names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert names.get_values_for_type(x509.DNSName) == ["graph-simulator", "localhost"]
+    cert.verify_directly_issued_by(ca)
+    # Years of validity left: a test fails a year before it expires, not the demo.
+    assert cert.not_valid_after_utc > dt.datetime.now(dt.UTC) + dt.timedelta(days=365)
+    assert ca.not_valid_after_utc >= cert.not_valid_after_utc
+    # What the exporters trust is that CA; the simulator serves that certificate.
+    assert (DEMO / "site" / compose_site.GRAPH_CA).read_text() == (tls / "ca.pem").read_text()
+    sim = demo_services["graph-simulator"]
+    mounts = {v["target"]: (Path(v["source"]), v.get("read_only")) for v in sim["volumes"]}
+    assert "--tls-dir=/var/lib/mspwatch/graph-tls" in sim["command"]
+    assert mounts["/var/lib/mspwatch/graph-tls"] == (tls, True)
+    assert "--listen=0.0.0.0:9443" in sim["command"]
+
+
+def test_the_demo_site_monitors_both_tenants_and_the_intune_source() -> None:
+    inv = load_inventory(DEMO / "site" / "inventory.yml")
+    assert [(c.name, [t.name for t in c.m365_tenants]) for c in inv.customers] == [
+        ("acme-dental", ["acme"]),
+        ("bolt-logistics", ["bolt"]),
+    ]
+    kinds = sorted((s.name, s.kind) for c in inv.customers for s in c.patch_sources)
+    assert kinds == [("acme-ninja", "ninjaone"), ("bolt-intune", "intune"), ("bolt-ninja", "ninjaone")]
+    # The tenants are the Graph simulator's estate scenario's, with its client secret.
+    from mspwatch.simulators.graph.scenario import load_scenario as load_graph
+
+    scenario = load_graph(compose_site.GRAPH_SCENARIO)
+    ids = {t.tenant_id for c in inv.customers for t in c.m365_tenants}
+    assert ids <= {str(t.tenant_id) for t in scenario.tenants}
+    secret = (DEMO / "secrets" / "exporters" / "m365-client-secret").read_text()
+    assert secret == compose_site.demo_secret(scenario)

@@ -34,7 +34,7 @@ from mspwatch.reports import frames
 from mspwatch.reports.contract import Month
 from mspwatch.reports.query import Prometheus
 from mspwatch.targets import rulesplit
-from mspwatch.targets.shards import ALERTMANAGERS, SELF_JOBS
+from mspwatch.targets.shards import ALERTMANAGERS, SCALE_TARGETS, SELF_JOBS
 from tests.conftest import ROOT, require_tool
 from tests.stack.scalekit import (
     COMPOSE,
@@ -159,9 +159,10 @@ def expected_targets() -> set[tuple[str, str]]:
 
 
 def platform_targets() -> int:
-    """Fixed targets of every shard-split job: each exporter's own, both Alertmanager peers."""
+    """Fixed targets of every shard-split job: each exporter's own, both Alertmanager peers,
+    and the scale profile's engines (VictoriaMetrics, vmalert)."""
     cfg = yaml.safe_load((COMPOSE / "prometheus.yml").read_text())
-    n = 0
+    n = len(SCALE_TARGETS)
     for job in cfg["scrape_configs"]:
         if job["job_name"] in SELF_JOBS:
             continue
@@ -211,7 +212,7 @@ def test_the_shards_split_every_target_with_no_overlap_and_no_gap(stack: Stack) 
     # Every device and source of the estate, and every platform job, on exactly one shard.
     union = per_shard[0] | per_shard[1]
     assert {t for t in union if t[0] in {"snmp", "icmp", "backup", "m365", "patch"}} == estate
-    assert {job for job, _ in union} == jobs - {"prometheus"}
+    assert {job for job, _ in union} == (jobs | set(SCALE_TARGETS)) - {"prometheus"}
     assert per_shard[0] and per_shard[1]
     # A device's ICMP and SNMP targets hash alike, so its rules see both on one shard.
     for shard in per_shard:
@@ -233,6 +234,32 @@ def test_victoriametrics_receives_every_series_from_both_shards(stack: Stack) ->
     # The canned exporter's own series arrived through remote write, labelled by target.
     values = query(stack.vm, 'count(scale_test_value{job="snmp"})')
     assert int(values[0]["value"][1]) == 15
+
+
+def test_the_shards_watch_victoriametrics_and_vmalert(stack: Stack) -> None:
+    """The scale profile's engines are scraped (one shard each) and alertrules/scale.yml runs
+    on the shards, every alert reading series the real engines expose."""
+
+    def both_up() -> list[dict[str, Any]] | None:
+        got = query(stack.vm, 'up{job=~"victoriametrics|vmalert"} == 1')
+        return got if len(got) == 2 else None
+
+    ups = wait_until("VictoriaMetrics and vmalert scraped up", both_up, 90)
+    assert {r["metric"]["job"] for r in ups} == set(SCALE_TARGETS)
+    # One series each: one shard scrapes each engine (hashmod, as every other target).
+    counts = query(stack.vm, 'count by (job) (up{job=~"victoriametrics|vmalert"})')
+    assert {r["metric"]["job"]: r["value"][1] for r in counts} == {"victoriametrics": "1", "vmalert": "1"}
+    rules = yaml.safe_load((ROOT / "alertrules" / "scale.yml").read_text())["groups"][0]["rules"]
+    for rule in rules:
+        names = rulesplit.series_read(str(rule["expr"]))
+        found = [n for n in sorted(names) if query(stack.vm, f"count({n})")]
+        # Alternatives joined by `or` (vmalert's two versions' names): at least one exists.
+        assert found, f"{rule['alert']}: none of {sorted(names)} in what the shards scraped"
+    for url in stack.prometheus:
+        groups = http_json(f"{url}/api/v1/rules")["data"]["groups"]
+        [group] = [g for g in groups if g["name"] == "mspwatch-scale"]
+        assert sorted(r["name"] for r in group["rules"]) == sorted(str(r["alert"]) for r in rules)
+        assert {r["health"] for r in group["rules"]} <= {"ok", "unknown"}, group["rules"]
 
 
 def test_two_alertmanager_peers_send_one_notification_for_one_alert(
