@@ -52,7 +52,9 @@ DAY = 86400
 MAX_CUSTOMERS = 100  # per query: keeps a selector well under VictoriaMetrics's 16 KB limit
 # per query that reads every recorded sample of the month: 10 customers x 20 devices is
 # 8.6 M samples, well inside Prometheus's --query.timeout (2 min) even on a loaded machine
-# (100 customers in one query timed out there at load 22); the pieces run two at a time.
+# (100 customers in one query timed out there at load 22). It is also the group whose
+# minute arrays are held at once (Batch.device_states), so memory does not grow with the
+# number of customers; the count and the sum of a group run two at a time.
 READ_CUSTOMERS = 10
 T = TypeVar("T")
 
@@ -158,7 +160,9 @@ class Batch:
     _memo: dict[tuple[Any, ...], dict[str, Any]] = field(default_factory=dict, repr=False)
     sources: dict[str, Source] = field(default_factory=dict)
     _decided: bool = field(default=False, repr=False)
-    _states: dict[Key, States] | None = field(default=None, repr=False)
+    # The minute arrays of one group of READ_CUSTOMERS customers at a time (first index,
+    # arrays): memory stays flat however many customers the batch holds.
+    _states: tuple[int, dict[Key, States]] | None = field(default=None, repr=False)
 
     def _map(self, fn: Callable[[T], Any], items: Iterable[T]) -> list[Any]:
         items = list(items)
@@ -266,12 +270,20 @@ class Batch:
                 self.sources[c] = Source(False, self.recorded)
 
     def device_states(self, customer: str, devices: list[DeviceRef]) -> dict[tuple[str, str], States]:
-        """Per (site, device): the month minute by minute, UP / DOWN / NO_DATA."""
+        """Per (site, device): the month minute by minute, UP / DOWN / NO_DATA.
+
+        Read for the customer's group of :data:`READ_CUSTOMERS` (in the batch's order) and kept
+        until a customer of another group is asked: ask in the batch's order to read each once.
+        """
         self._reach()
-        if self._states is None:
-            self._states = self._all_states()
-        got = self._states
         n = self.month.minutes
+        if customer not in self.customers:
+            return {(d.site, d.device): np.full(n, NO_DATA, dtype=np.int8) for d in devices}
+        first = list(self.customers).index(customer) // READ_CUSTOMERS * READ_CUSTOMERS
+        if self._states is None or self._states[0] != first:
+            self._states = None  # let the previous group go before reading the next
+            self._states = (first, self._group_states(self.customers[first : first + READ_CUSTOMERS]))
+        got = self._states[1]
         return {
             (d.site, d.device): got.get((customer, d.site, d.device), np.full(n, NO_DATA, dtype=np.int8))
             for d in devices
@@ -286,11 +298,12 @@ class Batch:
             ends.append(m.end)
         return list(zip([m.start, *ends[:-1]], ends, strict=True))
 
-    def _all_states(self) -> dict[Key, States]:
+    def _group_states(self, group: Sequence[str]) -> dict[Key, States]:
         tiles = self._tiles()
         by_source: dict[Source, list[str]] = {}
-        for c, s in self.sources.items():
-            by_source.setdefault(s, []).append(c)
+        for c in group:
+            if c in self.sources:
+                by_source.setdefault(self.sources[c], []).append(c)
         out: dict[Key, States] = {}
         for src, customers in sorted(by_source.items(), key=lambda kv: kv[0].label):
             out |= self._states_from(src, customers, tiles)

@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 import jinja2
 
 from mspwatch.reports import charts, risk
-from mspwatch.reports.model import Brand, CustomerReport, MspSummary
+from mspwatch.reports.model import Availability, Brand, CustomerReport, Incident, MspSummary
 
 HERE = Path(__file__).resolve().parent
 TEMPLATES = HERE / "templates"
@@ -131,12 +131,37 @@ def environment() -> jinja2.Environment:
     return env
 
 
+# --- what the PDF shows -------------------------------------------------------------------
+# The PDF's device and incident tables (and the device chart) stop at this many rows: the
+# worst devices and the longest incidents, each table saying how many more rows the attached
+# CSV holds. A customer of 200 devices costs what one of 20 does to lay out and read.
+PDF_ROWS = 10
+
+
+def shown_devices(r: CustomerReport) -> tuple[list[Availability], int]:
+    """All devices in inventory order, or the :data:`PDF_ROWS` with the lowest availability
+    (lowest first) and how many more the CSV holds."""
+    if len(r.devices) <= PDF_ROWS:
+        return list(r.devices), 0
+    worst = sorted(r.devices, key=lambda d: (d.availability, d.site, d.name))[:PDF_ROWS]
+    return worst, len(r.devices) - PDF_ROWS
+
+
+def shown_incidents(r: CustomerReport) -> tuple[list[Incident], int]:
+    """All incidents, or the :data:`PDF_ROWS` longest (in time order) and how many more."""
+    if len(r.incidents) <= PDF_ROWS:
+        return list(r.incidents), 0
+    longest = sorted(r.incidents, key=lambda i: (-i.minutes, i.start))[:PDF_ROWS]
+    return sorted(longest, key=lambda i: i.start), len(r.incidents) - PDF_ROWS
+
+
 # --- charts and CSV -----------------------------------------------------------------------
 def with_charts(r: CustomerReport, brand: Brand) -> dict[str, str]:
+    devices, _ = shown_devices(r)
     out = {
         "devices": charts.availability_bars(
-            [f"{d.site}/{d.name}" for d in r.devices],
-            [d.availability for d in r.devices],
+            [f"{d.site}/{d.name}" for d in devices],
+            [d.availability for d in devices],
             r.target,
             brand.colour,
         ),
@@ -211,6 +236,8 @@ def customer_html(r: CustomerReport, brand: Brand, svgs: dict[str, str]) -> str:
         weights=risk.WEIGHTS,
         created=_created(r.month),
         logo=_logo_url(brand),
+        devices=shown_devices(r),
+        incidents=shown_incidents(r),
     )
 
 

@@ -11,7 +11,7 @@ from mspwatch.common.procs import free_port, spawn, stop_process, wait_for_url
 from mspwatch.reports.build import build_customer
 from mspwatch.reports.model import CustomerReport
 from mspwatch.reports.query import Prometheus
-from mspwatch.simulators.history.write import backfill_history, write_openmetrics
+from mspwatch.simulators.history.write import backfill_history, create_blocks, write_openmetrics
 from tests.conftest import require_tool
 from tests.reports import groundtruth
 
@@ -28,6 +28,10 @@ def prometheus_url(tmp_path_factory: pytest.TempPathFactory, history_files: list
     base = tmp_path_factory.mktemp("prometheus")
     data = base / "data"
     backfill_history(groundtruth.history(), data, prometheus=binary, promtool=promtool)
+    late = base / "late.om"  # a second recorded series, for one customer from mid-month only
+    late.write_text(groundtruth.late_recorded_openmetrics(), encoding="utf-8")
+    for block in create_blocks(late, base / "late-blocks", promtool):
+        block.rename(data / block.name)
     (base / "prometheus.yml").write_text("global: {scrape_interval: 1m}\n", encoding="utf-8")
     port = free_port()
     proc = spawn(

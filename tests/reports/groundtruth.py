@@ -138,3 +138,18 @@ def history() -> History:
         # The inventory exporter's series for the SLO rules (tests/reports/test_slo_month.py).
         inventory=inventory_states((ACME_CUSTOMER, BOLT_CUSTOMER), START, END),
     )
+
+
+# The recorded series as it looks when the availability rules reach a customer only after
+# the month began: Acme's devices from 15 October 00:00Z on, every minute up. Read under its
+# own name (``recorded=LATE_RECORDED``), so the other tests see the real recorded series.
+LATE_RECORDED = "mspwatch_late:reachable:max"
+LATE_FROM = utc("2026-10-15T00:00")
+
+
+def late_recorded_openmetrics() -> str:
+    lines = []
+    for d in ACME.devices or ():
+        labels = f'customer="{ACME.name}",site="{d.site}",device="{d.device}"'
+        lines.extend(f"{LATE_RECORDED}{{{labels}}} 1.0 {t}\n" for t in range(LATE_FROM, END, 60))
+    return "".join(lines) + "# EOF\n"

@@ -135,6 +135,28 @@ def test_raw_samples_give_the_same_figures(
     assert dataclasses.replace(got, availability_source="recorded") == expected
 
 
+def test_recorded_series_from_mid_month(prom: Prometheus, acme: CustomerReport) -> None:
+    """Acme's recorded series (here under its own name) begins on 15 October: its rules came
+    late. Read as it is, the first fortnight would be no data; a series without a sample in
+    the month's first hour is not used, the customer is judged on its raw samples: the same
+    figures, and the methodology page says which source was used."""
+    from mspwatch.reports import render
+    from mspwatch.reports.model import Brand
+
+    name, month_end = groundtruth.LATE_RECORDED, utc("2026-11-01T00:00")
+    seen = prom.instant(f"count by (customer) (last_over_time({name}[31d]))", month_end)
+    assert [(s.label("customer"), s.value) for s in seen] == [("acme-dental", 7.0)]
+    first = prom.instant(f"count_over_time({name}[1h])", utc("2026-10-01T00:00"))  # 01:00 BST
+    assert first == []
+    (late,) = build_customers(prom, [groundtruth.ACME], groundtruth.MONTH, recorded=name)
+    assert isinstance(late, CustomerReport)
+    assert late.availability_source == "raw"
+    assert dataclasses.replace(late, availability_source="recorded") == acme
+    html = render.customer_html(late, Brand(), {"devices": "<svg/>", "downtime": "<svg/>"})
+    assert "does not cover this month (its rules were loaded later)" in html
+    assert "judged on the raw ping and SNMP samples" in html
+
+
 def test_one_question_for_all_customers(prom: Prometheus) -> None:
     """Customers sharing a time zone (both Europe/London) are asked together: each question
     names them all, so two cost fewer requests than one and one (only the days with
