@@ -75,9 +75,10 @@ def prometheus_import_chunks(history: History) -> Iterator[str]:
         yield "".join(sample_lines(series, lo, hi, ms=True))
 
 
-def create_blocks(path: Path, out: Path, promtool: str = "promtool") -> list[Path]:
+def create_blocks(path: Path, out: Path, promtool: str = "promtool", max_block: str = "24h") -> list[Path]:
     """``promtool tsdb create-blocks-from openmetrics`` of one day file into ``out``; return
-    the new block directories."""
+    the new block directories. (A file of many days wants a ``max_block`` as long: promtool
+    reads its input once per block.)"""
     out.mkdir(parents=True, exist_ok=True)
     proc = subprocess.run(
         [
@@ -85,7 +86,7 @@ def create_blocks(path: Path, out: Path, promtool: str = "promtool") -> list[Pat
             "tsdb",
             "create-blocks-from",
             "openmetrics",
-            "--max-block-duration=24h",
+            f"--max-block-duration={max_block}",
             str(path),
             str(out),
         ],

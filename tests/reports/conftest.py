@@ -30,7 +30,7 @@ def prometheus_url(tmp_path_factory: pytest.TempPathFactory, history_files: list
     backfill_history(groundtruth.history(), data, prometheus=binary, promtool=promtool)
     late = base / "late.om"  # a second recorded series, for one customer from mid-month only
     late.write_text(groundtruth.late_recorded_openmetrics(), encoding="utf-8")
-    for block in create_blocks(late, base / "late-blocks", promtool):
+    for block in create_blocks(late, base / "late-blocks", promtool, max_block="768h"):
         block.rename(data / block.name)
     (base / "prometheus.yml").write_text("global: {scrape_interval: 1m}\n", encoding="utf-8")
     port = free_port()
