@@ -140,22 +140,24 @@ def rule_levels(rule_files: Sequence[Path]) -> list[dict[str, Any]]:
         for r in g["rules"]
         if "record" in r
     ]
+    # A name may be recorded by several rules (one per customer in slo-targets.yml): its
+    # level is that of the name, after everything any of its rules reads.
+    names = {r["record"] for _, r in rules}
+    deps: dict[str, set[str]] = {name: set() for name in names}
+    for _, r in rules:
+        deps[r["record"]] |= {
+            n for n in names if n != r["record"] and re.search(rf"\b{re.escape(n)}\b", r["expr"])
+        }
     level: dict[str, int] = {}
-    while len(level) < len(rules):
-        progressed = False
-        for _, r in rules:
-            if r["record"] in level:
-                continue
-            deps = [
-                n
-                for _, o in rules
-                if (n := o["record"]) != r["record"] and re.search(rf"\b{re.escape(n)}\b", r["expr"])
-            ]
-            if all(d in level for d in deps):
-                level[r["record"]] = 1 + max((level[d] for d in deps), default=-1)
-                progressed = True
-        if not progressed:
+    while len(level) < len(names):
+        ready = {
+            n: 1 + max((level[d] for d in deps[n]), default=-1)
+            for n in names - set(level)
+            if deps[n] <= set(level)
+        }
+        if not ready:
             raise ValueError("recording rules depend on each other in a cycle")
+        level.update(ready)
     docs = []
     for n in range(max(level.values(), default=-1) + 1):
         mine = [(iv, r) for iv, r in rules if level[r["record"]] == n]

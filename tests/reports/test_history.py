@@ -6,7 +6,7 @@ import datetime as dt
 from pathlib import Path
 
 from mspwatch.simulators.history.demo import estate_history, load_estate
-from mspwatch.simulators.history.write import write_openmetrics
+from mspwatch.simulators.history.write import rule_levels, write_openmetrics
 from tests.reports.groundtruth import utc
 
 END = utc("2026-11-20T12:00")
@@ -93,3 +93,20 @@ def test_history_carries_the_inventory_exporters_series() -> None:
     assert window.values.sum() == 120
     devices = [s for s in series if s.name == "inventory_device_info"]
     assert len(devices) == len(h.devices) and all(len(s.times) == 8 * 288 for s in devices)
+
+
+def test_rule_levels_take_a_name_recorded_by_several_rules() -> None:
+    """slo-targets.yml records customer:slo_target:ratio once per customer: one name, one
+    level holding both rules, and every rule comes after each recorded name it reads."""
+    root = Path(__file__).resolve().parents[2] / "alertrules"
+    files = [root / name for name in ("availability.yml", "slo-targets.yml", "slo.yml", "recording.yml")]
+    levels = rule_levels(files)
+    placed = [(n, r) for n, doc in enumerate(levels) for g in doc["groups"] for r in g["rules"]]
+    level: dict[str, set[int]] = {}
+    for n, r in placed:
+        level.setdefault(r["record"], set()).add(n)
+    assert all(len(ns) == 1 for ns in level.values()), level
+    assert [n for n, r in placed if r["record"] == "customer:slo_target:ratio"] == [0, 0]
+    reads = [(n, name) for n, r in placed for name in level if name != r["record"] and name in r["expr"]]
+    assert reads  # the availability rules read each other
+    assert all(n > min(level[name]) for n, name in reads)
