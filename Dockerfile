@@ -26,7 +26,7 @@ RUN pip install --no-cache-dir --no-binary urllib3-future . && rm -rf build
 # A fixed uid/gid so mounted secret files can be made readable by this user only.
 RUN groupadd --system --gid 10001 mspwatch \
  && useradd --system --uid 10001 --gid mspwatch --home-dir /var/lib/mspwatch --create-home mspwatch \
- && install -d -o 10001 -g 10001 /var/lib/mspwatch/backup-files /var/lib/mspwatch/notifications
+ && install -d -o 10001 -g 10001 /var/lib/mspwatch/backup-files /var/lib/mspwatch/notifications /var/lib/mspwatch/graph-tls
 # ^ the compose demo profile's volumes mount there: an empty named volume takes the owner of
 #   its mount point in the image, so uid 10001 can write them.
 USER 10001:10001

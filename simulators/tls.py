@@ -4,11 +4,11 @@ msal only talks to ``https://`` authorities, so the simulator serves TLS with a 
 certificate for ``localhost``/``127.0.0.1``/``::1`` signed by a CA made on the spot. Clients
 trust that CA through their CA-bundle option (``graph.ca_file`` in the exporter).
 
-The compose ``demo`` profile's Graph simulator is reached as ``graph-simulator``; its
-committed certificate (compose/demo/graph-tls/, the simulated estate's, nobody's secret) was
-made with::
+The compose ``demo`` profile's Graph simulator is reached as ``graph-simulator``: its one-shot
+``graph-tls`` container makes that certificate and its CA into a volume at the profile's
+first start (and keeps them after), before the simulator and the exporters start::
 
-    python -m mspwatch.simulators.tls --out=compose/demo/graph-tls --days=3650 \
+    python -m mspwatch.simulators.tls --out=/var/lib/mspwatch/graph-tls --keep \
         --host=graph-simulator --host=localhost --host=127.0.0.1
 """
 
@@ -151,7 +151,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--host", action="append", required=True, help="a name or address of the server (repeatable)"
     )
     p.add_argument("--days", type=int, default=30, help="validity (default 30)")
+    p.add_argument(
+        "--keep", action="store_true", help="leave the three files alone when they exist (a restart)"
+    )
     args = p.parse_args(argv)
+    names = ("ca.pem", "server.pem", "server-key.pem")
+    if args.keep and all((args.out / name).is_file() for name in names):
+        print(f"kept the certificate in {args.out}")
+        return 0
     files = make_test_ca(args.out, tuple(args.host), args.days)
     for path in (files.ca_file, files.cert_file, files.key_file):
         print(path)

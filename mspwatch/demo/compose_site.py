@@ -15,21 +15,15 @@ writes, from simulators/estate/ (the estate `make demo` runs):
   ``demo-backup-files`` volume, which the backup exporter mounts read-only at
   ``/var/lib/mspwatch/backup-files``.
   The Microsoft 365 tenants and the Intune source reach the ``graph-simulator`` container
-  over HTTPS; the exporters trust its CA through ``graph.ca_file`` (``site/graph-ca.pem``,
-  copied from ``graph-tls/ca.pem``).
+  over HTTPS; the exporters trust its CA through ``graph.ca_file``, the ``ca.pem`` that the
+  profile's one-shot ``graph-tls`` container makes (with the simulator's certificate and key)
+  in the ``demo-graph-tls`` volume at the first start.
 - ``alertmanager.yml``: ``compose/alertmanager.base.yml`` with the inventory's routes (as
   ``mspwatch targets`` merges them) and every webhook sent to the ``demo-receiver``
   container (``mspwatch.demo.receiver``), as ``make demo`` does on loopback.
 - ``secrets/exporters/``, ``secrets/alertmanager/``: the simulated estate's own credentials
   (the values in the simulators' scenario files, nobody's secret).
 - ``targets/``: the file_sd files of that inventory, as ``mspwatch targets`` writes them.
-
-Not written here: ``graph-tls/``, the Graph simulator's certificate for ``graph-simulator``
-(and localhost) and its CA, made once with ``python -m mspwatch.simulators.tls`` and
-committed: the simulated estate's, nobody's secret, like the credentials above (the CA's key
-was never kept, so the CA vouches for that one certificate only). Committed rather than made
-at start because the exporters check ``graph.ca_file`` when they start, which may be before
-the simulator; and a file the repository holds is one the tests can verify.
 
 ``docker compose --env-file .env --env-file demo/demo.env up -d`` mounts these in place of
 ``site/``, ``secrets/exporters/`` and ``targets/`` (compose/README.md). A test regenerates
@@ -64,8 +58,8 @@ SNMP_PORT = 1161  # snmpsim's port in its container
 VEEAM_PORT = 9419
 NINJAONE = "http://ninjaone-simulator:9820"
 GRAPH = "https://graph-simulator:9443"
-GRAPH_CA = "graph-ca.pem"  # in site/, next to the configs that name it
-GRAPH_TLS = COMPOSE / "demo" / "graph-tls"  # committed (see above), mounted by graph-simulator
+# In the demo-graph-tls volume (compose.yaml's graph-tls service writes it there).
+GRAPH_CA = "/var/lib/mspwatch/graph-tls/ca.pem"
 SECRETS = "/run/secrets/mspwatch"
 # The demo-backup-files volume, where the backup-files container writes and the backup
 # exporter reads (compose.yaml mounts it at the same path in both).
@@ -180,7 +174,6 @@ def generate(tmp: Path) -> dict[str, str]:
         files[f"site/{name}"] = HEADER.format(name=name) + yaml.safe_dump(doc, sort_keys=False)
     for name, value in secrets().items():
         files[f"secrets/exporters/{name}"] = value
-    files[f"site/{GRAPH_CA}"] = (GRAPH_TLS / "ca.pem").read_text(encoding="utf-8")
     path = tmp / "inventory.yml"
     path.write_text(files["site/inventory.yml"], encoding="utf-8")
     for name, text in render_targets(load_inventory(path)).items():

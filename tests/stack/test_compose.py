@@ -238,5 +238,9 @@ def test_every_volume_an_mspwatch_container_writes_is_a_mount_point_the_image_ow
         for vol in svc.get("volumes", [])
         if vol["type"] == "volume" and not vol.get("read_only")
     }
-    assert {t for _, t in written} == {"/var/lib/mspwatch/backup-files", "/var/lib/mspwatch/notifications"}
+    assert {t for _, t in written} == {
+        "/var/lib/mspwatch/backup-files",
+        "/var/lib/mspwatch/notifications",
+        "/var/lib/mspwatch/graph-tls",
+    }
     assert {t for _, t in written} <= owned, written

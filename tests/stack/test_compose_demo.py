@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import time
 import urllib.parse
 from collections.abc import Iterator
@@ -38,8 +39,8 @@ DEMO = ROOT / "compose" / "demo"
 
 def test_the_committed_demo_site_is_what_the_generator_writes(tmp_path: Path, update_goldens: bool) -> None:
     files = compose_site.generate(tmp_path)
-    # Inputs, not output: demo.env and the Graph simulator's committed certificate.
-    inputs = {"demo.env", "graph-tls/ca.pem", "graph-tls/server.pem", "graph-tls/server-key.pem"}
+    # Input, not output: demo.env. (No certificate or key: the graph-tls container makes them.)
+    inputs = {"demo.env"}
     committed = {str(p.relative_to(DEMO)) for p in DEMO.rglob("*") if p.is_file()} - inputs
     assert committed == set(files), "run: python -m mspwatch.demo.compose_site --out=compose/demo"
     for rel, text in files.items():
@@ -110,13 +111,15 @@ def test_every_address_of_the_demo_site_is_a_container_of_the_profile(demo_servi
     assert f"--v3-priv-key={(secrets / 'snmp-v3-priv').read_text()}" in entry
 
 
-def test_the_demo_configs_load_and_pass_the_targets_cross_check(tmp_path: Path) -> None:
-    """As the containers see them: secrets at /run/secrets/mspwatch, here moved to a copy."""
+def test_the_demo_configs_load_and_pass_the_targets_cross_check(tmp_path: Path, graph_tls: Path) -> None:
+    """As the containers see them: secrets at /run/secrets/mspwatch and the Graph CA in the
+    demo-graph-tls volume, here moved to a copy and to what the graph-tls command wrote."""
     site = tmp_path / "site"
     shutil.copytree(DEMO / "site", site)
     secrets = DEMO / "secrets" / "exporters"
     for path in site.glob("*.yml"):
-        path.write_text(path.read_text().replace(compose_site.SECRETS, str(secrets)))
+        text = path.read_text().replace(compose_site.SECRETS, str(secrets))
+        path.write_text(text.replace(compose_site.GRAPH_CA, str(graph_tls / "ca.pem")))
     snmp = load_snmp(site / "snmp.yml")
     assert snmp.auths["acme-core-v3"].auth_password.reveal() == (secrets / "snmp-v3-auth").read_text()
     load_backup(site / "backup.yml")
@@ -292,13 +295,25 @@ def test_the_backup_files_writer_writes_at_start_and_stops_on_sigterm(tmp_path: 
     assert (out / backup_data.RESTORE_TEST_LOG).is_file()
 
 
-# --- the Graph simulator's certificate (compose/demo/graph-tls/) ---------------------------
+# --- the Graph simulator's certificate (made by the graph-tls container) --------------------
 
 
 @pytest.fixture(scope="module")
-def graph_tls_server() -> Iterator[int]:
-    """A TLS server on loopback with the committed certificate and key (the Graph simulator's
-    in the demo profile), answering every GET with ``{}``; yields its port."""
+def graph_tls(demo_services: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The directory the graph-tls container's own command writes (its volume moved here)."""
+    svc = demo_services["graph-tls"]
+    volume = next(v["target"] for v in svc["volumes"] if v["source"] == "demo-graph-tls")
+    out = tmp_path_factory.mktemp("graph-tls")
+    args = [a.replace(volume, str(out)) for a in svc["command"]]
+    assert svc["entrypoint"] == ["python", "-m"] and args[0] == "mspwatch.simulators.tls"
+    subprocess.run([sys.executable, "-m", *args], check=True, capture_output=True, timeout=60)
+    return out
+
+
+@pytest.fixture(scope="module")
+def graph_tls_server(graph_tls: Path) -> Iterator[int]:
+    """A TLS server on loopback with that certificate and key (the Graph simulator's in the
+    demo profile), answering every GET with ``{}``; yields its port."""
     import ssl
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -315,7 +330,7 @@ def graph_tls_server() -> Iterator[int]:
             pass
 
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(compose_site.GRAPH_TLS / "server.pem", compose_site.GRAPH_TLS / "server-key.pem")
+    context.load_cert_chain(graph_tls / "server.pem", graph_tls / "server-key.pem")
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.socket = context.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -328,7 +343,7 @@ def graph_tls_server() -> Iterator[int]:
         thread.join(timeout=10)
 
 
-async def _get_as(port: int, server_name: str, tmp_path: Path) -> int:
+async def _get_as(port: int, server_name: str, tmp_path: Path, graph_tls: Path) -> int:
     """GET / from the loopback server through the Microsoft 365 exporter's own HTTP client
     (its TLS context from graph.ca_file), verifying the certificate for ``server_name``."""
     from mspwatch.exporters.graph.client import make_http_client
@@ -337,12 +352,11 @@ async def _get_as(port: int, server_name: str, tmp_path: Path) -> int:
     if not site.exists():
         shutil.copytree(DEMO / "site", site)
         for path in site.glob("*.yml"):
-            path.write_text(
-                path.read_text().replace(compose_site.SECRETS, str(DEMO / "secrets" / "exporters"))
-            )
+            text = path.read_text().replace(compose_site.SECRETS, str(DEMO / "secrets" / "exporters"))
+            path.write_text(text.replace(compose_site.GRAPH_CA, str(graph_tls / "ca.pem")))
     config, tenants = load_m365(site / "m365.yml")
     assert [t.name for t in tenants] == ["acme", "bolt"]
-    assert config.graph.url == compose_site.GRAPH and config.graph.ca_file == site / compose_site.GRAPH_CA
+    assert config.graph.url == compose_site.GRAPH and config.graph.ca_file == graph_tls / "ca.pem"
     async with make_http_client(config.graph) as client:
         # Connect to 127.0.0.1 (no DNS for graph-simulator here) but send server_name as SNI
         # and verify the certificate against it, as a connection to https://graph-simulator does.
@@ -350,7 +364,7 @@ async def _get_as(port: int, server_name: str, tmp_path: Path) -> int:
         return resp.status_code
 
 
-def _token_get_as(port: int, server_name: str) -> int:
+def _token_get_as(port: int, server_name: str, graph_tls: Path) -> int:
     """The same through the client the exporters' token requests (msal) go through: a
     requests session verifying against graph.ca_file, SNI and the name check ``server_name``."""
     import requests
@@ -366,7 +380,7 @@ def _token_get_as(port: int, server_name: str) -> int:
     session = requests.Session()
     session.mount("https://", ServerName())
     # As exporters/graph/auth.py builds it for a config with graph.ca_file set.
-    http = _BoundedHttp(session, str(DEMO / "site" / compose_site.GRAPH_CA), 10.0)
+    http = _BoundedHttp(session, str(graph_tls / "ca.pem"), 10.0)
     try:
         return int(http.get(f"https://127.0.0.1:{port}/").status_code)
     finally:
@@ -374,47 +388,54 @@ def _token_get_as(port: int, server_name: str) -> int:
 
 
 async def test_the_exporters_tls_accepts_the_graph_simulator_by_its_compose_name(
-    graph_tls_server: int, tmp_path: Path
+    graph_tls_server: int, tmp_path: Path, graph_tls: Path
 ) -> None:
-    assert await _get_as(graph_tls_server, "graph-simulator", tmp_path) == 200
-    assert _token_get_as(graph_tls_server, "graph-simulator") == 200
+    assert await _get_as(graph_tls_server, "graph-simulator", tmp_path, graph_tls) == 200
+    assert _token_get_as(graph_tls_server, "graph-simulator", graph_tls) == 200
 
 
 @pytest.mark.parametrize("name", ["veeam-acme-vbr", "graph-simulator.evil", "graph"])
 async def test_the_exporters_tls_refuses_the_certificate_for_another_name(
-    graph_tls_server: int, tmp_path: Path, name: str
+    graph_tls_server: int, tmp_path: Path, graph_tls: Path, name: str
 ) -> None:
     import httpx
     import requests
 
     with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
-        await _get_as(graph_tls_server, name, tmp_path)
+        await _get_as(graph_tls_server, name, tmp_path, graph_tls)
     with pytest.raises(requests.exceptions.SSLError, match="CERTIFICATE_VERIFY_FAILED"):
-        _token_get_as(graph_tls_server, name)
+        _token_get_as(graph_tls_server, name, graph_tls)
 
 
-def test_the_committed_graph_certificate_names_the_container_and_is_signed_by_the_ca(
-    demo_services: dict[str, Any],
+def test_graph_tls_makes_the_certificate_first_and_keeps_it(
+    demo_services: dict[str, Any], graph_tls: Path
 ) -> None:
     import datetime as dt
 
     from cryptography import x509
 
-    tls = compose_site.GRAPH_TLS
-    cert = x509.load_pem_x509_certificate((tls / "server.pem").read_bytes())
-    ca = x509.load_pem_x509_certificate((tls / "ca.pem").read_bytes())
+    cert = x509.load_pem_x509_certificate((graph_tls / "server.pem").read_bytes())
+    ca = x509.load_pem_x509_certificate((graph_tls / "ca.pem").read_bytes())
     names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert names.get_values_for_type(x509.DNSName) == ["graph-simulator", "localhost"]
     cert.verify_directly_issued_by(ca)
-    # Years of validity left: a test fails a year before it expires, not the demo.
-    assert cert.not_valid_after_utc > dt.datetime.now(dt.UTC) + dt.timedelta(days=365)
-    assert ca.not_valid_after_utc >= cert.not_valid_after_utc
-    # What the exporters trust is that CA; the simulator serves that certificate.
-    assert (DEMO / "site" / compose_site.GRAPH_CA).read_text() == (tls / "ca.pem").read_text()
+    assert cert.not_valid_after_utc > dt.datetime.now(dt.UTC) + dt.timedelta(days=3000)
+    # A restart keeps them (the running exporters trust that CA).
+    before = {p.name: p.read_bytes() for p in graph_tls.iterdir()}
+    svc = demo_services["graph-tls"]
+    args = [a.replace("/var/lib/mspwatch/graph-tls", str(graph_tls)) for a in svc["command"]]
+    subprocess.run([sys.executable, "-m", *args], check=True, capture_output=True, timeout=60)
+    assert {p.name: p.read_bytes() for p in graph_tls.iterdir()} == before
+    assert svc["restart"] == "no"
+    # The simulator serves them and the exporters read the CA from that volume, read-only,
+    # each only after graph-tls has completed.
     sim = demo_services["graph-simulator"]
-    mounts = {v["target"]: (Path(v["source"]), v.get("read_only")) for v in sim["volumes"]}
+    for name in ("graph-simulator", "m365-exporter", "patch-exporter"):
+        mounts = {v["target"]: (v["source"], v.get("read_only")) for v in demo_services[name]["volumes"]}
+        assert mounts["/var/lib/mspwatch/graph-tls"] == ("demo-graph-tls", True), name
+        assert demo_services[name]["depends_on"]["graph-tls"]["condition"] == "service_completed_successfully"
+    assert compose_site.GRAPH_CA == "/var/lib/mspwatch/graph-tls/ca.pem"
     assert "--tls-dir=/var/lib/mspwatch/graph-tls" in sim["command"]
-    assert mounts["/var/lib/mspwatch/graph-tls"] == (tls, True)
     assert "--listen=0.0.0.0:9443" in sim["command"]
 
 
