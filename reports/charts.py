@@ -46,9 +46,10 @@ WIDTH = 6.3  # inches: the text width of the A4 page
 
 
 def _margins(fig: Figure, height: float, left: float = 0.65) -> None:
-    """Margins in inches: the y labels on the left, the x label below, the top line."""
+    """Margins in inches: the y labels on the left, the x label below, the top line, and on
+    the right half the last x tick label ("100.00"), which is centred on the axis end."""
     fig.subplots_adjust(
-        left=min(left, 3.5) / WIDTH, right=1 - 0.1 / WIDTH, bottom=0.45 / height, top=1 - 0.12 / height
+        left=min(left, 3.5) / WIDTH, right=1 - 0.3 / WIDTH, bottom=0.45 / height, top=1 - 0.12 / height
     )
 
 
