@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 import mspwatch.simulators.history as history_pkg
-from mspwatch.common.procs import free_port, peak_rss_bytes, spawn, stop_process, wait_for_url
+from mspwatch.common.procs import cpu_seconds, peak_rss_bytes, stop_process
 from mspwatch.inventory import Customer
 from mspwatch.reports.build import CustomerSpec, build_customers
 from mspwatch.reports.frames import RECORDED
@@ -49,7 +49,13 @@ from mspwatch.reports.model import Brand, CustomerReport
 from mspwatch.reports.query import Prometheus
 from mspwatch.simulators.history.model import Device, Gap, History, Outage
 from mspwatch.simulators.history.series import Series, history_series
-from mspwatch.simulators.history.write import _label_text, create_blocks, day_bounds, sample_lines
+from mspwatch.simulators.history.write import (
+    _label_text,
+    create_blocks,
+    day_bounds,
+    sample_lines,
+    start_prometheus,
+)
 
 START = 1793491200  # 2026-11-01T00:00:00Z
 DAY = 86400
@@ -221,12 +227,6 @@ def cached_data(args: argparse.Namespace, histories: list[History], tmp: Path, p
     return data
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a running process (/proc/PID/stat)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def render_cpu() -> float:
     """CPU seconds of this process and its ended children (the rendering processes are
     waited for when the pool closes), so the difference around rendering counts both."""
@@ -267,20 +267,10 @@ def main() -> int:
             return 1
         del histories
         (tmp / "prometheus.yml").write_text("global: {scrape_interval: 1m}\n")
-        port = free_port()
-        proc = spawn(
-            [
-                prometheus,
-                f"--config.file={tmp / 'prometheus.yml'}",
-                f"--storage.tsdb.path={tmp / 'data'}",
-                "--storage.tsdb.retention.time=10y",
-                f"--web.listen-address=127.0.0.1:{port}",
-            ],
-            tmp / "prometheus.log",
+        proc, url = start_prometheus(
+            prometheus, tmp / "data", tmp / "prometheus.yml", tmp / "prometheus.log", timeout=600
         )
         try:
-            url = f"http://127.0.0.1:{port}"
-            wait_for_url(f"{url}/-/ready", timeout=600, proc=proc, log=tmp / "prometheus.log")
             prom = TimedPrometheus(url, timeout=300)
             load_before = os.getloadavg()
             prom_cpu = cpu_seconds(proc.pid)

@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from mspwatch.common.procs import free_port, spawn, wait_for_url
+from mspwatch.simulators.history.write import start_prometheus as serve
 
 _NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 
@@ -78,21 +78,7 @@ def create_blocks(
 
 
 def start_prometheus(binary: str, base: Path, data: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """A Prometheus on ``data`` (its config at ``base/prometheus.yml``), ready once the TSDB
-    with the backfilled blocks is open; stop it with ``stop_process``."""
-    port = free_port()
-    log = base / "prometheus.log"
-    proc = spawn(
-        [
-            binary,
-            f"--config.file={base / 'prometheus.yml'}",
-            f"--storage.tsdb.path={data}",
-            "--storage.tsdb.retention.time=10y",
-            f"--web.listen-address=127.0.0.1:{port}",
-        ],
-        log,
-    )
-    url = f"http://127.0.0.1:{port}"
-    # Ready once the TSDB with the backfilled blocks is open.
-    wait_for_url(f"{url}/-/ready", timeout=60, proc=proc, log=log)
-    return proc, url
+    """A Prometheus on ``data`` (its config at ``base/prometheus.yml``, its log beside it),
+    ready within 60 s once the TSDB with the backfilled blocks is open; stop it with
+    ``stop_process``."""
+    return serve(binary, data, base / "prometheus.yml", base / "prometheus.log", timeout=60)

@@ -6,14 +6,10 @@ Day files, because promtool re-reads its input once per block: one day per file 
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -22,6 +18,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from mspwatch.common.procs import free_port, spawn, stop_process, wait_for_url
 from mspwatch.simulators.history.model import History
 from mspwatch.simulators.history.series import DAY, Series, history_series
 
@@ -172,51 +169,30 @@ def rule_levels(rule_files: Sequence[Path]) -> list[dict[str, Any]]:
     return docs
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _serve(prometheus: str, data_dir: Path, config: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
-    with log.open("ab") as out:
-        proc = subprocess.Popen(
-            [
-                prometheus,
-                f"--config.file={config}",
-                f"--storage.tsdb.path={data_dir}",
-                "--storage.tsdb.retention.time=100y",
-                f"--web.listen-address=127.0.0.1:{port}",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+def start_prometheus(
+    binary: str, data_dir: Path, config: Path, log: Path, timeout: float = 300.0
+) -> tuple[subprocess.Popen[bytes], str]:
+    """A Prometheus on a free loopback port over ``data_dir`` (retention unbounded: history
+    is never dropped), ready once its TSDB with the backfilled blocks is open, bounded by
+    ``timeout`` (a large TSDB takes a while); (process, URL). Stop it with ``stop_process``."""
+    port = free_port()
+    proc = spawn(
+        [
+            binary,
+            f"--config.file={config}",
+            f"--storage.tsdb.path={data_dir}",
+            "--storage.tsdb.retention.time=100y",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        log,
+    )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 300  # opening a large TSDB takes a while; bounded all the same
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"prometheus exited with {proc.returncode} (log: {log})")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
-                s.sendall(b"GET /-/ready HTTP/1.0\r\n\r\n")
-                if b" 200 " in s.recv(64):
-                    return proc, url
-        except OSError:
-            pass
-        time.sleep(0.2)
-    _stop(proc)
-    raise RuntimeError(f"prometheus on {data_dir} was not ready in 300 s")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+    try:
+        wait_for_url(f"{url}/-/ready", timeout=timeout, proc=proc, log=log)
+    except BaseException:
+        stop_process(proc)
+        raise
+    return proc, url
 
 
 def backfill_rules(
@@ -252,7 +228,7 @@ def backfill_rules(
         days = [(lo, min(end, lo + DAY)) for lo in range(first, end, DAY)]
         for n, doc in enumerate(rule_levels(rule_files)):
             rules = [r for g in doc["groups"] for r in g["rules"]]
-            proc, url = _serve(prometheus, data_dir, config, tmp / "prometheus.log")
+            proc, url = start_prometheus(prometheus, data_dir, config, tmp / "prometheus.log")
             try:
                 with Prometheus(url, timeout=600) as prom:
 
@@ -276,7 +252,7 @@ def backfill_rules(
                     with ThreadPoolExecutor(max_workers=workers) as pool:
                         files = list(pool.map(one, days))
             finally:
-                _stop(proc)
+                stop_process(proc)
             count += backfill(files, data_dir, promtool, workers)
     return count
 

@@ -7,13 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from mspwatch.common.procs import free_port, spawn, stop_process, wait_for_url
+from mspwatch.common.procs import stop_process
 from mspwatch.reports.build import build_customer
 from mspwatch.reports.model import CustomerReport
 from mspwatch.reports.query import Prometheus
 from mspwatch.simulators.history.write import backfill_history, create_blocks, write_openmetrics
 from tests.conftest import require_tool
 from tests.reports import groundtruth
+from tests.rulepasses import start_prometheus
 
 
 @pytest.fixture(scope="session")
@@ -33,21 +34,8 @@ def prometheus_url(tmp_path_factory: pytest.TempPathFactory, history_files: list
     for block in create_blocks(late, base / "late-blocks", promtool, max_block="768h"):
         block.rename(data / block.name)
     (base / "prometheus.yml").write_text("global: {scrape_interval: 1m}\n", encoding="utf-8")
-    port = free_port()
-    proc = spawn(
-        [
-            binary,
-            f"--config.file={base / 'prometheus.yml'}",
-            f"--storage.tsdb.path={data}",
-            "--storage.tsdb.retention.time=10y",
-            f"--web.listen-address=127.0.0.1:{port}",
-        ],
-        base / "prometheus.log",
-    )
+    proc, url = start_prometheus(binary, base, data)
     try:
-        url = f"http://127.0.0.1:{port}"
-        # Ready once the TSDB with the backfilled blocks is open.
-        wait_for_url(f"{url}/-/ready", timeout=60, proc=proc, log=base / "prometheus.log")
         yield url
     finally:
         stop_process(proc)
