@@ -171,34 +171,31 @@ class Batch:
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
             return list(pool.map(fn, items))
 
-    def _instant(self, template: str, at: int, extra: str = "") -> dict[str, list[Sample]]:
-        """``template`` with ``$sel`` for the customers' selector, split by customer."""
-        key = ("instant", template, at, extra)
+    def _by_customer(
+        self, key: tuple[Any, ...], ask: Callable[[list[str]], list[Any]]
+    ) -> dict[str, list[Any]]:
+        """``ask`` for each chunk of the customers, the answers split by their ``customer``
+        label; remembered under ``key``."""
         if key not in self._memo:
-            out: dict[str, list[Sample]] = {}
-            parts = self._map(
-                lambda cs: self.prom.instant(template.replace("$sel", customer_selector(cs, extra)), at),
-                _chunks(self.customers),
-            )
-            for part in parts:
-                for s in part:
-                    out.setdefault(s.label("customer"), []).append(s)
+            out: dict[str, list[Any]] = {}
+            for part in self._map(ask, _chunks(self.customers)):
+                for item in part:
+                    out.setdefault(item.label("customer"), []).append(item)
             self._memo[key] = out
         return dict(self._memo[key])
 
+    def _instant(self, template: str, at: int, extra: str = "") -> dict[str, list[Sample]]:
+        """``template`` with ``$sel`` for the customers' selector, split by customer."""
+        return self._by_customer(
+            ("instant", template, at, extra),
+            lambda cs: self.prom.instant(template.replace("$sel", customer_selector(cs, extra)), at),
+        )
+
     def _range(self, template: str, start: int, end: int, step: int) -> dict[str, list[RangeSeries]]:
-        key = ("range", template, start, end, step)
-        if key not in self._memo:
-            out: dict[str, list[RangeSeries]] = {}
-            parts = self._map(
-                lambda cs: self.prom.range(template.replace("$sel", customer_selector(cs)), start, end, step),
-                _chunks(self.customers),
-            )
-            for part in parts:
-                for r in part:
-                    out.setdefault(r.label("customer"), []).append(r)
-            self._memo[key] = out
-        return dict(self._memo[key])
+        return self._by_customer(
+            ("range", template, start, end, step),
+            lambda cs: self.prom.range(template.replace("$sel", customer_selector(cs)), start, end, step),
+        )
 
     # --- availability -----------------------------------------------------------------
     def require_data(self, customer: str) -> None:
