@@ -24,7 +24,7 @@ ready), and exits 0 or 1 without starting or stopping anything::
 
     $ mspwatch demo &          # ./demo-data
     $ mspwatch demo --check    # checks the demo above; it keeps running
-    data and logs: /home/me/demo-data
+    data and logs: <the current directory>/demo-data
     checking the demo running there (pid 4242) as it runs: nothing is started or stopped
     ...
 """
