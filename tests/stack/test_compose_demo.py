@@ -301,13 +301,17 @@ def test_the_backup_files_writer_writes_at_start_and_stops_on_sigterm(tmp_path: 
 @pytest.fixture(scope="module")
 def graph_tls(demo_services: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The directory the graph-tls container's own command writes (its volume moved here)."""
-    svc = demo_services["graph-tls"]
-    volume = next(v["target"] for v in svc["volumes"] if v["source"] == "demo-graph-tls")
     out = tmp_path_factory.mktemp("graph-tls")
+    _run_graph_tls(demo_services["graph-tls"], out)
+    return out
+
+
+def _run_graph_tls(svc: dict[str, Any], out: Path) -> None:
+    """The graph-tls container's command, with its volume at ``out``."""
+    volume = next(v["target"] for v in svc["volumes"] if v["source"] == "demo-graph-tls")
     args = [a.replace(volume, str(out)) for a in svc["command"]]
     assert svc["entrypoint"] == ["python", "-m"] and args[0] == "mspwatch.simulators.tls"
     subprocess.run([sys.executable, "-m", *args], check=True, capture_output=True, timeout=60)
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -423,8 +427,7 @@ def test_graph_tls_makes_the_certificate_first_and_keeps_it(
     # A restart keeps them (the running exporters trust that CA).
     before = {p.name: p.read_bytes() for p in graph_tls.iterdir()}
     svc = demo_services["graph-tls"]
-    args = [a.replace("/var/lib/mspwatch/graph-tls", str(graph_tls)) for a in svc["command"]]
-    subprocess.run([sys.executable, "-m", *args], check=True, capture_output=True, timeout=60)
+    _run_graph_tls(svc, graph_tls)
     assert {p.name: p.read_bytes() for p in graph_tls.iterdir()} == before
     assert svc["restart"] == "no"
     # The simulator serves them and the exporters read the CA from that volume, read-only,
