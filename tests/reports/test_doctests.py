@@ -9,6 +9,7 @@ import pytest
 
 MODULES = [
     "availability",
+    "charts",
     "contract",
     "frames",
     "incidents",
