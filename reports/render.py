@@ -258,25 +258,30 @@ def _logo_url(brand: Brand) -> str | None:
     return (ASSETS / brand.logo).resolve().as_uri()
 
 
-def write_pdf(
-    html: str, out: Path, attachments: dict[str, str], month: str, fetcher: Any | None = None
-) -> Any:
-    """Render to ``out``; return the fetcher (its ``refused`` list names what was blocked)."""
+def layout(html: str, fetcher: Any | None = None) -> Any:
+    """Parse, style and paginate ``html`` with the bundled stylesheet: a WeasyPrint Document."""
     wp = _weasyprint()
-    fetcher = fetcher or make_fetcher()
-    doc = wp.HTML(string=html, base_url=(ASSETS / "index.html").as_uri(), url_fetcher=fetcher)
+    base = (ASSETS / "index.html").as_uri()
+    doc = wp.HTML(string=html, base_url=base, url_fetcher=fetcher or make_fetcher())
     fonts, css = _style()
+    return doc.render(font_config=fonts, stylesheets=[css])
+
+
+def save_pdf(document: Any, out: Path, attachments: dict[str, str], month: str) -> None:
+    """Draw a laid-out ``document`` into ``out`` with the CSVs attached, dated for ``month``."""
+    wp = _weasyprint()
     stamp = dt.datetime.fromisoformat(_created(month))
     files = [
         wp.Attachment(string=text, name=name, description=name, created=stamp, modified=stamp)
         for name, text in sorted(attachments.items())
     ]
-    doc.write_pdf(
-        str(out),
-        stylesheets=[css],
-        font_config=fonts,
-        attachments=files,
-        pdf_identifier=b"mspwatch-report",
-        uncompressed_pdf=False,
-    )
+    document.write_pdf(str(out), attachments=files, pdf_identifier=b"mspwatch-report", uncompressed_pdf=False)
+
+
+def write_pdf(
+    html: str, out: Path, attachments: dict[str, str], month: str, fetcher: Any | None = None
+) -> Any:
+    """Render to ``out``; return the fetcher (its ``refused`` list names what was blocked)."""
+    fetcher = fetcher or make_fetcher()
+    save_pdf(layout(html, fetcher), out, attachments, month)
     return fetcher
