@@ -38,19 +38,22 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 
 import mspwatch.simulators.history as history_pkg
 from mspwatch.common.procs import cpu_seconds, peak_rss_bytes, stop_process
 from mspwatch.inventory import Customer
 from mspwatch.reports.build import CustomerSpec, build_customers
-from mspwatch.reports.frames import RECORDED
+from mspwatch.reports.frames import RECORDED, REPORTING, UNREACHABLE
 from mspwatch.reports.main import write_customers
 from mspwatch.reports.model import Brand, CustomerReport
 from mspwatch.reports.query import Prometheus
 from mspwatch.simulators.history.model import Device, Gap, History, Outage
 from mspwatch.simulators.history.series import Series, history_series
 from mspwatch.simulators.history.write import (
+    AVAILABILITY_RULES,
     _label_text,
+    backfill_rules,
     create_blocks,
     day_bounds,
     sample_lines,
@@ -176,18 +179,32 @@ def backfill_days(histories: list[History], data: Path, tmp: Path, promtool: str
     return len(blocks), written / 1e9
 
 
+def backfill_companions(data: Path, tmp: Path, end: int, promtool: str) -> int:
+    """Record what the report reads beside the recorded series, the rules of
+    alertrules/availability.yml that record UNREACHABLE and REPORTING, over the backfilled
+    month (the real rules, evaluated by a real Prometheus); return the block count."""
+    groups = yaml.safe_load(AVAILABILITY_RULES.read_text(encoding="utf-8"))["groups"]
+    rules = [r for g in groups for r in g["rules"] if r.get("record") in (UNREACHABLE, REPORTING)]
+    assert len(rules) == 2, rules
+    path = tmp / "companions.yml"
+    path.write_text(yaml.safe_dump({"groups": [{"name": "companions", "interval": "1m", "rules": rules}]}))
+    prometheus = shutil.which("prometheus") or "prometheus"
+    return backfill_rules(data, START, end, [path], prometheus=prometheus, promtool=promtool)
+
+
 def cache_key(args: argparse.Namespace, promtool: str) -> str:
     """A hash of what decides the data dir's contents: the estate's arguments, the code that
     generates and writes it (this file's setup functions, the history simulator) and promtool's
     version. Anything else in this file (the report's timing) may change without a rebuild."""
     h = hashlib.sha256()
     h.update(repr((args.customers, args.devices, args.days, args.seed)).encode())
-    for fn in (estate, recorded, day_text, backfill_days):
+    for fn in (estate, recorded, day_text, backfill_days, backfill_companions):
         h.update(inspect.getsource(fn).encode())
     for path in sorted(Path(history_pkg.__file__).resolve().parent.glob("*.py")):
         h.update(path.read_bytes())
     version = subprocess.run([promtool, "--version"], capture_output=True, text=True, check=False)
     h.update(version.stdout.encode())
+    h.update(AVAILABILITY_RULES.read_bytes())
     return h.hexdigest()[:16]
 
 
@@ -204,6 +221,7 @@ def cached_data(args: argparse.Namespace, histories: list[History], tmp: Path, p
     t = time.perf_counter()
     if args.no_cache:
         blocks, size = backfill_days(histories, data, tmp, promtool)
+        blocks += backfill_companions(data, tmp, histories[0].end, promtool)
         print(f"setup: {size:.1f} GB of OpenMetrics, {blocks} blocks in {time.perf_counter() - t:.1f} s")
         return data
     cached = cache_path(args, promtool)
@@ -213,6 +231,7 @@ def cached_data(args: argparse.Namespace, histories: list[History], tmp: Path, p
         shutil.rmtree(building, ignore_errors=True)
         building.mkdir(parents=True)
         blocks, size = backfill_days(histories, building / "data", tmp, promtool)
+        blocks += backfill_companions(building / "data", tmp, histories[0].end, promtool)
         (building / "complete").write_text(f"{blocks} blocks from {size:.1f} GB of OpenMetrics\n")
         shutil.rmtree(cached, ignore_errors=True)
         building.rename(cached)

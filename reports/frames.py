@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from mspwatch.reports.availability import DOWN, NO_DATA, UP, States
@@ -33,6 +34,10 @@ from mspwatch.reports.contract import Month
 from mspwatch.reports.query import Labels, NoDataError, Prometheus, RangeSeries, Sample, quote
 
 RECORDED = "customer_site_device:reachable:max"
+# Recorded beside it by the same rule group (alertrules/availability.yml): 1 in each down
+# minute and nothing otherwise; and per customer, the devices with a sample in the minute.
+UNREACHABLE = "customer_site_device:unreachable:max"
+REPORTING = "customer:reporting_devices:count"
 # "Down" as the alerting means it (alertrules/snmp.yml DeviceUnreachable, recorded as
 # RECORDED by alertrules/availability.yml): neither ping nor SNMP answers. Each minute is
 # judged on its last sample (last_over_time over the minute that ends at the evaluation
@@ -67,6 +72,12 @@ class DeviceRef:
 
 
 Key = tuple[str, str, str]  # customer, site, device
+Tally = npt.NDArray[np.int64]  # one number per tile of the month
+
+
+def _key(labels: Labels) -> Key:
+    d = dict(labels)
+    return (d.get("customer", ""), d.get("site", ""), d.get("device", ""))
 
 
 @dataclass(frozen=True)
@@ -163,6 +174,11 @@ class Batch:
     # The minute arrays of one group of READ_CUSTOMERS customers at a time (first index,
     # arrays): memory stays flat however many customers the batch holds.
     _states: tuple[int, dict[Key, States]] | None = field(default=None, repr=False)
+    # Per customer, the start of each tile whose devices were read one by one (every other
+    # tile was judged from the customer's series and the down minutes alone).
+    read_in_full: dict[str, list[int]] = field(default_factory=dict)
+    # What the rules record beside RECORDED (reporting devices, down minutes).
+    companions: tuple[str, str] = (REPORTING, UNREACHABLE)
 
     def _map(self, fn: Callable[[T], Any], items: Iterable[T]) -> list[Any]:
         items = list(items)
@@ -309,44 +325,12 @@ class Batch:
     def _states_from(
         self, src: Source, customers: list[str], tiles: list[tuple[int, int]]
     ) -> dict[Key, States]:
-        full = [t for t in tiles if t[1] - t[0] == DAY]
-        odd = [t for t in tiles if t[1] - t[0] != DAY]
-        present: dict[Key, np.ndarray] = {}
-        up: dict[Key, np.ndarray] = {}
-
-        def key(labels: Labels) -> Key:
-            d = dict(labels)
-            return (d.get("customer", ""), d.get("site", ""), d.get("device", ""))
-
-        def fill(into: dict[Key, np.ndarray], series: Iterable[tuple[Labels, int, float]]) -> None:
-            for labels, hi, value in series:
-                arr = into.setdefault(key(labels), np.zeros(len(tiles), dtype=np.int64))
-                arr[index[hi]] = int(value)
-
-        index = {hi: i for i, (_, hi) in enumerate(tiles)}
-        jobs: list[tuple[str, list[str], tuple[int, int] | None]] = []
-        for fn in ("count", "sum"):
-            for cs in _chunks(customers, READ_CUSTOMERS):
-                if full:
-                    jobs.append((fn, cs, None))
-                jobs.extend((fn, cs, t) for t in odd)
-
-        def run(job: tuple[str, list[str], tuple[int, int] | None]) -> list[tuple[Labels, int, float]]:
-            fn, cs, t = job
-            sel = customer_selector(cs)
-            if t is None:
-                rows = self.prom.range(src.tile(fn, sel, DAY), full[0][1], full[-1][1], DAY)
-                return [
-                    (r.labels, int(ts), float(v))
-                    for r in rows
-                    for ts, v in zip(r.times, r.values, strict=True)
-                ]
-            return [
-                (s.labels, t[1], s.value) for s in self.prom.instant(src.tile(fn, sel, t[1] - t[0]), t[1])
-            ]
-
-        for (fn, _, _), rows in zip(jobs, self._map(run, jobs), strict=True):
-            fill(present if fn == "count" else up, rows)
+        known: dict[Key, dict[int, States]] = {}
+        if src.recorded and src.name == RECORDED:
+            present, up, known = self._recorded_tallies(customers, tiles)
+        else:
+            present = self._tally(lambda sel, secs: src.tile("count", sel, secs), customers, tiles)
+            up = self._tally(lambda sel, secs: src.tile("sum", sel, secs), customers, tiles)
 
         # Judge each device-day: all present and up, all missing, or a day to look into.
         states: dict[Key, list[States]] = {}
@@ -356,7 +340,9 @@ class Batch:
             parts = []
             for i, (lo, hi) in enumerate(tiles):
                 n = (hi - lo) // 60
-                if pres[i] == n and ups[i] == n:
+                if i in known.get(k, {}):
+                    parts.append(known[k][i])
+                elif pres[i] == n and ups[i] == n:
                     parts.append(np.full(n, UP, dtype=np.int8))
                 elif pres[i] == 0:
                     parts.append(np.full(n, NO_DATA, dtype=np.int8))
@@ -379,7 +365,7 @@ class Batch:
             for r in rows:
                 edge = r.label("edge")
                 for t in r.times.tolist():
-                    events.setdefault(key(r.labels), []).append((int(t), edge))
+                    events.setdefault(_key(r.labels), []).append((int(t), edge))
             for k in busy[i]:
                 arr = _apply(states[k][i], sorted(events.get(k, [])), lo)
                 if (
@@ -389,6 +375,147 @@ class Batch:
                     arr = self._dense(src, k, lo, hi)  # double or odd samples: read it in full
                 states[k][i] = arr
         return {k: np.concatenate(parts) for k, parts in states.items()}
+
+    def _tally(
+        self,
+        expr: Callable[[str, int], str],
+        customers: list[str],
+        tiles: list[tuple[int, int]],
+        which: dict[int, list[str]] | None = None,
+    ) -> dict[Key, Tally]:
+        """Per series key, one number per tile: ``expr(selector, seconds)`` evaluated at each
+        tile's end. Every tile for every customer (``which`` None: the whole days in one range
+        query, the odd tile in an instant query), or only the customers ``which`` names for
+        each tile (an instant query per tile)."""
+        index = {hi: i for i, (_, hi) in enumerate(tiles)}
+        full = [t for t in tiles if t[1] - t[0] == DAY]
+        jobs: list[tuple[list[str], tuple[int, int] | None]] = []
+        if which is None:
+            for cs in _chunks(customers, READ_CUSTOMERS):
+                if full:
+                    jobs.append((cs, None))
+                jobs.extend((cs, t) for t in tiles if t[1] - t[0] != DAY)
+        else:
+            jobs.extend((cs, tiles[i]) for i, names in sorted(which.items()) for cs in _chunks(names))
+
+        def run(job: tuple[list[str], tuple[int, int] | None]) -> list[tuple[Labels, int, float]]:
+            cs, t = job
+            sel = customer_selector(cs)
+            if t is None:
+                rows = self.prom.range(expr(sel, DAY), full[0][1], full[-1][1], DAY)
+                return [
+                    (r.labels, int(ts), float(v))
+                    for r in rows
+                    for ts, v in zip(r.times, r.values, strict=True)
+                ]
+            return [(x.labels, t[1], x.value) for x in self.prom.instant(expr(sel, t[1] - t[0]), t[1])]
+
+        out: dict[Key, Tally] = {}
+        for rows in self._map(run, jobs):
+            for labels, hi, value in rows:
+                out.setdefault(_key(labels), np.zeros(len(tiles), dtype=np.int64))[index[hi]] = int(value)
+        return out
+
+    def _recorded_tallies(
+        self, customers: list[str], tiles: list[tuple[int, int]]
+    ) -> tuple[dict[Key, Tally], dict[Key, Tally], dict[Key, dict[int, States]]]:
+        """Minutes with data and minutes up per device and tile, and the minute arrays of the
+        tiles already settled, reading every device's minutes only where it is needed.
+
+        Each customer-tile is judged first on ``REPORTING`` (the devices with a sample, per
+        minute) and the sparse ``UNREACHABLE``, which the same rule evaluations record beside
+        the recorded series. *Aligned*: in every minute with a ``REPORTING`` sample, all N
+        series of the customer had one (its sum is N times its count). Then:
+
+        - aligned, a sample every minute, no down minute: every device up all tile;
+        - aligned, a sample every minute: up but in its down minutes (the sparse series);
+        - aligned with minutes missing: when each device's count of minutes equals the
+          customer's (read once), each device has data exactly in the ``REPORTING`` minutes
+          and is down in its ``UNREACHABLE`` ones;
+        - anything else (a device with a gap of its own, series that come and go, rules
+          loaded within the tile): counted and summed device by device, like raw samples.
+        """
+        m, n = self.month, [(hi - lo) // 60 for lo, hi in tiles]
+        reporting_name, unreachable_name = self.companions
+        series: dict[str, set[Labels]] = {}
+        for cs in _chunks(customers):
+            for labels in self.prom.series(f"{RECORDED}{{{customer_selector(cs)}}}", m.start, m.end):
+                series.setdefault(dict(labels).get("customer", ""), set()).add(
+                    tuple(kv for kv in labels if kv[0] != "__name__")
+                )
+        keys = {c: sorted({_key(ls) for ls in sets}) for c, sets in series.items()}
+
+        def over(fn: str, name: str) -> Callable[[str, int], str]:
+            return lambda sel, secs: f"{fn}_over_time({name}{{{sel}}}[{secs * 1000 - 1}ms])"
+
+        runs, reporting, down = (
+            self._tally(over(fn, name), customers, tiles)
+            for fn, name in (("count", reporting_name), ("sum", reporting_name), ("count", unreachable_name))
+        )
+        zero = np.zeros(len(tiles), dtype=np.int64)
+        present = {k: zero.copy() for ks in keys.values() for k in ks}
+        up = {k: zero.copy() for ks in keys.values() for k in ks}
+        minute_days: dict[int, list[str]] = {}  # tile -> customers whose minutes to read
+        count_days: dict[int, list[str]] = {}  # tile -> customers whose devices to count
+        for c in customers:
+            ks = keys.get(c, [])
+            ran, seen = runs.get((c, "", ""), zero), reporting.get((c, "", ""), zero)
+            downs = sum((down.get(k, zero) for k in ks), zero)
+            for i in range(len(tiles)):
+                aligned = bool(ran[i] > 0 and seen[i] == len(series.get(c, ())) * ran[i])
+                if aligned and ran[i] == n[i] and downs[i] == 0:
+                    for k in ks:
+                        present[k][i] = up[k][i] = n[i]
+                    continue
+                self.read_in_full.setdefault(c, []).append(tiles[i][0])
+                if aligned:
+                    minute_days.setdefault(i, []).append(c)
+                if not aligned or ran[i] != n[i]:
+                    count_days.setdefault(i, []).append(c)
+        counts = self._tally(over("count", RECORDED), customers, tiles, count_days)
+        minutes = dict(self._map(lambda i: (i, self._minutes(tiles[i], minute_days[i])), sorted(minute_days)))
+
+        def counted(c: str) -> set[Key]:
+            return {k for k in counts if k[0] == c} | set(keys.get(c, []))
+
+        known: dict[Key, dict[int, States]] = {}
+        sum_days: dict[int, list[str]] = {}  # tile -> customers to judge on counts and sums
+        for i in range(len(tiles)):
+            for c in count_days.get(i, []):
+                if c not in minute_days.get(i, []):
+                    sum_days.setdefault(i, []).append(c)
+            for c in minute_days.get(i, []):
+                ks = keys.get(c, [])
+                if c in count_days.get(i, []) and (
+                    counted(c) != set(ks) or any(counts.get(k, zero)[i] != runs[(c, "", "")][i] for k in ks)
+                ):
+                    sum_days.setdefault(i, []).append(c)  # not aligned device by device
+                    continue
+                base = np.full(n[i], NO_DATA, dtype=np.int8)
+                base[minutes[i].get((c, "", ""), np.zeros(0, np.int64))] = UP
+                for k in ks:
+                    arr = base.copy()
+                    arr[minutes[i].get(k, np.zeros(0, np.int64))] = DOWN
+                    known.setdefault(k, {})[i] = arr
+        sums = self._tally(over("sum", RECORDED), customers, tiles, sum_days) if sum_days else {}
+        for i, cs in sum_days.items():
+            for c in cs:
+                for k in counted(c):
+                    present.setdefault(k, zero.copy())[i] = counts.get(k, zero)[i]
+                    up.setdefault(k, zero.copy())[i] = sums.get(k, zero)[i]
+        return present, up, known
+
+    def _minutes(self, tile: tuple[int, int], customers: list[str]) -> dict[Key, npt.NDArray[np.int64]]:
+        """The tile's minutes (indexes) with a ``REPORTING`` sample, per customer, and with an
+        ``UNREACHABLE`` one, per device: one range query, the sparse series nearly free."""
+        lo, hi = tile
+        sel = customer_selector(customers)
+        expr = " or ".join(f"last_over_time({name}{{{sel}}}[59999ms])" for name in self.companions)
+        out: dict[Key, npt.NDArray[np.int64]] = {}
+        for r in self.prom.range(expr, lo + 60, hi, 60):
+            idx = (r.times - lo) // 60 - 1
+            out[_key(r.labels)] = idx[(idx >= 0) & (idx < (hi - lo) // 60)]
+        return out
 
     def _dense(self, src: Source, k: Key, lo: int, hi: int) -> States:
         n = (hi - lo) // 60

