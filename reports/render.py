@@ -180,9 +180,9 @@ def with_charts(r: CustomerReport, brand: Brand) -> dict[str, str]:
         ),
     }
     if r.patch.trend:
-        out["patch"] = charts.trend(r.patch.trend, r.timezone, "compliant, %", r.patch.target)
+        out["patch"] = charts.trend(r.patch.trend, r.timezone, r.patch.target)
     if r.m365.secure_trend:
-        out["secure"] = charts.trend(r.m365.secure_trend, r.timezone, "Secure Score, %")
+        out["secure"] = charts.trend(r.m365.secure_trend, r.timezone)
     return out
 
 

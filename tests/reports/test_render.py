@@ -174,12 +174,12 @@ def test_a_chart_does_not_depend_on_the_one_drawn_before() -> None:
         return availability_bars(["a", "b"], [0.99405, 0.99748], 99.5, "#1f4e79")
 
     def line() -> str:
-        return trend([(86400 * d, 0.5 + d / 100) for d in range(1, 8)], "UTC", "compliant, %", 95.0)
+        return trend([(86400 * d, 0.5 + d / 100) for d in range(1, 8)], "UTC", 95.0)
 
     first_bars, first_line = bars(), line()
     names = [f"site/dev{i}" for i in range(12)]
     other_bars = availability_bars(names, [0.99] * 12, [99.0] * 6 + [99.9] * 6, "#000")
-    other_line = trend([(86400 * d, 0.9) for d in range(1, 29)], "Europe/London", "Secure Score, %")
+    other_line = trend([(86400 * d, 0.9) for d in range(1, 29)], "Europe/London")
     assert other_bars != first_bars and other_line != first_line
     assert bars() == first_bars
     assert line() == first_line
