@@ -188,7 +188,18 @@ def trend(points: Sequence[tuple[int, float]], tz: str, target: float | None = N
     ax.plot(xs, ys, color="black", linewidth=1.2)  # one path; per-point markers cost a node each
     if target is not None:
         ax.axhline(target, color=GREY, linestyle="--", linewidth=0.8)
-        ax.text(xs[0] if xs else 1, target, f" target {target:g}%", fontsize=7, va="bottom", color="black")
+        # At the right end, on the side of the dashed line away from where the series ends
+        # (the month-end figure the text states), so the series does not strike through it.
+        below = bool(ys) and ys[-1] >= target
+        ax.text(
+            xs[-1] if xs else 30,
+            target,
+            f"target {target:g}% ",
+            fontsize=7,
+            ha="right",
+            va="top" if below else "bottom",
+            color="black",
+        )
     ax.set_xlim(0.4, max(xs, default=30) + 0.6)
     ax.set_ylim(0, 105)
     ax.set_yticks([0, 50, 100])
