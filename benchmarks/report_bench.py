@@ -13,9 +13,9 @@ Prometheus. The setup (generation, backfill) is timed but is not part of the tar
 60 s in total, under 1 s of rendering per customer). It never runs as part of ``make test``.
 
 The backfilled data dir is kept under ``$XDG_CACHE_HOME/mspwatch-bench/<key>`` (default
-``~/.cache``), the key a hash of the estate's arguments, the setup code and promtool's version;
-a second run with the same key copies it instead of building it (19 minutes for 100 customers
-at load 5-9, under a second to copy) and says so. ``--no-cache`` builds afresh in the temp dir.
+``~/.cache``), the key a hash of the estate's arguments, the setup code, availability.yml and
+promtool's version; a second run with the same key copies it instead of building it (17 minutes
+for 100 customers at load 3-5, seconds to copy) and says so. ``--no-cache`` builds afresh in the temp dir.
 """
 
 from __future__ import annotations
