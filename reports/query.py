@@ -105,8 +105,10 @@ class Prometheus:
 
     def series(self, match: str, start: int, end: int) -> list[Labels]:
         """The label sets of the series ``match`` selects that may have samples in
-        ``[start, end]``, from the index (no sample is read). A superset: the server answers
-        per block (Prometheus) or per day (VictoriaMetrics)."""
+        ``[start, end]``, from the index and chunk ranges (no sample is read). A superset at
+        the edges: Prometheus answers per chunk (about two hours of one-minute samples; a
+        series that starts within a block is not listed before its first chunk),
+        VictoriaMetrics per day."""
         data = self._get("/api/v1/series", {"match[]": match, "start": str(start), "end": str(end)})
         if not isinstance(data, list):
             raise QueryError(f"Prometheus at {self.url} answered a series list that is not a list")
