@@ -23,6 +23,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, TypeVar
 
 import numpy as np
@@ -329,8 +330,7 @@ class Batch:
         if src.recorded and src.name == RECORDED:
             present, up, known = self._recorded_tallies(customers, tiles)
         else:
-            present = self._tally(lambda sel, secs: src.tile("count", sel, secs), customers, tiles)
-            up = self._tally(lambda sel, secs: src.tile("sum", sel, secs), customers, tiles)
+            present, up = self._tallies([partial(src.tile, fn) for fn in ("count", "sum")], customers, tiles)
 
         # Judge each device-day: all present and up, all missing, or a day to look into.
         states: dict[Key, list[States]] = {}
@@ -376,30 +376,33 @@ class Batch:
                 states[k][i] = arr
         return {k: np.concatenate(parts) for k, parts in states.items()}
 
-    def _tally(
+    def _tallies(
         self,
-        expr: Callable[[str, int], str],
+        exprs: Sequence[Callable[[str, int], str]],
         customers: list[str],
         tiles: list[tuple[int, int]],
         which: dict[int, list[str]] | None = None,
-    ) -> dict[Key, Tally]:
-        """Per series key, one number per tile: ``expr(selector, seconds)`` evaluated at each
-        tile's end. Every tile for every customer (``which`` None: the whole days in one range
-        query, the odd tile in an instant query), or only the customers ``which`` names for
-        each tile (an instant query per tile)."""
+    ) -> list[dict[Key, Tally]]:
+        """For each expression, per series key, one number per tile: ``expr(selector,
+        seconds)`` evaluated at each tile's end. Every tile for every customer (``which`` None:
+        the whole days in one range query, the odd tile in an instant query), or only the
+        customers ``which`` names for each tile (an instant query per tile). The requests of
+        all the expressions share one pool, :attr:`workers` at a time."""
         index = {hi: i for i, (_, hi) in enumerate(tiles)}
         full = [t for t in tiles if t[1] - t[0] == DAY]
-        jobs: list[tuple[list[str], tuple[int, int] | None]] = []
+        parts: list[tuple[list[str], tuple[int, int] | None]] = []
         if which is None:
             for cs in _chunks(customers, READ_CUSTOMERS):
                 if full:
-                    jobs.append((cs, None))
-                jobs.extend((cs, t) for t in tiles if t[1] - t[0] != DAY)
+                    parts.append((cs, None))
+                parts.extend((cs, t) for t in tiles if t[1] - t[0] != DAY)
         else:
-            jobs.extend((cs, tiles[i]) for i, names in sorted(which.items()) for cs in _chunks(names))
+            parts.extend((cs, tiles[i]) for i, names in sorted(which.items()) for cs in _chunks(names))
+        jobs = [(e, cs, t) for e in range(len(exprs)) for cs, t in parts]
 
-        def run(job: tuple[list[str], tuple[int, int] | None]) -> list[tuple[Labels, int, float]]:
-            cs, t = job
+        def run(job: tuple[int, list[str], tuple[int, int] | None]) -> list[tuple[Labels, int, float]]:
+            e, cs, t = job
+            expr = exprs[e]
             sel = customer_selector(cs)
             if t is None:
                 rows = self.prom.range(expr(sel, DAY), full[0][1], full[-1][1], DAY)
@@ -410,10 +413,10 @@ class Batch:
                 ]
             return [(x.labels, t[1], x.value) for x in self.prom.instant(expr(sel, t[1] - t[0]), t[1])]
 
-        out: dict[Key, Tally] = {}
-        for rows in self._map(run, jobs):
+        out: list[dict[Key, Tally]] = [{} for _ in exprs]
+        for (e, _, _), rows in zip(jobs, self._map(run, jobs), strict=True):
             for labels, hi, value in rows:
-                out.setdefault(_key(labels), np.zeros(len(tiles), dtype=np.int64))[index[hi]] = int(value)
+                out[e].setdefault(_key(labels), np.zeros(len(tiles), dtype=np.int64))[index[hi]] = int(value)
         return out
 
     def _recorded_tallies(
@@ -446,11 +449,12 @@ class Batch:
         keys = {c: sorted({_key(ls) for ls in sets}) for c, sets in series.items()}
 
         def over(fn: str, name: str) -> Callable[[str, int], str]:
-            return lambda sel, secs: f"{fn}_over_time({name}{{{sel}}}[{secs * 1000 - 1}ms])"
+            return partial(Source(True, name).tile, fn)
 
-        runs, reporting, down = (
-            self._tally(over(fn, name), customers, tiles)
-            for fn, name in (("count", reporting_name), ("sum", reporting_name), ("count", unreachable_name))
+        runs, reporting, down = self._tallies(
+            [over("count", reporting_name), over("sum", reporting_name), over("count", unreachable_name)],
+            customers,
+            tiles,
         )
         zero = np.zeros(len(tiles), dtype=np.int64)
         present = {k: zero.copy() for ks in keys.values() for k in ks}
@@ -472,11 +476,12 @@ class Batch:
                     minute_days.setdefault(i, []).append(c)
                 if not aligned or ran[i] != n[i]:
                     count_days.setdefault(i, []).append(c)
-        counts = self._tally(over("count", RECORDED), customers, tiles, count_days)
+        (counts,) = self._tallies([over("count", RECORDED)], customers, tiles, count_days)
         minutes = dict(self._map(lambda i: (i, self._minutes(tiles[i], minute_days[i])), sorted(minute_days)))
-
-        def counted(c: str) -> set[Key]:
-            return {k for k in counts if k[0] == c} | set(keys.get(c, []))
+        # Per customer, its series keys and any key the counts found beyond them.
+        counted = {c: set(keys.get(c, [])) for c in customers}
+        for k in counts:
+            counted.setdefault(k[0], set()).add(k)
 
         known: dict[Key, dict[int, States]] = {}
         sum_days: dict[int, list[str]] = {}  # tile -> customers to judge on counts and sums
@@ -487,7 +492,7 @@ class Batch:
             for c in minute_days.get(i, []):
                 ks = keys.get(c, [])
                 if c in count_days.get(i, []) and (
-                    counted(c) != set(ks) or any(counts.get(k, zero)[i] != runs[(c, "", "")][i] for k in ks)
+                    counted[c] != set(ks) or any(counts.get(k, zero)[i] != runs[(c, "", "")][i] for k in ks)
                 ):
                     sum_days.setdefault(i, []).append(c)  # not aligned device by device
                     continue
@@ -497,10 +502,10 @@ class Batch:
                     arr = base.copy()
                     arr[minutes[i].get(k, np.zeros(0, np.int64))] = DOWN
                     known.setdefault(k, {})[i] = arr
-        sums = self._tally(over("sum", RECORDED), customers, tiles, sum_days) if sum_days else {}
+        (sums,) = self._tallies([over("sum", RECORDED)], customers, tiles, sum_days) if sum_days else ({},)
         for i, cs in sum_days.items():
             for c in cs:
-                for k in counted(c):
+                for k in counted[c]:
                     present.setdefault(k, zero.copy())[i] = counts.get(k, zero)[i]
                     up.setdefault(k, zero.copy())[i] = sums.get(k, zero)[i]
         return present, up, known
